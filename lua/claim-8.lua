@@ -1,0 +1,55 @@
+--[[
+  Claims due tasks: moves up to n tasks whose due time has come from the due
+  set to the in-flight set, each with a new fencing token and a lease. First
+  reaps leases that ran out, so a dead worker's tasks come back by themselves.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     n, the most tasks to claim
+  ARGV[2]     leaseMs, how long the claimer holds each task
+  ARGV[3]     reap limit, the most expired leases to return per call
+
+  Returns { now, next, reaped, corrupt, task... } where
+    now      Redis's time (ms)
+    next     the earliest time something else needs doing: the next due
+             time or lease deadline, -1 if the shard is idle
+    reaped   how many expired leases were returned to the due set
+    corrupt  a list of ids whose metadata could not be read; they were moved
+             to the dead set for an operator to inspect
+    task     { id, token, attempt, agg, first, err, dueAt, doomed, rec }
+]]
+--@include now-ms
+--@include meta
+--@include shard-keys
+--@include reap-expired
+
+local keys = shardKeys()
+local n = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local now = nowMs()
+local reaped = reapExpired(keys, now, tonumber(ARGV[3]))
+
+local out = { now, -1, reaped, {} }
+local ids = redis.call('ZRANGEBYSCORE', keys.due, '-inf', now, 'LIMIT', 0, n)
+for _, id in ipairs(ids) do
+  redis.call('ZREM', keys.due, id)
+  local raw = redis.call('HGET', keys.meta, id)
+  local ok, m = pcall(cmsgpack.unpack, raw or '')
+  if not raw or not ok or type(m) ~= 'table' then
+    table.insert(out[4], id)
+    redis.call('ZADD', keys.dead, now, id)
+  else
+    local token = redis.call('INCR', keys.seq)
+    m[2] = token
+    m[3] = 'f'
+    setMeta(keys.meta, id, m)
+    redis.call('ZADD', keys.inflight, now + lease, id)
+    out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], m[7], m[8],
+      redis.call('HGET', keys.rec, id) or '' }
+  end
+end
+
+local nextDue = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')[2]
+local nextLease = redis.call('ZRANGE', keys.inflight, 0, 0, 'WITHSCORES')[2]
+if nextDue then out[2] = tonumber(nextDue) end
+if nextLease and (out[2] == -1 or tonumber(nextLease) < out[2]) then out[2] = tonumber(nextLease) end
+return out

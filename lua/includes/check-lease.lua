@@ -1,0 +1,10 @@
+-- The fencing check of ack, retry, kill, extend and release. Returns the
+-- task's metadata when token holds the task's current lease, else nil and
+-- the error code: -1 the task is gone, -2 the lease was lost (the token is
+-- stale or the task is no longer in flight).
+local function checkLease(keys, id, token)
+  local m = getMeta(keys.meta, id)
+  if not m then return nil, -1 end
+  if m[3] ~= 'f' or tostring(m[2]) ~= token then return nil, -2 end
+  return m, 0
+end

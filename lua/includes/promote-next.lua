@@ -1,0 +1,27 @@
+-- Called when the head of agg leaves (acked, killed, released). Makes the
+-- next waiting task of agg due now, or frees the aggregate. With doom = 1 the
+-- next task is marked to go to the dead-letter topic (policy 'dead-letter').
+-- Returns the promoted task id or false.
+local function promoteNext(keys, agg, now, doom)
+  if agg == '' then return false end
+  local member = firstWaiting(keys.waiting, agg)
+  if not member then
+    redis.call('HDEL', keys.aggs, agg)
+    return false
+  end
+  redis.call('ZREM', keys.waiting, member)
+  local nextId = waitingId(agg, member)
+  local m = getMeta(keys.meta, nextId)
+  if not m then
+    -- A waiting entry without its task cannot be run; drop it and free the aggregate.
+    redis.call('HDEL', keys.aggs, agg)
+    return false
+  end
+  m[3] = 'd'
+  m[7] = now
+  if doom == 1 then m[8] = 1 end
+  setMeta(keys.meta, nextId, m)
+  redis.call('HSET', keys.aggs, agg, nextId)
+  addDue(keys.due, keys.channel, nextId, now)
+  return nextId
+end

@@ -1,0 +1,17 @@
+-- Returns up to limit in-flight tasks whose lease ran out to the due set, due
+-- now. Their token is left as it is: the next claim changes it, so a late ack
+-- from the lost lease is refused. Returns how many were reaped.
+local function reapExpired(keys, now, limit)
+  local expired = redis.call('ZRANGEBYSCORE', keys.inflight, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(expired) do
+    redis.call('ZREM', keys.inflight, id)
+    local m = getMeta(keys.meta, id)
+    if m then
+      m[3] = 'd'
+      m[7] = now
+      setMeta(keys.meta, id, m)
+      redis.call('ZADD', keys.due, now, id)
+    end
+  end
+  return #expired
+end

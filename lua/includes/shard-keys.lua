@@ -1,0 +1,17 @@
+-- Every script of a shard takes the same eight keys, in this order, all under
+-- the shard's hash tag {<namespace>:<shard>}:
+--   KEYS[1] due       ZSET  task id -> due time (ms)
+--   KEYS[2] inflight  ZSET  task id -> lease deadline (ms)
+--   KEYS[3] meta      HASH  task id -> msgpack metadata (see meta.lua)
+--   KEYS[4] rec       HASH  task id -> the Kafka record, opaque client bytes
+--   KEYS[5] aggs      HASH  aggregate id -> id of its head task ('' = held)
+--   KEYS[6] waiting   ZSET  tasks waiting behind their head (see waiting.lua)
+--   KEYS[7] seq       STRING counter for fencing tokens and queue order
+--   KEYS[8] dead      ZSET  task id -> time it died (kept dead tasks only)
+local function shardKeys(channel)
+  return {
+    due = KEYS[1], inflight = KEYS[2], meta = KEYS[3], rec = KEYS[4],
+    aggs = KEYS[5], waiting = KEYS[6], seq = KEYS[7], dead = KEYS[8],
+    channel = channel or '',
+  }
+end

@@ -1,0 +1,9 @@
+-- Adds a task to the due set and, when it becomes the earliest entry, nudges
+-- sleeping workers on the wake channel so they need not poll.
+local function addDue(dueKey, channel, id, dueAt)
+  local head = redis.call('ZRANGE', dueKey, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', dueKey, dueAt, id)
+  if channel ~= '' and (head[2] == nil or dueAt < tonumber(head[2])) then
+    redis.call('PUBLISH', channel, dueAt)
+  end
+end

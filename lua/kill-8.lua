@@ -1,0 +1,63 @@
+--[[
+  Removes tasks that died (their dead letter is already written) and decides
+  the fate of the tasks waiting behind each one, by policy:
+    release      the next waiting task becomes due now (the default)
+    dead-letter  the next waiting task is due now, marked doomed: its
+                 dispatch writes it to the dead-letter topic and kills it,
+                 which dooms the next, until the queue is empty
+    hold         the aggregate stays blocked (new records park behind it)
+                 until an operator releases it
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     wake channel ('' for none)
+  ARGV[2]     policy
+  ARGV[3]     keep: 1 to keep the dead task in the dead set for inspection
+              and replay, 0 to delete it
+  ARGV[4]     n
+  then 3 per task: id, token, err (the final error, opaque JSON)
+
+  Returns one code per task: 1 killed, -1 gone, -2 lease lost.
+]]
+--@include now-ms
+--@include meta
+--@include wake
+--@include waiting
+--@include shard-keys
+--@include promote-next
+--@include check-lease
+
+local keys = shardKeys(ARGV[1])
+local policy = ARGV[2]
+local keep = ARGV[3] == '1'
+local n = tonumber(ARGV[4])
+local now = nowMs()
+local out = {}
+for i = 0, n - 1 do
+  local b = 5 + i * 3
+  local id, token = ARGV[b], ARGV[b + 1]
+  local m, code = checkLease(keys, id, token)
+  if m then
+    redis.call('ZREM', keys.inflight, id)
+    local agg, doomed = m[4], m[8]
+    if keep then
+      m[3] = 'x'
+      m[6] = ARGV[b + 2]
+      m[7] = now
+      setMeta(keys.meta, id, m)
+      redis.call('ZADD', keys.dead, now, id)
+    else
+      redis.call('HDEL', keys.meta, id)
+      redis.call('HDEL', keys.rec, id)
+    end
+    if agg ~= '' and redis.call('HGET', keys.aggs, agg) == id then
+      if policy == 'hold' and doomed ~= 1 then
+        redis.call('HSET', keys.aggs, agg, '')
+      else
+        promoteNext(keys, agg, now, (policy == 'dead-letter' or doomed == 1) and 1 or 0)
+      end
+    end
+    code = 1
+  end
+  out[#out + 1] = code
+end
+return out

@@ -1,0 +1,41 @@
+--[[
+  Puts tasks whose handler failed again back in the due set, one attempt
+  further, due delayMs after Redis's now. They stay the head of their
+  aggregate.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     wake channel ('' for none)
+  ARGV[2]     n
+  then 4 per task: id, token, delayMs, err (the new last error, opaque JSON)
+
+  Returns one code per task: 1 rescheduled, -1 gone, -2 lease lost.
+]]
+--@include now-ms
+--@include meta
+--@include wake
+--@include shard-keys
+--@include check-lease
+
+local keys = shardKeys(ARGV[1])
+local n = tonumber(ARGV[2])
+local now = nowMs()
+local out = {}
+for i = 0, n - 1 do
+  local b = 3 + i * 4
+  local id, token = ARGV[b], ARGV[b + 1]
+  local m, code = checkLease(keys, id, token)
+  if m then
+    local dueAt = now + tonumber(ARGV[b + 2])
+    redis.call('ZREM', keys.inflight, id)
+    m[1] = m[1] + 1
+    m[3] = 'd'
+    if m[5] == 0 then m[5] = now end
+    m[6] = ARGV[b + 3]
+    m[7] = dueAt
+    setMeta(keys.meta, id, m)
+    addDue(keys.due, keys.channel, id, dueAt)
+    code = 1
+  end
+  out[#out + 1] = code
+end
+return out

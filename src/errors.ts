@@ -1,0 +1,59 @@
+/**
+ * The errors zretry throws. One base class with a `retriable` flag, and
+ * subclasses that carry the context a person needs to act on them.
+ */
+export class ZRetryError extends Error {
+  /** Whether trying the same thing again may succeed. */
+  readonly retriable: boolean;
+
+  constructor(message: string, opts: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.retriable = opts.retriable ?? false;
+  }
+}
+
+/** Invalid configuration: names the field, the value and what is allowed. */
+export class ConfigError extends ZRetryError {
+  constructor(
+    message: string,
+    readonly issues: ReadonlyArray<{ path: string; message: string }> = [],
+  ) {
+    super(message);
+  }
+}
+
+/** A Lua script answered with an error code, or Redis refused the call. */
+export class StoreError extends ZRetryError {
+  constructor(
+    message: string,
+    readonly script: string,
+    readonly shard: number,
+    opts: { retriable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, opts);
+  }
+}
+
+/** Redis is not fit to hold tasks (version, eviction policy). */
+export class RedisSetupError extends ZRetryError {}
+
+/** A task's lease was lost: another claim owns it now, the outcome was refused. */
+export class LeaseLostError extends ZRetryError {
+  constructor(readonly taskId: string, readonly shard: number) {
+    super(`lease lost for task ${taskId} (shard ${shard}): another worker claimed it after this one's lease ran out`);
+  }
+}
+
+/** A record's bytes could not be decoded (a corrupt task, a forged header). */
+export class PayloadError extends ZRetryError {
+  /** Payload errors never get better by trying again. */
+  readonly fatal = true;
+}
+
+/** A Kafka topic that zretry needs does not exist and may not be created. */
+export class TopicMissingError extends ZRetryError {
+  constructor(readonly topic: string, hint: string) {
+    super(`topic "${topic}" does not exist: ${hint}`);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Key names and shard routing. Every key of shard s carries the hash tag
+ * {<namespace>:<s>}, so each script touches one Redis Cluster slot.
+ */
+
+/** The eight keys every shard script takes, in script order. */
+export const SHARD_KEY_NAMES = ['due', 'inflight', 'meta', 'rec', 'aggs', 'waiting', 'seq', 'dead'] as const;
+
+/** The keys of one shard, in the order the scripts expect them. */
+export function shardKeys(namespace: string, shard: number): string[] {
+  const tag = `{${namespace}:${shard}}`;
+  return SHARD_KEY_NAMES.map((k) => `${tag}:${k}`);
+}
+
+/** The pub/sub channel that nudges sleeping workers of a namespace. */
+export function wakeChannel(namespace: string): string {
+  return `zretry:${namespace}:wake`;
+}
+
+/** FNV-1a, 32 bit: a stable, fast hash for spreading aggregates over shards. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The shard of a task: by its aggregate id, or by its own id when it has none. */
+export function shardOf(shards: number, aggregateId: string | null, taskId: string): number {
+  return shards === 1 ? 0 : fnv1a(aggregateId ?? taskId) % shards;
+}

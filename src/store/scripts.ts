@@ -1,0 +1,221 @@
+/**
+ * The only module that builds KEYS/ARGV for the Lua scripts and decodes their
+ * replies. The rest of zretry calls the typed store API (store.ts).
+ */
+import type { Redis, Result } from 'ioredis';
+import { PayloadError } from '../errors.js';
+import { loadScripts } from './lua-loader.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+import type {
+  AdmitOutcome,
+  ClaimedTask,
+  FollowerPolicy,
+  LeaseOutcome,
+  NewTask,
+  ScheduleOutcome,
+  ShardStats,
+  TaskError,
+} from './task.js';
+
+type Arg = string | Buffer | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    zrSchedule(...args: Arg[]): Result<number[], Context>;
+    zrAdmit(...args: Arg[]): Result<number[], Context>;
+    zrClaimBuffer(...args: Arg[]): Result<unknown[], Context>;
+    zrAck(...args: Arg[]): Result<number[], Context>;
+    zrRetry(...args: Arg[]): Result<number[], Context>;
+    zrKill(...args: Arg[]): Result<number[], Context>;
+    zrExtend(...args: Arg[]): Result<number[], Context>;
+    zrRelease(...args: Arg[]): Result<number[], Context>;
+    zrReap(...args: Arg[]): Result<number, Context>;
+    zrStats(...args: Arg[]): Result<number[], Context>;
+  }
+}
+
+const COMMAND_NAME: Record<string, string> = {};
+
+/** Defines every script of lua/ on a client (EVALSHA with NOSCRIPT fallback). Idempotent. */
+export function defineScripts(redis: Redis): void {
+  const r = redis as Redis & { __zretryScripts?: true };
+  if (r.__zretryScripts) return;
+  for (const s of loadScripts()) {
+    const name = `zr${s.name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
+    COMMAND_NAME[s.name] = name;
+    redis.defineCommand(name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  }
+  r.__zretryScripts = true;
+}
+
+/** A claimed task whose record could not be decoded. */
+export interface CorruptClaim {
+  id: string;
+  token: string;
+  reason: string;
+}
+
+/** What one claim call returns. */
+export interface ClaimReply {
+  /** Redis's time at the claim (ms). */
+  now: number;
+  /** When the shard next needs attention (next due time or lease deadline), or null if idle. */
+  next: number | null;
+  reaped: number;
+  tasks: ClaimedTask[];
+  /** Claimed tasks whose record bytes are unreadable: the caller must kill them. */
+  unreadable: CorruptClaim[];
+  /** Ids whose metadata was unreadable; the script moved them to the dead set. */
+  corruptMeta: string[];
+}
+
+const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
+const ADMIT_CODES: Record<number, AdmitOutcome> = { 1: 'go', 2: 'parked', 0: 'duplicate', 3: 'stale' };
+const LEASE_CODES: Record<number, LeaseOutcome> = { 1: 'ok', [-1]: 'gone', [-2]: 'lease-lost' };
+
+/** Maps a script's numeric codes to names; an unknown code is a bug worth a loud error. */
+function decodeCodes<T>(script: string, codes: number[], table: Record<number, T>): T[] {
+  return codes.map((c) => {
+    const v = table[c];
+    if (v === undefined) throw new Error(`zretry: script ${script} returned unknown code ${c}`);
+    return v;
+  });
+}
+
+/** Serializes a task error for the meta hash. */
+export function encodeError(e: TaskError | null): string {
+  return e === null ? '' : JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
+}
+
+/** Reads a stored task error; unreadable text becomes a readable error, never a throw. */
+export function decodeError(s: string): TaskError | null {
+  if (s === '') return null;
+  try {
+    const [cls, message, stack] = JSON.parse(s) as [string, string, string?];
+    return stack === undefined ? { class: String(cls), message: String(message) } : { class: String(cls), message: String(message), stack };
+  } catch {
+    return { class: 'Unknown', message: s };
+  }
+}
+
+/** Typed calls on the scripts of one shard. */
+export class ShardScripts {
+  constructor(
+    private readonly redis: Redis,
+    readonly shard: number,
+    private readonly keys: string[],
+    private readonly channel: string,
+  ) {}
+
+  async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, tasks.length];
+    for (const t of tasks) {
+      args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record));
+    }
+    return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
+  }
+
+  /** entries: fresh records (with their bytes) or republished ones (task id and token). */
+  async admit(entries: ReadonlyArray<AdmitEntry>): Promise<AdmitOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, entries.length];
+    for (const e of entries) {
+      if (e.kind === 'fresh') args.push('f', e.id, e.aggregateId ?? '', encodeRecord(e.record));
+      else args.push('r', e.taskId, e.token, '');
+    }
+    return decodeCodes('admit', await this.redis.zrAdmit(...args), ADMIT_CODES);
+  }
+
+  async claim(n: number, leaseMs: number, reapLimit: number): Promise<ClaimReply> {
+    const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit);
+    const [now, next, reaped, corruptMeta, ...rows] = reply as [number, number, number, Buffer[], ...unknown[][]];
+    const out: ClaimReply = {
+      now,
+      next: next < 0 ? null : next,
+      reaped,
+      tasks: [],
+      unreadable: [],
+      corruptMeta: corruptMeta.map(String),
+    };
+    for (const row of rows) {
+      const [id, token, attempt, agg, first, err, dueAt, doomed, rec] = row as [Buffer, number, number, Buffer, number, Buffer, number, number, Buffer];
+      const idS = id.toString();
+      try {
+        out.tasks.push({
+          id: idS,
+          shard: this.shard,
+          token: String(token),
+          attempt,
+          aggregateId: agg.length === 0 ? null : agg.toString(),
+          firstFailureAt: first === 0 ? null : first,
+          lastError: decodeError(err.toString()),
+          dueAt,
+          doomed: doomed === 1,
+          record: decodeRecord(rec),
+        });
+      } catch (e) {
+        const reason = e instanceof PayloadError ? e.message : String(e);
+        out.unreadable.push({ id: idS, token: String(token), reason });
+      }
+    }
+    return out;
+  }
+
+  async ack(leases: ReadonlyArray<{ id: string; token: string }>): Promise<LeaseOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, leases.length];
+    for (const l of leases) args.push(l.id, l.token);
+    return decodeCodes('ack', await this.redis.zrAck(...args), LEASE_CODES);
+  }
+
+  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null }>): Promise<LeaseOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, items.length];
+    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error));
+    return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
+  }
+
+  async kill(
+    items: ReadonlyArray<{ id: string; token: string; error: TaskError | null }>,
+    policy: FollowerPolicy,
+    keepDead: boolean,
+  ): Promise<LeaseOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, policy, keepDead ? 1 : 0, items.length];
+    for (const i of items) args.push(i.id, i.token, encodeError(i.error));
+    return decodeCodes('kill', await this.redis.zrKill(...args), LEASE_CODES);
+  }
+
+  async extend(leases: ReadonlyArray<{ id: string; token: string }>, leaseMs: number): Promise<LeaseOutcome[]> {
+    const args: Arg[] = [...this.keys, Math.round(leaseMs), leases.length];
+    for (const l of leases) args.push(l.id, l.token);
+    return decodeCodes('extend', await this.redis.zrExtend(...args), LEASE_CODES);
+  }
+
+  async release(leases: ReadonlyArray<{ id: string; token: string }>): Promise<LeaseOutcome[]> {
+    const args: Arg[] = [...this.keys, this.channel, leases.length];
+    for (const l of leases) args.push(l.id, l.token);
+    return decodeCodes('release', await this.redis.zrRelease(...args), LEASE_CODES);
+  }
+
+  async reap(limit: number): Promise<number> {
+    return this.redis.zrReap(...this.keys, limit);
+  }
+
+  async stats(): Promise<ShardStats & { now: number }> {
+    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest] = (await this.redis.zrStats(...this.keys)) as number[] as [
+      number, number, number, number, number, number, number, number,
+    ];
+    return {
+      now,
+      dueNow,
+      dueLater,
+      inflight,
+      queued,
+      blockedAggregates: aggs,
+      dead,
+      oldestDueAgeMs: oldest < 0 ? 0 : Math.max(0, now - oldest),
+    };
+  }
+}
+
+/** A record offered to admit. */
+export type AdmitEntry =
+  | { kind: 'fresh'; id: string; aggregateId: string | null; record: import('./record-codec.js').TaskRecord }
+  | { kind: 'republished'; taskId: string; token: string };

@@ -1,0 +1,144 @@
+/**
+ * The typed store API over all shards of a namespace: groups work by shard,
+ * splits it into bounded script calls (DESIGN.md invariant 6), and keeps the
+ * caller's order in the results.
+ */
+import type { Redis } from 'ioredis';
+import { type AdmitEntry, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
+import { shardKeys, shardOf, wakeChannel } from './keys.js';
+import type { AdmitOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
+
+/** How a store is laid out in Redis. */
+export interface StoreOptions {
+  /** Key prefix; every key of shard s is under the hash tag {namespace:s}. */
+  namespace: string;
+  /** Number of shards (fixed for the life of a namespace). */
+  shards: number;
+  /** Most tasks one script call handles. */
+  maxBatch: number;
+}
+
+/** A lease held on a claimed task. */
+export interface Lease {
+  id: string;
+  shard: number;
+  token: string;
+}
+
+/** The store of one namespace. */
+export class TaskStore {
+  readonly channel: string;
+  private readonly shardScripts: ShardScripts[];
+
+  constructor(
+    readonly redis: Redis,
+    readonly options: StoreOptions,
+  ) {
+    defineScripts(redis);
+    this.channel = wakeChannel(options.namespace);
+    this.shardScripts = Array.from(
+      { length: options.shards },
+      (_, s) => new ShardScripts(redis, s, shardKeys(options.namespace, s), this.channel),
+    );
+  }
+
+  /** The shard a task lives on. */
+  shardOf(aggregateId: string | null, taskId: string): number {
+    return shardOf(this.options.shards, aggregateId, taskId);
+  }
+
+  /** The scripts of one shard. */
+  shard(s: number): ShardScripts {
+    const sh = this.shardScripts[s];
+    if (!sh) throw new RangeError(`shard ${s} does not exist (namespace ${this.options.namespace} has ${this.options.shards})`);
+    return sh;
+  }
+
+  /** Stores failed (attempt >= 1) or parked (attempt 0) records; dedups by id. */
+  schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
+    return this.byShard(tasks, (t) => this.shardOf(t.aggregateId, t.id), (sh, part) => sh.schedule(part));
+  }
+
+  /** Decides which records of a batch may run now; parks the others. */
+  admit(entries: readonly (AdmitEntry & { shard?: number })[]): Promise<AdmitOutcome[]> {
+    return this.byShard(
+      entries,
+      (e) => (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : (e.shard ?? 0)),
+      (sh, part) => sh.admit(part),
+    );
+  }
+
+  /** Claims up to n due tasks of one shard. */
+  claim(shard: number, n: number, leaseMs: number, reapLimit = this.options.maxBatch): Promise<ClaimReply> {
+    return this.shard(shard).claim(Math.min(n, this.options.maxBatch), leaseMs, reapLimit);
+  }
+
+  ack(leases: readonly Lease[]): Promise<LeaseOutcome[]> {
+    return this.byShard(leases, (l) => l.shard, (sh, part) => sh.ack(part));
+  }
+
+  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null })[]): Promise<LeaseOutcome[]> {
+    return this.byShard(items, (l) => l.shard, (sh, part) => sh.retry(part));
+  }
+
+  kill(items: readonly (Lease & { error: TaskError | null })[], policy: FollowerPolicy, keepDead: boolean): Promise<LeaseOutcome[]> {
+    return this.byShard(items, (l) => l.shard, (sh, part) => sh.kill(part, policy, keepDead));
+  }
+
+  extend(leases: readonly Lease[], leaseMs: number): Promise<LeaseOutcome[]> {
+    return this.byShard(leases, (l) => l.shard, (sh, part) => sh.extend(part, leaseMs));
+  }
+
+  release(leases: readonly Lease[]): Promise<LeaseOutcome[]> {
+    return this.byShard(leases, (l) => l.shard, (sh, part) => sh.release(part));
+  }
+
+  /** Counts per shard and in total. */
+  async stats(): Promise<{ shards: ShardStats[]; total: ShardStats }> {
+    const shards = await Promise.all(this.shardScripts.map(async (sh) => {
+      const { now: _now, ...s } = await sh.stats();
+      return s;
+    }));
+    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, oldestDueAgeMs: 0 };
+    for (const s of shards) {
+      total.dueNow += s.dueNow;
+      total.dueLater += s.dueLater;
+      total.inflight += s.inflight;
+      total.queued += s.queued;
+      total.blockedAggregates += s.blockedAggregates;
+      total.dead += s.dead;
+      total.oldestDueAgeMs = Math.max(total.oldestDueAgeMs, s.oldestDueAgeMs);
+    }
+    return { shards, total };
+  }
+
+  /**
+   * Runs fn once per shard and chunk of at most maxBatch items, chunks of one
+   * shard in order, and returns the results in the order of items.
+   */
+  private async byShard<T, R>(
+    items: readonly T[],
+    shardFn: (item: T) => number,
+    fn: (sh: ShardScripts, part: T[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    const groups = new Map<number, number[]>();
+    items.forEach((item, i) => {
+      const s = shardFn(item);
+      let g = groups.get(s);
+      if (!g) groups.set(s, (g = []));
+      g.push(i);
+    });
+    const out = new Array<R>(items.length);
+    await Promise.all(
+      [...groups].map(async ([s, idx]) => {
+        const sh = this.shard(s);
+        for (let at = 0; at < idx.length; at += this.options.maxBatch) {
+          const slice = idx.slice(at, at + this.options.maxBatch);
+          const res = await fn(sh, slice.map((i) => items[i]!));
+          slice.forEach((i, k) => (out[i] = res[k]!));
+        }
+      }),
+    );
+    return out;
+  }
+}

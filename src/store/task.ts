@@ -1,0 +1,74 @@
+/**
+ * The task model shared by the store, the worker and the consumer.
+ */
+import type { TaskRecord } from './record-codec.js';
+
+/** The last error of a task, as a person reads it. */
+export interface TaskError {
+  /** Error class name, e.g. "TypeError". */
+  class: string;
+  message: string;
+  /** Trimmed stack, if kept. */
+  stack?: string;
+}
+
+/** A failed or parked record to be stored as a task. */
+export interface NewTask {
+  /** The message id: the dedup key. */
+  id: string;
+  /** Records of one aggregate never overtake each other; null for no ordering. */
+  aggregateId: string | null;
+  /** Due this long after Redis's now. */
+  delayMs: number;
+  /** Handler attempts made so far: 1 after a first failure, 0 for a parked record. */
+  attempt: number;
+  /** First-failure time (Redis ms) if known; omitted: now when attempt > 0. */
+  firstFailureAt?: number;
+  error: TaskError | null;
+  record: TaskRecord;
+}
+
+/** A task claimed by a worker: it holds the lease until ack, retry, kill or release. */
+export interface ClaimedTask {
+  id: string;
+  shard: number;
+  /** Fencing token of this claim; outcomes carry it back. */
+  token: string;
+  /** Attempts made before this one. */
+  attempt: number;
+  aggregateId: string | null;
+  /** First-failure time (Redis ms), or null if it never failed (a parked record). */
+  firstFailureAt: number | null;
+  lastError: TaskError | null;
+  /** The due time it was claimed for (Redis ms): claim time minus this is the lateness. */
+  dueAt: number;
+  /** True when an earlier task of its aggregate died under the 'dead-letter' policy. */
+  doomed: boolean;
+  record: TaskRecord;
+}
+
+/** What happens to the tasks queued behind a head that dies. */
+export type FollowerPolicy = 'release' | 'dead-letter' | 'hold';
+
+/** Per-task results of schedule. */
+export type ScheduleOutcome = 'scheduled' | 'queued' | 'duplicate';
+
+/** Per-record results of admit. */
+export type AdmitOutcome = 'go' | 'parked' | 'duplicate' | 'stale';
+
+/** Per-task results of ack, retry, kill, extend and release. */
+export type LeaseOutcome = 'ok' | 'gone' | 'lease-lost';
+
+/** Counts of one shard, or summed over shards. */
+export interface ShardStats {
+  dueNow: number;
+  dueLater: number;
+  inflight: number;
+  /** Tasks waiting behind the head of their aggregate. */
+  queued: number;
+  /** Aggregates with a head: their fresh records park behind it. */
+  blockedAggregates: number;
+  dead: number;
+  /** Age (ms) of the oldest task that is due and not yet claimed; 0 if none. */
+  oldestDueAgeMs: number;
+}
