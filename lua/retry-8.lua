@@ -6,7 +6,11 @@
   KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
-  then 4 per task: id, token, delayMs, err (the new last error, opaque JSON)
+  then 5 per task: id, token, delayMs, err (the new last error, opaque
+  JSON), doom (1: the attempt did not run to an outcome because writing the
+  dead letter failed; keep the attempt count and mark the task doomed, so
+  its next dispatch writes the dead letter again without running the
+  handler)
 
   Returns one code per task: 1 rescheduled, -1 gone, -2 lease lost.
 ]]
@@ -21,13 +25,13 @@ local n = tonumber(ARGV[2])
 local now = nowMs()
 local out = {}
 for i = 0, n - 1 do
-  local b = 3 + i * 4
+  local b = 3 + i * 5
   local id, token = ARGV[b], ARGV[b + 1]
   local m, code = checkLease(keys, id, token)
   if m then
     local dueAt = now + tonumber(ARGV[b + 2])
     redis.call('ZREM', keys.inflight, id)
-    m[1] = m[1] + 1
+    if ARGV[b + 4] == '1' then m[8] = 1 else m[1] = m[1] + 1 end
     m[3] = 'd'
     if m[5] == 0 then m[5] = now end
     m[6] = ARGV[b + 3]

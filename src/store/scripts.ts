@@ -166,9 +166,10 @@ export class ShardScripts {
     return decodeCodes('ack', await this.redis.zrAck(...args), LEASE_CODES);
   }
 
-  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null }>): Promise<LeaseOutcome[]> {
+  /** doom: the dead-letter write failed; try it again later without running the handler. */
+  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: boolean }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
-    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error));
+    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error), i.doom ? 1 : 0);
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
 

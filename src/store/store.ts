@@ -77,7 +77,7 @@ export class TaskStore {
     return this.byShard(leases, (l) => l.shard, (sh, part) => sh.ack(part));
   }
 
-  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null })[]): Promise<LeaseOutcome[]> {
+  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: boolean })[]): Promise<LeaseOutcome[]> {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.retry(part));
   }
 

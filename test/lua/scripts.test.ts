@@ -1,0 +1,254 @@
+/**
+ * Every script against the real Redis, every return code.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { TaskStore } from '../../src/store/store.js';
+import { shardKeys } from '../../src/store/keys.js';
+import { failed, freshStore, record } from './fixtures.js';
+
+let store: TaskStore;
+let redis: Redis;
+let namespace: string;
+let close: () => Promise<void>;
+
+beforeEach(async () => {
+  ({ store, redis, namespace, close } = await freshStore());
+});
+afterEach(async () => close());
+
+const lease = (t: { id: string; shard: number; token: string }) => ({ id: t.id, shard: t.shard, token: t.token });
+
+describe('schedule', () => {
+  it('stores a task due at once, queues one behind the same aggregate, and refuses a duplicate id', async () => {
+    const out = await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(1, 'A'), failed(3, null)]);
+    expect(out).toEqual(['scheduled', 'queued', 'duplicate', 'scheduled']);
+    const s = (await store.stats()).total;
+    expect(s).toMatchObject({ dueNow: 2, queued: 1, blockedAggregates: 1, inflight: 0 });
+  });
+
+  it('keeps the record byte for byte: binary key, tombstone, repeated binary headers', async () => {
+    const t = failed(7, 'A');
+    t.record = record(7, null);
+    await store.schedule([t]);
+    const c = await store.claim(0, 10, 10_000);
+    expect(c.tasks[0]!.record).toEqual(record(7, null));
+    expect(c.tasks[0]!.lastError).toEqual({ class: 'Error', message: 'boom 7' });
+    expect(c.tasks[0]!.attempt).toBe(1);
+  });
+
+  it('uses Redis time for the due time: a task due in 200 ms is not claimable before', async () => {
+    await store.schedule([failed(1, null, 200)]);
+    const first = await store.claim(0, 10, 10_000);
+    expect(first.tasks).toHaveLength(0);
+    expect(first.next! - first.now).toBeGreaterThan(150);
+    expect(first.next! - first.now).toBeLessThanOrEqual(200);
+  });
+});
+
+describe('admit', () => {
+  it('lets a free aggregate go, parks behind a busy one, flags a duplicate', async () => {
+    await store.schedule([failed(1, 'A')]);
+    const out = await store.admit([
+      { kind: 'fresh', id: 'orders/0/2', aggregateId: 'A', record: record(2) },
+      { kind: 'fresh', id: 'orders/0/3', aggregateId: 'B', record: record(3) },
+      { kind: 'fresh', id: 'orders/0/1', aggregateId: 'A', record: record(1) },
+      { kind: 'fresh', id: 'orders/0/4', aggregateId: null, record: record(4) },
+    ]);
+    expect(out).toEqual(['parked', 'go', 'duplicate', 'go']);
+    expect((await store.stats()).total.queued).toBe(1);
+  });
+
+  it('passes a republished record only while its claim is the current one', async () => {
+    await store.schedule([failed(1, 'A')]);
+    const c = await store.claim(0, 10, 10_000);
+    const t = c.tasks[0]!;
+    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: t.token }])).toEqual(['go']);
+    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: String(Number(t.token) - 1) }])).toEqual(['stale']);
+    await store.ack([lease(t)]);
+    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: t.token }])).toEqual(['stale']);
+  });
+});
+
+describe('claim, ack and the aggregate queue', () => {
+  it('acking the head makes the next of its aggregate due at once, in order', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A')]);
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await store.claim(0, 10, 10_000);
+      expect(c.tasks).toHaveLength(1);
+      seen.push(c.tasks[0]!.id);
+      expect(await store.ack([lease(c.tasks[0]!)])).toEqual(['ok']);
+    }
+    expect(seen).toEqual(['orders/0/1', 'orders/0/2', 'orders/0/3']);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, queued: 0, blockedAggregates: 0, inflight: 0 });
+    expect(await redis.exists(...shardKeys(namespace, 0))).toBe(1); // only the token counter remains
+  });
+
+  it('ack answers gone for a finished task and lease-lost for a stale token', async () => {
+    await store.schedule([failed(1, null)]);
+    const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(await store.ack([{ ...lease(t), token: '999999' }])).toEqual(['lease-lost']);
+    expect(await store.ack([lease(t)])).toEqual(['ok']);
+    expect(await store.ack([lease(t)])).toEqual(['gone']);
+  });
+
+  it('claims at most n and reports when the next one is due', async () => {
+    await store.schedule([failed(1, null), failed(2, null), failed(3, null, 5000)]);
+    const c = await store.claim(0, 1, 10_000);
+    expect(c.tasks).toHaveLength(1);
+    expect(c.next).toBeLessThanOrEqual(c.now); // another is due already
+    const d = await store.claim(0, 10, 10_000);
+    expect(d.tasks).toHaveLength(1);
+    expect(d.next! - d.now).toBeGreaterThan(4000);
+  });
+});
+
+describe('leases', () => {
+  it('an expired lease is reaped by the next claim with a new token; the old token is refused', async () => {
+    await store.schedule([failed(1, 'A')]);
+    const first = (await store.claim(0, 10, 50)).tasks[0]!;
+    await new Promise((r) => setTimeout(r, 80));
+    const again = await store.claim(0, 10, 10_000);
+    expect(again.reaped).toBe(1);
+    const second = again.tasks[0]!;
+    expect(second.id).toBe(first.id);
+    expect(second.token).not.toBe(first.token);
+    expect(second.attempt).toBe(first.attempt);
+    expect(await store.ack([lease(first)])).toEqual(['lease-lost']);
+    expect(await store.retry([{ ...lease(first), delayMs: 0, error: null }])).toEqual(['lease-lost']);
+    expect(await store.kill([{ ...lease(first), error: null }], 'release', false)).toEqual(['lease-lost']);
+    expect(await store.extend([lease(first)], 1000)).toEqual(['lease-lost']);
+    expect(await store.release([lease(first)])).toEqual(['lease-lost']);
+    expect(await store.ack([lease(second)])).toEqual(['ok']);
+  });
+
+  it('extend keeps a lease alive past its first deadline', async () => {
+    await store.schedule([failed(1, null)]);
+    const t = (await store.claim(0, 10, 100)).tasks[0]!;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await store.extend([lease(t)], 200)).toEqual(['ok']);
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await store.claim(0, 10, 100)).reaped).toBe(0);
+    expect(await store.ack([lease(t)])).toEqual(['ok']);
+    expect(await store.extend([lease(t)], 200)).toEqual(['gone']);
+  });
+
+  it('reap returns expired leases on its own', async () => {
+    await store.schedule([failed(1, null), failed(2, null)]);
+    await store.claim(0, 10, 20);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await store.shard(0).reap(100)).toBe(2);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 2, inflight: 0 });
+  });
+
+  it('release gives a task back due now with its attempt unchanged', async () => {
+    await store.schedule([failed(1, null, 0)]);
+    const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(await store.release([lease(t)])).toEqual(['ok']);
+    const again = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(again.attempt).toBe(1);
+    expect(await store.release([lease(t)])).toEqual(['lease-lost']);
+  });
+});
+
+describe('retry', () => {
+  it('counts the attempt, keeps the first failure, stores the new error and delays by Redis time', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A')]);
+    const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(await store.retry([{ ...lease(t), delayMs: 100, error: { class: 'TypeError', message: 'again' } }])).toEqual(['ok']);
+    const early = await store.claim(0, 10, 10_000);
+    expect(early.tasks).toHaveLength(0); // still the head: its follower waits
+    await new Promise((r) => setTimeout(r, 120));
+    const u = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(u).toMatchObject({ id: t.id, attempt: 2, firstFailureAt: t.firstFailureAt, lastError: { class: 'TypeError', message: 'again' } });
+    expect(await store.retry([{ ...lease(t), delayMs: 0, error: null }])).toEqual(['lease-lost']);
+    await store.ack([lease(u)]);
+    expect(await store.retry([{ ...lease(u), delayMs: 0, error: null }])).toEqual(['gone']);
+  });
+
+  it('with doom set, keeps the attempt count and marks the task for the dead-letter topic', async () => {
+    await store.schedule([failed(1, null)]);
+    const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    await store.retry([{ ...lease(t), delayMs: 0, error: null, doom: true }]);
+    const u = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(u.doomed).toBe(true);
+    expect(u.attempt).toBe(1);
+  });
+});
+
+describe('kill and the follower policy', () => {
+  async function killHead(policy: 'release' | 'dead-letter' | 'hold', keep = false) {
+    await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A')]);
+    const head = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(await store.kill([{ ...lease(head), error: { class: 'Error', message: 'fatal' } }], policy, keep)).toEqual(['ok']);
+    return head;
+  }
+
+  it('release: the next task becomes due at once, not doomed', async () => {
+    await killHead('release');
+    const next = (await store.claim(0, 10, 10_000)).tasks;
+    expect(next.map((t) => [t.id, t.doomed])).toEqual([['orders/0/2', false]]);
+  });
+
+  it('dead-letter: the next is doomed, and killing it dooms the one after', async () => {
+    await killHead('dead-letter');
+    const second = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect(second.doomed).toBe(true);
+    await store.kill([{ ...lease(second), error: null }], 'release', false); // doom carries on whatever the policy
+    const third = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    expect([third.id, third.doomed]).toEqual(['orders/0/3', true]);
+    await store.kill([{ ...lease(third), error: null }], 'dead-letter', false);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, queued: 0, blockedAggregates: 0 });
+    // the aggregate is free again: a fresh record goes
+    expect(await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }])).toEqual(['go']);
+  });
+
+  it('hold: nothing is promoted and fresh records park until an operator acts', async () => {
+    await killHead('hold');
+    expect((await store.claim(0, 10, 10_000)).tasks).toHaveLength(0);
+    expect(await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }])).toEqual(['parked']);
+    expect((await store.stats()).total).toMatchObject({ queued: 3, blockedAggregates: 1 });
+  });
+
+  it('keep: the dead task stays in the dead set and its id still dedups', async () => {
+    await killHead('release', true);
+    expect((await store.stats()).total.dead).toBe(1);
+    expect(await store.schedule([failed(1, 'A')])).toEqual(['duplicate']);
+  });
+
+  it('answers gone and lease-lost like ack', async () => {
+    const head = await killHead('release');
+    expect(await store.kill([{ ...lease(head), error: null }], 'release', false)).toEqual(['gone']);
+  });
+});
+
+describe('bad data in Redis', () => {
+  it('a task whose record bytes are garbage is handed back as unreadable, not thrown', async () => {
+    await store.schedule([failed(1, null)]);
+    await redis.hset(shardKeys(namespace, 0)[3]!, 'orders/0/1', Buffer.from('garbage'));
+    const c = await store.claim(0, 10, 10_000);
+    expect(c.tasks).toHaveLength(0);
+    expect(c.unreadable).toHaveLength(1);
+    expect(c.unreadable[0]!.reason).toMatch(/unknown format version|truncated/);
+  });
+
+  it('a task whose metadata is garbage is moved to the dead set by claim', async () => {
+    await store.schedule([failed(1, null)]);
+    await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/1', 'not msgpack \xc1');
+    const c = await store.claim(0, 10, 10_000);
+    expect(c.corruptMeta).toEqual(['orders/0/1']);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dead: 1 });
+  });
+});
+
+describe('stats', () => {
+  it('counts due now, due later, in flight, queued, blocked aggregates and overdue age', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'B', 60_000), failed(4, null)]);
+    await store.claim(0, 1, 10_000);
+    await new Promise((r) => setTimeout(r, 30));
+    const s = (await store.stats()).total;
+    expect(s).toMatchObject({ dueNow: 1, dueLater: 1, inflight: 1, queued: 1, blockedAggregates: 2, dead: 0 });
+    expect(s.oldestDueAgeMs).toBeGreaterThanOrEqual(25);
+  });
+});
