@@ -30,7 +30,7 @@ for i = 0, n - 1 do
     redis.call('HDEL', keys.meta, id)
     redis.call('HDEL', keys.rec, id)
     if m[4] ~= '' and redis.call('HGET', keys.aggs, m[4]) == id then
-      promoteNext(keys, m[4], now, 0)
+      promoteNext(keys, m[4], now, false)
     end
     code = 1
   end

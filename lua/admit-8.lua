@@ -43,7 +43,7 @@ for i = 0, n - 1 do
   elseif redis.call('HEXISTS', keys.meta, id) == 1 then
     out[#out + 1] = 0
   elseif agg ~= '' and redis.call('HEXISTS', keys.aggs, agg) == 1 then
-    out[#out + 1] = storeTask(keys, now, id, agg, now, 0, 0, '', ARGV[b + 3])
+    out[#out + 1] = storeTask(keys, now, id, agg, now, 0, 0, '', ARGV[b + 3], '')
   else
     out[#out + 1] = 1
   end

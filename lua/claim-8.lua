@@ -15,7 +15,7 @@
     reaped   how many expired leases were returned to the due set
     corrupt  a list of ids whose metadata could not be read; they were moved
              to the dead set for an operator to inspect
-    task     { id, token, attempt, agg, first, err, dueAt, doomed, rec }
+    task     { id, token, attempt, agg, first, err, dueAt, doom, rec }
 ]]
 --@include now-ms
 --@include meta

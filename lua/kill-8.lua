@@ -50,10 +50,12 @@ for i = 0, n - 1 do
       redis.call('HDEL', keys.rec, id)
     end
     if agg ~= '' and redis.call('HGET', keys.aggs, agg) == id then
-      if policy == 'hold' and doomed ~= 1 then
+      -- a doomed head was itself killed by a predecessor's 'dead-letter' policy: the chain goes on
+      local chain = doomed == 'predecessor-died'
+      if policy == 'hold' and not chain then
         redis.call('HSET', keys.aggs, agg, '')
       else
-        promoteNext(keys, agg, now, (policy == 'dead-letter' or doomed == 1) and 1 or 0)
+        promoteNext(keys, agg, now, policy == 'dead-letter' or chain)
       end
     end
     code = 1

@@ -6,7 +6,8 @@
 --   [5] first     first-failure time (ms, Redis clock; 0 if never failed)
 --   [6] err       last error, opaque JSON from the client ('' if none)
 --   [7] dueAt     the due time it was last given (ms)
---   [8] doomed    1 when it must go to the dead-letter topic at its next dispatch
+--   [8] doom      '' or why it must go to the dead-letter topic at its next
+--                 dispatch, without running the handler ('fatal', 'predecessor-died', ...)
 --   [9] created   when the task was stored (ms)
 local function getMeta(metaKey, id)
   local raw = redis.call('HGET', metaKey, id)

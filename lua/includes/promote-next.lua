@@ -1,5 +1,5 @@
 -- Called when the head of agg leaves (acked, killed, released). Makes the
--- next waiting task of agg due now, or frees the aggregate. With doom = 1 the
+-- next waiting task of agg due now, or frees the aggregate. With doom set the
 -- next task is marked to go to the dead-letter topic (policy 'dead-letter').
 -- Returns the promoted task id or false.
 local function promoteNext(keys, agg, now, doom)
@@ -19,7 +19,7 @@ local function promoteNext(keys, agg, now, doom)
   end
   m[3] = 'd'
   m[7] = now
-  if doom == 1 then m[8] = 1 end
+  if doom then m[8] = 'predecessor-died' end
   setMeta(keys.meta, nextId, m)
   redis.call('HSET', keys.aggs, agg, nextId)
   addDue(keys.due, keys.channel, nextId, now)

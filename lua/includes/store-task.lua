@@ -1,9 +1,9 @@
 -- Stores a new task: due at dueAt when its aggregate is free (code 1,
 -- 'scheduled'), or waiting behind the aggregate's head (code 2, 'queued').
 -- The caller has checked that the id is new.
-local function storeTask(keys, now, id, agg, dueAt, attempt, first, err, rec)
+local function storeTask(keys, now, id, agg, dueAt, attempt, first, err, rec, doom)
   local seq = redis.call('INCR', keys.seq)
-  local m = { attempt, 0, 'd', agg, first, err, dueAt, 0, now }
+  local m = { attempt, 0, 'd', agg, first, err, dueAt, doom or '', now }
   redis.call('HSET', keys.rec, id, rec)
   if agg ~= '' and redis.call('HEXISTS', keys.aggs, agg) == 1 then
     m[3] = 'w'

@@ -9,6 +9,7 @@ import { decodeRecord, encodeRecord } from './record-codec.js';
 import type {
   AdmitOutcome,
   ClaimedTask,
+  DeadKind,
   FollowerPolicy,
   LeaseOutcome,
   NewTask,
@@ -110,7 +111,7 @@ export class ShardScripts {
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, tasks.length];
     for (const t of tasks) {
-      args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record));
+      args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record), t.doom ?? '');
     }
     return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
   }
@@ -137,7 +138,7 @@ export class ShardScripts {
       corruptMeta: corruptMeta.map(String),
     };
     for (const row of rows) {
-      const [id, token, attempt, agg, first, err, dueAt, doomed, rec] = row as [Buffer, number, number, Buffer, number, Buffer, number, number, Buffer];
+      const [id, token, attempt, agg, first, err, dueAt, doom, rec] = row as [Buffer, number, number, Buffer, number, Buffer, number, Buffer, Buffer];
       const idS = id.toString();
       try {
         out.tasks.push({
@@ -149,7 +150,7 @@ export class ShardScripts {
           firstFailureAt: first === 0 ? null : first,
           lastError: decodeError(err.toString()),
           dueAt,
-          doomed: doomed === 1,
+          doomed: doom.length === 0 ? null : (doom.toString() as DeadKind),
           record: decodeRecord(rec),
         });
       } catch (e) {
@@ -166,10 +167,10 @@ export class ShardScripts {
     return decodeCodes('ack', await this.redis.zrAck(...args), LEASE_CODES);
   }
 
-  /** doom: the dead-letter write failed; try it again later without running the handler. */
-  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: boolean }>): Promise<LeaseOutcome[]> {
+  /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
+  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
-    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error), i.doom ? 1 : 0);
+    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error), i.doom ?? '');
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
 

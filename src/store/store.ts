@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { type AdmitEntry, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
 import { shardKeys, shardOf, wakeChannel } from './keys.js';
-import type { AdmitOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
+import type { AdmitOutcome, DeadKind, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
 export interface StoreOptions {
@@ -77,7 +77,7 @@ export class TaskStore {
     return this.byShard(leases, (l) => l.shard, (sh, part) => sh.ack(part));
   }
 
-  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: boolean })[]): Promise<LeaseOutcome[]> {
+  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind })[]): Promise<LeaseOutcome[]> {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.retry(part));
   }
 

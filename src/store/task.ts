@@ -26,6 +26,8 @@ export interface NewTask {
   firstFailureAt?: number;
   error: TaskError | null;
   record: TaskRecord;
+  /** Dead already (a fatal error in the consumer): dispatch only writes the dead letter. */
+  doom?: DeadKind;
 }
 
 /** A task claimed by a worker: it holds the lease until ack, retry, kill or release. */
@@ -42,10 +44,17 @@ export interface ClaimedTask {
   lastError: TaskError | null;
   /** The due time it was claimed for (Redis ms): claim time minus this is the lateness. */
   dueAt: number;
-  /** True when an earlier task of its aggregate died under the 'dead-letter' policy. */
-  doomed: boolean;
+  /**
+   * Set when the task is dead already and its dispatch must only write the
+   * dead letter: a fatal error in the consumer, a predecessor that died under
+   * the 'dead-letter' policy, or a dead-letter write that failed.
+   */
+  doomed: DeadKind | null;
   record: TaskRecord;
 }
+
+/** Why a task died. */
+export type DeadKind = 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal' | 'predecessor-died' | 'unreadable';
 
 /** What happens to the tasks queued behind a head that dies. */
 export type FollowerPolicy = 'release' | 'dead-letter' | 'hold';

@@ -170,9 +170,9 @@ describe('retry', () => {
   it('with doom set, keeps the attempt count and marks the task for the dead-letter topic', async () => {
     await store.schedule([failed(1, null)]);
     const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
-    await store.retry([{ ...lease(t), delayMs: 0, error: null, doom: true }]);
+    await store.retry([{ ...lease(t), delayMs: 0, error: null, doom: 'fatal' }]);
     const u = (await store.claim(0, 10, 10_000)).tasks[0]!;
-    expect(u.doomed).toBe(true);
+    expect(u.doomed).toBe('fatal');
     expect(u.attempt).toBe(1);
   });
 });
@@ -188,16 +188,16 @@ describe('kill and the follower policy', () => {
   it('release: the next task becomes due at once, not doomed', async () => {
     await killHead('release');
     const next = (await store.claim(0, 10, 10_000)).tasks;
-    expect(next.map((t) => [t.id, t.doomed])).toEqual([['orders/0/2', false]]);
+    expect(next.map((t) => [t.id, t.doomed])).toEqual([['orders/0/2', null]]);
   });
 
   it('dead-letter: the next is doomed, and killing it dooms the one after', async () => {
     await killHead('dead-letter');
     const second = (await store.claim(0, 10, 10_000)).tasks[0]!;
-    expect(second.doomed).toBe(true);
+    expect(second.doomed).toBe('predecessor-died');
     await store.kill([{ ...lease(second), error: null }], 'release', false); // doom carries on whatever the policy
     const third = (await store.claim(0, 10, 10_000)).tasks[0]!;
-    expect([third.id, third.doomed]).toEqual(['orders/0/3', true]);
+    expect([third.id, third.doomed]).toEqual(['orders/0/3', 'predecessor-died']);
     await store.kill([{ ...lease(third), error: null }], 'dead-letter', false);
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, queued: 0, blockedAggregates: 0 });
     // the aggregate is free again: a fresh record goes

@@ -1,0 +1,64 @@
+/**
+ * Configuration of zretry: one zod schema per object, the TypeScript type
+ * inferred from it, each default next to its field. The CLI and the
+ * environment only map into these schemas.
+ */
+import { z } from 'zod';
+import { retryPolicySchema } from '../policy/schema.js';
+
+/** Where tasks live in Redis. */
+export const storeSchema = z.object({
+  /** Redis URL; rediss:// for TLS. */
+  redisUrl: z.string().url({ message: 'must be a Redis URL such as redis://127.0.0.1:6379 (rediss:// for TLS)' }).default('redis://127.0.0.1:6379'),
+  /** Key prefix; every key is under the hash tag {namespace:shard}. Letters, digits, - _ . only. */
+  namespace: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1 to 64 letters, digits, "-", "_" or "."' })
+    .default('zretry'),
+  /** Shards spread tasks by aggregate; fixed for the life of a namespace. */
+  shards: z.number().int().min(1).max(1024).default(4),
+  /** Most tasks one Lua call handles, so no call stalls Redis. */
+  maxBatch: z.number().int().min(1).max(1000).default(500),
+  /** Accept a Redis whose maxmemory-policy evicts keys (tasks could vanish). */
+  allowEviction: z.boolean().default(false),
+});
+
+/** How the worker claims and runs tasks. */
+export const workerSchema = z.object({
+  /** Most tasks running at once in this worker. */
+  concurrency: z.number().int().min(1).max(10_000).default(100),
+  /** Most tasks claimed per script call. */
+  batchSize: z.number().int().min(1).max(1000).default(100),
+  /** How long a claim holds a task before another worker may take it; extended while the handler runs. */
+  leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** Longest sleep when nothing is due; wake-ups are pushed, this is a safety net. */
+  maxSleepMs: z.number().int().min(10).max(600_000).default(5_000),
+  /** How long close() waits for running tasks before giving them back. */
+  closeTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+});
+
+/** What happens to failures. */
+export const failureSchema = z.object({
+  policy: retryPolicySchema.default({}),
+  /** The tasks behind a head that dies: release the next, dead-letter them all, or hold the aggregate. */
+  followerPolicy: z.enum(['release', 'dead-letter', 'hold']).default('release'),
+  /** Keep dead tasks in Redis for inspection and replay. */
+  keepDead: z.boolean().default(true),
+  /** Delay before a failed dead-letter write is tried again. */
+  deadLetterRetryMs: z.number().int().min(10).max(3_600_000).default(5_000),
+  /** Longest stack trace kept with a task's last error. */
+  maxStackChars: z.number().int().min(0).max(100_000).default(2_000),
+});
+
+/** Everything a direct-mode worker needs besides its handler. */
+export const workerConfigSchema = z.object({
+  store: storeSchema.default({}),
+  worker: workerSchema.default({}),
+  failure: failureSchema.default({}),
+});
+
+export type StoreConfig = z.infer<typeof storeSchema>;
+export type WorkerConfig = z.infer<typeof workerSchema>;
+export type FailureConfig = z.infer<typeof failureSchema>;
+export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
+export type WorkerFullConfig = z.infer<typeof workerConfigSchema>;

@@ -1,0 +1,19 @@
+/**
+ * zretry's public API. Nothing leaves the package except through here.
+ */
+export { createWorker, type CreateWorkerOptions, type StartedWorker } from './create-worker.js';
+export { Worker, type TaskRunner, type WorkerOptions } from './worker/worker.js';
+export { processRunner } from './worker/process-runner.js';
+export { Outcomes, type DeadLetterSink, type OutcomeOptions } from './worker/outcomes.js';
+export { TaskStore, type Lease, type StoreOptions } from './store/store.js';
+export { preflight } from './store/preflight.js';
+export { encodeRecord, decodeRecord, type TaskRecord, type RecordHeader } from './store/record-codec.js';
+export type * from './store/task.js';
+export type { Handler, HandlerRecord, RetryContext, RecordHeaders } from './handler.js';
+export { TypedEmitter, type ZRetryEvents, type ZRetryEmitter, type DeadReason } from './events.js';
+export * from './errors.js';
+export * from './policy/backoff.js';
+export * from './policy/classify.js';
+export { retryPolicySchema } from './policy/schema.js';
+export * from './config/schema.js';
+export { parseConfig } from './config/parse.js';

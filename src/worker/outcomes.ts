@@ -1,0 +1,185 @@
+/**
+ * Turns handler results into store calls: success -> ack; failure ->
+ * classify and decide (pure policy) -> retry, or dead letter then kill.
+ * Outcomes are batched: everything that finished while a store call was
+ * running goes in the next call, one per shard and kind.
+ */
+import type { Logger } from 'pino';
+import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
+import { decide, type RetryPolicy } from '../policy/backoff.js';
+import type { DeadReason, ZRetryEmitter } from '../events.js';
+import type { Lease, TaskStore } from '../store/store.js';
+import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
+import { sleep } from '../util/sleep.js';
+
+/** Writes a dead task somewhere durable (the dead-letter topic); must resolve only once written. */
+export type DeadLetterSink = (task: ClaimedTask, reason: DeadReason) => Promise<void>;
+
+/** How failures are judged and where the dead go. */
+export interface OutcomeOptions {
+  policy: RetryPolicy;
+  classifier: ClassifierOptions;
+  /** What happens to the tasks behind a head that dies. */
+  followerPolicy: FollowerPolicy;
+  /** Keep dead tasks in Redis's dead set for inspection and replay. */
+  keepDead: boolean;
+  /** Where dead tasks are written before they leave the due set; none: the Redis dead set only. */
+  deadLetter?: DeadLetterSink;
+  /** Delay before trying a failed dead-letter write again. */
+  deadLetterRetryMs: number;
+  /** Longest stack kept in a task's last error. */
+  maxStackChars: number;
+}
+
+type AckItem = { task: ClaimedTask; durationMs: number };
+type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind };
+type KillItem = { task: ClaimedTask; reason: DeadReason };
+
+/** Batches the outcomes of claimed tasks into ack / retry / kill calls. */
+export class Outcomes {
+  private acks: AckItem[] = [];
+  private retries: RetryItem[] = [];
+  private kills: KillItem[] = [];
+  private flushing: Promise<void> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly opts: OutcomeOptions,
+    private readonly events: ZRetryEmitter,
+    private readonly log: Logger,
+    /** Redis's now, estimated from the last claim reply plus elapsed local time. */
+    private readonly redisNow: () => number,
+  ) {}
+
+  /** The handler succeeded. */
+  succeeded(task: ClaimedTask, durationMs: number): void {
+    this.acks.push({ task, durationMs });
+    this.kick();
+  }
+
+  /** The handler failed with err: retry or die, by policy and classification. */
+  async failed(task: ClaimedTask, err: unknown): Promise<void> {
+    const attempt = task.attempt + 1;
+    const error = describeError(err, this.opts.maxStackChars);
+    const now = this.redisNow();
+    const decision = decide(this.opts.policy, {
+      attempt,
+      firstFailureAt: task.firstFailureAt ?? now,
+      now,
+      previousDelayMs: previousDelay(task),
+      error: err,
+      classification: classify(err, this.opts.classifier),
+    });
+    if (decision.action === 'retry') {
+      this.retries.push({ task, delayMs: decision.delayMs, error });
+      this.kick();
+      return;
+    }
+    await this.die(task, { kind: decision.reason, detail: decision.detail, error });
+  }
+
+  /** Writes the dead letter, then kills; a failed write keeps the task (doomed) for later. */
+  async die(task: ClaimedTask, reason: DeadReason): Promise<void> {
+    if (this.opts.deadLetter) {
+      try {
+        await this.opts.deadLetter(task, reason);
+      } catch (e) {
+        this.log.warn({ taskId: task.id, err: describeError(e, 500) }, 'dead-letter write failed; the task stays in Redis and is tried again');
+        this.retries.push({ task, delayMs: this.opts.deadLetterRetryMs, error: reason.error ?? describeError(e, 0), doom: reason.kind });
+        this.kick();
+        return;
+      }
+    }
+    this.kills.push({ task, reason });
+    this.kick();
+  }
+
+  /** Resolves when every outcome given so far is in Redis. */
+  async drain(): Promise<void> {
+    while (this.flushing || this.pending() > 0) {
+      if (!this.flushing) this.kick();
+      await this.flushing;
+    }
+  }
+
+  /** Outcomes not yet written. */
+  pending(): number {
+    return this.acks.length + this.retries.length + this.kills.length;
+  }
+
+  private kick(): void {
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop());
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      let delay = 50;
+      do {
+        this.again = false;
+        try {
+          await this.flushOnce();
+          delay = 50;
+        } catch (error) {
+          this.events.emit('store-error', { op: 'outcomes', error });
+          this.log.warn({ err: describeError(error, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again');
+          await sleep(delay);
+          delay = Math.min(delay * 2, 2000);
+          this.again = true;
+        }
+      } while (this.again || this.pending() > 0);
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async flushOnce(): Promise<void> {
+    const acks = this.acks.splice(0);
+    const retries = this.retries.splice(0);
+    const kills = this.kills.splice(0);
+    const results = await Promise.allSettled([
+      acks.length && this.store.ack(acks.map((a) => lease(a.task))).then((codes) => this.report('ack', acks, codes, (a) => this.events.emit('succeeded', a))),
+      retries.length &&
+        this.store
+          .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom })))
+          .then((codes) => this.report('retry', retries, codes, (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }))),
+      kills.length &&
+        this.store
+          .kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead)
+          .then((codes) => this.report('kill', kills, codes, (k) => this.events.emit('dead', k))),
+    ]);
+    // Nothing of a failed call is lost: it goes back in the queue. Should a
+    // failed call have landed after all, its second try is refused with
+    // 'gone' or 'lease-lost' and never applied twice.
+    const [a, r, k] = results;
+    if (a.status === 'rejected') this.acks.unshift(...acks);
+    if (r.status === 'rejected') this.retries.unshift(...retries);
+    if (k.status === 'rejected') this.kills.unshift(...kills);
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private report<T extends { task: ClaimedTask }>(op: string, items: T[], codes: LeaseOutcome[], ok: (item: T) => void): void {
+    codes.forEach((code, i) => {
+      const item = items[i]!;
+      if (code === 'ok') return ok(item);
+      this.events.emit('lease-lost', { id: item.task.id, shard: item.task.shard, op });
+      this.log.warn({ taskId: item.task.id, shard: item.task.shard, op, code }, 'outcome refused: the lease was lost, another claim owns the task');
+    });
+  }
+}
+
+/** The lease of a claimed task. */
+export function lease(t: ClaimedTask): Lease {
+  return { id: t.id, shard: t.shard, token: t.token };
+}
+
+/** The delay the task waited before this attempt, for decorrelated jitter. */
+function previousDelay(t: ClaimedTask): number | null {
+  if (t.firstFailureAt === null || t.attempt < 1) return null;
+  return t.attempt === 1 ? Math.max(0, t.dueAt - t.firstFailureAt) : null;
+}

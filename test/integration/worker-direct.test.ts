@@ -1,0 +1,217 @@
+/**
+ * The direct-mode worker against the real Redis: timing, retries by policy,
+ * dead letters, order per aggregate under concurrency, close().
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createWorker, type StartedWorker } from '../../src/create-worker.js';
+import type { HandlerRecord, RetryContext } from '../../src/handler.js';
+import type { DeadReason } from '../../src/events.js';
+import type { ClaimedTask } from '../../src/store/task.js';
+import { TaskStore } from '../../src/store/store.js';
+import { newRedis, silentLogger, uniqueNamespace, waitFor } from '../helpers/env.js';
+import { failed } from '../lua/fixtures.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(shards = 1): Promise<{ redis: Redis; namespace: string; store: TaskStore }> {
+  const redis = newRedis();
+  const namespace = uniqueNamespace();
+  cleanups.push(async () => {
+    const keys = await redis.keys(`{${namespace}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+  return { redis, namespace, store: new TaskStore(redis, { namespace, shards, maxBatch: 100 }) };
+}
+
+async function start(
+  namespace: string,
+  handler: (r: HandlerRecord, ctx: RetryContext) => Promise<void> | void,
+  extra: Partial<Parameters<typeof createWorker>[0]> = {},
+  shards = 1,
+): Promise<StartedWorker> {
+  const { config, ...rest } = extra;
+  const w = await createWorker({
+    handler,
+    redis: newRedis(),
+    logger: silentLogger(),
+    config: {
+      store: { namespace, shards },
+      worker: { concurrency: 8, leaseMs: 5_000, maxSleepMs: 1_000, closeTimeoutMs: 2_000, ...config?.worker },
+      failure: { policy: { backoff: { type: 'exponential', initialMs: 50, multiplier: 2, maxMs: 1_000 }, maxAttempts: 3 }, ...config?.failure },
+    },
+    ...rest,
+  });
+  cleanups.push(async () => {
+    await w.close();
+    await w.store.redis.quit();
+  });
+  return w;
+}
+
+describe('direct-mode worker', () => {
+  it('never runs a task before its due time, and runs it soon after (lateness reported)', async () => {
+    const { namespace, store } = await setup();
+    const ran: { at: number }[] = [];
+    const w = await start(namespace, () => void ran.push({ at: Date.now() }));
+    const lateness: number[] = [];
+    w.worker.events.on('claimed', (e) => lateness.push(...e.latenessMs));
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const before = ran.length;
+      const t0 = Date.now();
+      await store.schedule([{ ...failed(100 + i, null, 200) }]);
+      await waitFor(() => ran.length > before, 5_000, 'the task to run');
+      samples.push(ran.at(-1)!.at - t0);
+    }
+    for (const ms of samples) expect(ms).toBeGreaterThanOrEqual(199);
+    expect(lateness.every((l) => l >= 0)).toBe(true);
+    console.log(`due in 200 ms: ran after ${samples.join(', ')} ms; claim lateness vs Redis due time ${lateness.join(', ')} ms`);
+  });
+
+  it('retries by the policy and dead-letters after the last attempt, with the reason', async () => {
+    const { namespace, store } = await setup();
+    const attempts: RetryContext[] = [];
+    const dead: Array<{ task: ClaimedTask; reason: DeadReason }> = [];
+    const w = await start(
+      namespace,
+      (_r, ctx) => {
+        attempts.push({ ...ctx });
+        throw new Error(`still broken at ${ctx.attempt}`);
+      },
+      { deadLetter: async (task, reason) => void dead.push({ task, reason }) },
+    );
+    await store.schedule([failed(1, 'A')]); // attempt 1 already failed in the consumer
+    await waitFor(() => dead.length === 1, 5_000, 'the dead letter');
+    expect(attempts.map((a) => a.attempt)).toEqual([2, 3]);
+    expect(attempts[1]!.lastError).toMatchObject({ class: 'Error', message: 'still broken at 2' });
+    expect(dead[0]!.reason).toMatchObject({ kind: 'attempts-exhausted', detail: '3 of 3 attempts failed', error: { message: 'still broken at 3' } });
+    await waitFor(async () => (await w.store.stats()).total.dead === 1, 2_000, 'the task in the dead set');
+  });
+
+  it('a fatal error dies at once without more attempts', async () => {
+    const { namespace, store } = await setup();
+    const dead: DeadReason[] = [];
+    let calls = 0;
+    await start(
+      namespace,
+      (r) => {
+        calls++;
+        JSON.parse(r.value!.toString('utf8') + '{');
+      },
+      { deadLetter: async (_t, reason) => void dead.push(reason) },
+    );
+    await store.schedule([failed(1, null)]);
+    await waitFor(() => dead.length === 1, 5_000, 'the dead letter');
+    expect(calls).toBe(1);
+    expect(dead[0]).toMatchObject({ kind: 'fatal', error: { class: 'SyntaxError' } });
+  });
+
+  it('a failed dead-letter write keeps the task and writes it later without running the handler again', async () => {
+    const { namespace, store } = await setup();
+    let writes = 0;
+    let calls = 0;
+    await start(
+      namespace,
+      () => {
+        calls++;
+        throw new SyntaxError('bad payload');
+      },
+      {
+        config: { failure: { deadLetterRetryMs: 50 } },
+        deadLetter: async () => {
+          writes++;
+          if (writes < 3) throw new Error('Kafka is down');
+        },
+      },
+    );
+    await store.schedule([failed(1, null)]);
+    await waitFor(() => writes === 3, 5_000, 'the third dead-letter write');
+    await waitFor(async () => (await store.stats()).total.dead === 1, 2_000, 'the task in the dead set');
+    expect(calls).toBe(1);
+  });
+
+  it('keeps the order of each aggregate with many running at once, across workers and shards', async () => {
+    const { namespace, store } = await setup(4);
+    const seen = new Map<string, number[]>();
+    const failedOnce = new Set<string>();
+    const handler = async (r: HandlerRecord) => {
+      const [agg, n] = r.value!.toString().split(':') as [string, string];
+      await new Promise((res) => setTimeout(res, Math.random() * 5));
+      if (Number(n) % 3 === 0 && !failedOnce.has(`${agg}:${n}`)) {
+        failedOnce.add(`${agg}:${n}`);
+        throw new Error('transient');
+      }
+      seen.set(agg, [...(seen.get(agg) ?? []), Number(n)]);
+    };
+    await start(namespace, handler, {}, 4);
+    await start(namespace, handler, {}, 4);
+    const tasks = [];
+    for (let n = 0; n < 20; n++) {
+      for (const agg of ['a', 'b', 'c', 'd', 'e']) {
+        const t = failed(n, agg);
+        tasks.push({ ...t, id: `${agg}/${n}`, record: { ...t.record, value: Buffer.from(`${agg}:${n}`) } });
+      }
+    }
+    expect(new Set(await store.schedule(tasks))).toEqual(new Set(['scheduled', 'queued']));
+    await waitFor(() => [...seen.values()].reduce((s, v) => s + v.length, 0) === 100, 20_000, 'all 100 records handled');
+    for (const [agg, ns] of seen) expect(ns, `aggregate ${agg}`).toEqual([...Array(20).keys()]);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, inflight: 0, queued: 0, blockedAggregates: 0 });
+  });
+
+  it('close() lets running handlers finish, then gives nothing up; a second close returns the same promise', async () => {
+    const { namespace, store } = await setup();
+    let finished = 0;
+    const w = await start(namespace, async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      finished++;
+    });
+    await store.schedule([failed(1, null), failed(2, null)]);
+    await waitFor(() => w.worker.active === 2, 2_000, 'both tasks running');
+    const p1 = w.close();
+    expect(w.close()).toBe(p1);
+    await p1;
+    expect(finished).toBe(2);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, inflight: 0 });
+  });
+
+  it('close() past its deadline releases unfinished tasks, due again with the attempt unchanged', async () => {
+    const { namespace, store } = await setup();
+    const w = await start(namespace, (_r, ctx) => new Promise((res) => ctx.signal.addEventListener('abort', () => res()))
+      , { config: { worker: { closeTimeoutMs: 100 } } });
+    await store.schedule([failed(1, null)]);
+    await waitFor(() => w.worker.active === 1, 2_000, 'the task running');
+    await w.close();
+    expect((await store.stats()).total).toMatchObject({ dueNow: 1, inflight: 0 });
+    const again = await store.claim(0, 10, 1000);
+    expect(again.tasks[0]!.attempt).toBe(1);
+  });
+
+  it('refuses a Redis that may evict tasks, with the fix in the message', async () => {
+    // its own Redis on a unix socket: changing the shared one would upset parallel tests
+    const dir = mkdtempSync(join(tmpdir(), 'zretry-evict-'));
+    const sock = join(dir, 'redis.sock');
+    const proc = spawn('redis-server', ['--port', '0', '--unixsocket', sock, '--save', '', '--dir', dir, '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' });
+    cleanups.push(async () => {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await waitFor(() => existsSync(sock), 5_000, 'the extra redis-server socket');
+    const redis = new Redis({ path: sock });
+    try {
+      await expect(createWorker({ handler: () => {}, redis, logger: silentLogger() })).rejects.toThrow(
+        /maxmemory-policy is "allkeys-lru".*maxmemory-policy noeviction/s,
+      );
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
