@@ -17,3 +17,7 @@ export * from './policy/classify.js';
 export { retryPolicySchema } from './policy/schema.js';
 export * from './config/schema.js';
 export { parseConfig } from './config/parse.js';
+export { consume, keyAggregateId, offsetMessageId, type ConsumeOptions, type ZRetryConsumer } from './consume.js';
+export type { DeliveredRecord } from './kafka/consumer.js';
+export { deadLetterHeaders } from './kafka/dead-letter.js';
+export { H as HEADERS } from './kafka/headers.js';

@@ -62,3 +62,42 @@ export type WorkerConfig = z.infer<typeof workerSchema>;
 export type FailureConfig = z.infer<typeof failureSchema>;
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 export type WorkerFullConfig = z.infer<typeof workerConfigSchema>;
+
+/** How the retrying consumer behaves. */
+export const consumerSchema = z.object({
+  /** 'process': the worker calls the handler; 'republish': the worker sends due records back to Kafka. */
+  dispatch: z.enum(['process', 'republish']).default('process'),
+  /** Aggregates handled concurrently within one batch. */
+  concurrency: z.number().int().min(1).max(10_000).default(10),
+  /** Quick in-process attempts before a failure goes to Redis; 0 turns the blocking phase off. */
+  blocking: z
+    .object({
+      /** Extra attempts in the consumer. */
+      attempts: z.number().int().min(0).max(10).default(0),
+      /** Pause between them. */
+      delayMs: z.number().int().min(0).max(10_000).default(100),
+    })
+    .default({}),
+  /** Suffix of the dead-letter topic: `<topic><suffix>`. */
+  dltSuffix: z.string().min(1).default('.dlt'),
+  /** Republish to `<topic><suffix>` instead of the original topic (and subscribe to it); unset: the original topic. */
+  retryTopicSuffix: z.string().min(1).optional(),
+  /** Create missing dead-letter and retry topics; off: a clear error naming the topic. */
+  autoCreateTopics: z.boolean().default(true),
+  /** Add Spring Kafka's kafka_dlt-* headers to dead letters. */
+  springHeaders: z.boolean().default(false),
+  /** Republish mode: how long a republished record may take to come back through the consumer. */
+  republishLeaseMs: z.number().int().min(1_000).max(86_400_000).default(300_000),
+  /** How often a partition paused for a Redis outage checks whether Redis is back. */
+  redisProbeMs: z.number().int().min(10).max(60_000).default(500),
+  /** Read new groups from the beginning of the topics. */
+  fromBeginning: z.boolean().default(false),
+});
+
+/** Everything consume() needs besides code. */
+export const consumeConfigSchema = workerConfigSchema.extend({
+  consumer: consumerSchema.default({}),
+});
+
+export type ConsumerConfig = z.infer<typeof consumerSchema>;
+export type ConsumeConfigInput = z.input<typeof consumeConfigSchema>;

@@ -1,0 +1,177 @@
+/**
+ * consume(): a Kafka consumer whose failures are retried through Redis,
+ * with an embedded worker, in one call.
+ *
+ *   const z = await consume({ kafka, groupId: 'billing', topics: ['orders'], handler });
+ *   ...
+ *   await z.close();
+ */
+import { Redis } from 'ioredis';
+import type { Consumer, ConsumerConfig as KafkaConsumerConfig, Kafka, Producer } from 'kafkajs';
+import pino, { type Logger } from 'pino';
+import { parseConfig } from './config/parse.js';
+import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
+import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
+import type { Handler } from './handler.js';
+import { retryingEachBatch, type DeliveredRecord } from './kafka/consumer.js';
+import { kafkaDeadLetterSink } from './kafka/dead-letter.js';
+import { republishRunner } from './kafka/republish-runner.js';
+import { TopicInfo } from './kafka/topics.js';
+import type { ClassifierOptions } from './policy/classify.js';
+import type { RetryPolicy } from './policy/backoff.js';
+import { preflight } from './store/preflight.js';
+import { TaskStore } from './store/store.js';
+import type { ClaimedTask } from './store/task.js';
+import { Outcomes } from './worker/outcomes.js';
+import { processRunner } from './worker/process-runner.js';
+import { Worker } from './worker/worker.js';
+import { RedisClock } from './util/redis-clock.js';
+
+/** Options of consume(); `config` is validated, the rest are code. */
+export interface ConsumeOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  handler: Handler;
+  config?: ConsumeConfigInput;
+  /** An existing Redis client; default: one on config.store.redisUrl, closed by close(). */
+  redis?: Redis;
+  logger?: Logger;
+  /** Overrides config.failure.policy (e.g. a custom backoff function). */
+  policy?: RetryPolicy;
+  classifier?: ClassifierOptions;
+  /** The aggregate of a record; default: its key (null key: no ordering). */
+  aggregateId?: (r: DeliveredRecord) => string | null;
+  /** The dedup id of a record; default: topic/partition/offset. */
+  messageId?: (r: DeliveredRecord) => string;
+  /** Called after a dead letter is written. */
+  onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
+  /** Run a worker in this process (default true); false when standalone workers do it. */
+  worker?: boolean;
+  /** Extra kafkajs consumer settings. */
+  consumerConfig?: Partial<KafkaConsumerConfig>;
+}
+
+/** A running retrying consumer. */
+export interface ZRetryConsumer {
+  consumer: Consumer;
+  producer: Producer;
+  store: TaskStore;
+  worker: Worker | null;
+  events: ZRetryEmitter;
+  close(): Promise<void>;
+}
+
+/** The key as text when it is valid UTF-8, else base64 with a prefix, so distinct keys stay distinct. */
+export function keyAggregateId({ message }: DeliveredRecord): string | null {
+  const k = message.key;
+  if (k === null || k === undefined) return null;
+  const text = k.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(k) ? text : `b64:${k.toString('base64')}`;
+}
+
+/** topic/partition/offset: a record's place in Kafka, unique per record. */
+export function offsetMessageId({ topic, partition, message }: DeliveredRecord): string {
+  return `${topic}/${partition}/${message.offset}`;
+}
+
+/** Starts a retrying consumer (and, unless told not to, a worker). */
+export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
+  const cfg = parseConfig(consumeConfigSchema, opts.config ?? {}, 'zretry configuration');
+  const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
+  const events: ZRetryEmitter = new TypedEmitter<ZRetryEvents>();
+  const ownRedis = !opts.redis;
+  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: null });
+  const store = new TaskStore(redis, cfg.store);
+  const admin = opts.kafka.admin();
+  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...opts.consumerConfig });
+  const c = cfg.consumer;
+  const retryTopic = c.retryTopicSuffix ? (t: string) => t + c.retryTopicSuffix : undefined;
+  const dltFor = (t: string) => t + c.dltSuffix;
+
+  const clock = new RedisClock(redis);
+  let worker: Worker | null = null;
+  try {
+    await preflight(redis, { allowEviction: cfg.store.allowEviction });
+    await admin.connect();
+    const topics = new TopicInfo(admin);
+    await topics.ensure(
+      [
+        ...opts.topics.map((t) => ({ topic: dltFor(t), like: t })),
+        ...(retryTopic ? opts.topics.map((t) => ({ topic: retryTopic(t), like: t })) : []),
+      ],
+      c.autoCreateTopics,
+    );
+    await producer.connect();
+    const deadLetter = kafkaDeadLetterSink(producer, topics, { topicFor: dltFor, springHeaders: c.springHeaders, groupId: opts.groupId, onDead: opts.onDead });
+    const outcomeOptions = {
+      ...cfg.failure,
+      policy: opts.policy ?? cfg.failure.policy,
+      classifier: opts.classifier ?? {},
+      deadLetter,
+    };
+    await clock.start();
+    const outcomes = new Outcomes(store, outcomeOptions, events, logger.child({ component: 'consumer-outcomes' }), () => clock.now());
+
+    if (opts.worker !== false) {
+      worker = new Worker({
+        store,
+        logger,
+        events,
+        ...cfg.worker,
+        outcomes: outcomeOptions,
+        runner:
+          c.dispatch === 'republish'
+            ? republishRunner({ producer, store, logger, retryTopic, republishLeaseMs: c.republishLeaseMs })
+            : processRunner(opts.handler),
+      });
+      await worker.start();
+    }
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...opts.topics, ...(retryTopic ? opts.topics.map(retryTopic) : [])], fromBeginning: c.fromBeginning });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      eachBatch: retryingEachBatch({
+        consumer,
+        store,
+        handler: opts.handler,
+        outcomes,
+        policy: outcomeOptions.policy,
+        classifier: outcomeOptions.classifier,
+        aggregateId: opts.aggregateId ?? keyAggregateId,
+        messageId: opts.messageId ?? offsetMessageId,
+        concurrency: c.concurrency,
+        blocking: c.blocking,
+        redisProbeMs: c.redisProbeMs,
+        logger,
+        events,
+      }),
+    });
+  } catch (e) {
+    clock.stop();
+    await Promise.allSettled([worker?.close(), consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+    if (ownRedis) redis.disconnect();
+    throw e;
+  }
+
+  let closed: Promise<void> | null = null;
+  return {
+    consumer,
+    producer,
+    store,
+    worker,
+    events,
+    close: () =>
+      (closed ??= (async () => {
+        await consumer.disconnect();
+        await worker?.close();
+        clock.stop();
+        await producer.disconnect();
+        await admin.disconnect();
+        if (ownRedis) await redis.quit().catch(() => redis.disconnect());
+      })()),
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * The retrying consumer: wraps a kafkajs consumer (eachBatch) so a failing
+ * record never blocks its partition.
+ *
+ * Per batch: one admit call decides which records run now (a record whose
+ * aggregate waits behind a failure is parked in Redis instead); records of
+ * one aggregate run in offset order, aggregates run concurrently up to a
+ * limit; the failures of the batch are stored in one schedule call; and
+ * offsets are resolved only past records that succeeded or are durably in
+ * Redis. When Redis is away the partition pauses, nothing new is committed,
+ * and it resumes (from the first unresolved offset) once Redis answers.
+ */
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { toHandlerRecord, type Handler, type RetryContext } from '../handler.js';
+import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
+import { decide, type RetryPolicy } from '../policy/backoff.js';
+import type { ZRetryEmitter } from '../events.js';
+import type { AdmitEntry } from '../store/scripts.js';
+import type { TaskStore } from '../store/store.js';
+import type { TaskRecord } from '../store/record-codec.js';
+import type { AdmitOutcome, ClaimedTask, NewTask } from '../store/task.js';
+import { sleep } from '../util/sleep.js';
+import type { Outcomes } from '../worker/outcomes.js';
+import { fromKafkaHeaders, parseRepublished, type RepublishedInfo } from './headers.js';
+
+/** A delivered record with where it came from. */
+export interface DeliveredRecord {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+}
+
+/** How the consumer treats records. */
+export interface RetryingConsumerOptions {
+  consumer: Consumer;
+  store: TaskStore;
+  handler: Handler;
+  /** Reports outcomes of republished records (ack / retry / dead letter). */
+  outcomes: Outcomes;
+  policy: RetryPolicy;
+  classifier: ClassifierOptions;
+  /** The aggregate of a record (records of one aggregate never overtake each other); null: no ordering. */
+  aggregateId: (r: DeliveredRecord) => string | null;
+  /** The dedup id of a record; default topic/partition/offset. */
+  messageId: (r: DeliveredRecord) => string;
+  /** Aggregates run concurrently within a batch, up to this many. */
+  concurrency: number;
+  /** Quick in-process attempts before a failure is scheduled (0: none). */
+  blocking: { attempts: number; delayMs: number };
+  /** Interval of the probe that resumes paused partitions. */
+  redisProbeMs: number;
+  logger: Logger;
+  events: ZRetryEmitter;
+}
+
+/** What became of one record of a batch. */
+type Fate = 'pending' | 'done';
+
+/** Runs the handler with the blocking phase; returns the last error, or undefined on success. */
+async function runBlocking(
+  handler: Handler,
+  record: TaskRecord,
+  ctx: Omit<RetryContext, 'attempt'> & { attempt: number },
+  blocking: { attempts: number; delayMs: number },
+  retriable: (err: unknown) => boolean,
+): Promise<{ error?: unknown; attempts: number }> {
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    try {
+      await handler(toHandlerRecord(record), { ...ctx, attempt: ctx.attempt + attempts - 1 });
+      return { attempts };
+    } catch (error) {
+      if (attempts > blocking.attempts || !retriable(error)) return { error, attempts };
+      await sleep(blocking.delayMs);
+    }
+  }
+}
+
+/** Builds the eachBatch function of the retrying consumer. */
+export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchPayload) => Promise<void> {
+  const log = opts.logger.child({ component: 'consumer' });
+  const shards = opts.store.options.shards;
+  const paused = new Set<string>();
+
+  /** Pauses a partition until Redis answers, then seeks back to its first unresolved offset. */
+  function pauseUntilRedis(topic: string, partition: number, fromOffset: string, error: unknown): void {
+    const key = `${topic}/${partition}`;
+    opts.events.emit('store-error', { op: 'consume', error });
+    opts.consumer.pause([{ topic, partitions: [partition] }]);
+    if (paused.has(key)) return;
+    paused.add(key);
+    log.warn({ topic, partition, offset: fromOffset, err: describeError(error, 300) }, 'Redis unavailable: partition paused, nothing committed past this offset');
+    void (async () => {
+      for (;;) {
+        await sleep(opts.redisProbeMs);
+        try {
+          await opts.store.redis.ping();
+          break;
+        } catch {
+          // still away
+        }
+      }
+      paused.delete(key);
+      opts.consumer.seek({ topic, partition, offset: fromOffset });
+      opts.consumer.resume([{ topic, partitions: [partition] }]);
+      log.info({ topic, partition, offset: fromOffset }, 'Redis answers again: partition resumed');
+    })();
+  }
+
+  return async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+    const { topic, partition } = batch;
+    const msgs = batch.messages;
+    if (msgs.length === 0) return;
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
+    try {
+      // 1. read each record: fresh, or republished by a worker
+      const records: TaskRecord[] = msgs.map((m) => ({
+        topic,
+        partition,
+        offset: m.offset,
+        timestamp: m.timestamp,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        headers: fromKafkaHeaders(m.headers),
+      }));
+      const info: (RepublishedInfo | null)[] = records.map((r) => {
+        try {
+          return parseRepublished(r, shards);
+        } catch (e) {
+          log.warn({ topic, partition, offset: r.offset, reason: (e as Error).message }, 'record has malformed zretry headers; handling it as a fresh record');
+          return null;
+        }
+      });
+      const ids = msgs.map((m, i) => (info[i] ? info[i]!.taskId : opts.messageId({ topic, partition, message: m })));
+      const aggs = msgs.map((m, i) => (info[i] ? info[i]!.aggregateId : opts.aggregateId({ topic, partition, message: m })));
+      const entries: (AdmitEntry & { shard?: number })[] = records.map((r, i) =>
+        info[i]
+          ? { kind: 'republished', taskId: info[i]!.taskId, token: info[i]!.token, shard: info[i]!.shard }
+          : { kind: 'fresh', id: ids[i]!, aggregateId: aggs[i]!, record: r },
+      );
+
+      // 2. one admit call: who runs now
+      let admitted: AdmitOutcome[];
+      try {
+        admitted = await opts.store.admit(entries);
+      } catch (error) {
+        pauseUntilRedis(topic, partition, msgs[0]!.offset, error);
+        return;
+      }
+
+      const fate: Fate[] = admitted.map((a) => (a === 'go' ? 'pending' : 'done'));
+      admitted.forEach((a, i) => {
+        if (a === 'parked') opts.events.emit('scheduled', { id: ids[i]!, outcome: 'queued', attempt: 0 });
+      });
+      const toSchedule: { index: number; task: NewTask }[] = [];
+      const republishedDone: Promise<void>[] = [];
+
+      // 3. chains: records of one aggregate in offset order; others concurrently
+      const chains = new Map<string, number[]>();
+      admitted.forEach((a, i) => {
+        if (a !== 'go') return;
+        const key = info[i] ? `task:${info[i]!.taskId}` : aggs[i] === null ? `rec:${i}` : `agg:${aggs[i]}`;
+        let c = chains.get(key);
+        if (!c) chains.set(key, (c = []));
+        c.push(i);
+      });
+
+      const retriable = (err: unknown) => classify(err, opts.classifier).kind === 'retriable';
+      const runChain = async (chain: number[]): Promise<void> => {
+        let blocked = false;
+        for (const i of chain) {
+          if (!isRunning() || isStale()) return;
+          const rec = records[i]!;
+          const rep = info[i];
+          if (rep) {
+            republishedDone.push(runRepublished(rep, ids[i]!, i));
+            continue;
+          }
+          if (blocked) {
+            // an earlier record of this aggregate failed in this batch: park behind it
+            toSchedule.push({ index: i, task: { id: ids[i]!, aggregateId: aggs[i]!, delayMs: 0, attempt: 0, error: null, record: rec } });
+            continue;
+          }
+          const { error, attempts } = await runBlocking(opts.handler, rec, { attempt: 1, firstFailureAt: null, lastError: null, taskId: null, signal: new AbortController().signal }, opts.blocking, retriable);
+          if (error === undefined) {
+            fate[i] = 'done';
+            continue;
+          }
+          blocked = aggs[i] !== null;
+          const described = describeError(error, 2_000);
+          const decision = decide(opts.policy, {
+            attempt: attempts,
+            firstFailureAt: 0,
+            now: 0,
+            previousDelayMs: null,
+            error,
+            classification: classify(error, opts.classifier),
+          });
+          toSchedule.push({
+            index: i,
+            task: {
+              id: ids[i]!,
+              aggregateId: aggs[i]!,
+              delayMs: decision.action === 'retry' ? decision.delayMs : 0,
+              attempt: attempts,
+              error: described,
+              record: rec,
+              doom: decision.action === 'dead' ? decision.reason : undefined,
+            },
+          });
+        }
+      };
+
+      const runRepublished = async (rep: RepublishedInfo, taskId: string, i: number): Promise<void> => {
+        const task: ClaimedTask = {
+          id: taskId,
+          shard: rep.shard,
+          token: rep.token,
+          attempt: rep.attempt - 1,
+          aggregateId: rep.aggregateId,
+          firstFailureAt: rep.firstFailureAt,
+          lastError: rep.lastError,
+          dueAt: 0,
+          doomed: null,
+          record: rep.original,
+        };
+        const started = performance.now();
+        try {
+          await opts.handler(toHandlerRecord(rep.original), {
+            attempt: rep.attempt,
+            firstFailureAt: rep.firstFailureAt,
+            lastError: rep.lastError,
+            taskId,
+            signal: new AbortController().signal,
+          });
+          opts.outcomes.succeeded(task, performance.now() - started);
+        } catch (error) {
+          await opts.outcomes.failed(task, error);
+        }
+        fate[i] = 'done';
+      };
+
+      // run the chains, at most `concurrency` at once
+      const queue = [...chains.values()];
+      await Promise.all(
+        Array.from({ length: Math.min(opts.concurrency, queue.length) }, async () => {
+          for (let c = queue.shift(); c; c = queue.shift()) await runChain(c);
+        }),
+      );
+      await Promise.all(republishedDone);
+
+      // 4. the failures of the batch in one schedule call (order kept per aggregate)
+      if (toSchedule.length > 0) {
+        try {
+          const out = await opts.store.schedule(toSchedule.map((s) => s.task));
+          toSchedule.forEach((s, k) => {
+            fate[s.index] = 'done';
+            opts.events.emit('scheduled', { id: s.task.id, outcome: out[k]!, attempt: s.task.attempt });
+          });
+        } catch (error) {
+          const first = Math.min(donePrefix(), ...toSchedule.map((s) => s.index));
+          resolvePrefix(first);
+          pauseUntilRedis(topic, partition, msgs[first]!.offset, error);
+          return;
+        }
+      }
+      // outcomes of republished records are in Redis before their offsets move
+      await opts.outcomes.drain();
+
+      // 5. resolve the longest prefix of records that are done
+      resolvePrefix(donePrefix());
+      await commitOffsetsIfNecessary();
+
+      function donePrefix(): number {
+        let n = 0;
+        while (n < fate.length && fate[n] === 'done') n++;
+        return n;
+      }
+    } finally {
+      clearInterval(beat);
+    }
+
+    function resolvePrefix(n: number): void {
+      if (n > 0) resolveOffset(msgs[n - 1]!.offset);
+    }
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Writes dead tasks to the dead-letter topic (`<topic>.dlt` by default), on
+ * the original partition where the DLT has it, with the reason in headers;
+ * optionally Spring Kafka's kafka_dlt-* headers so Java tooling reads them.
+ * Resolves only once Kafka has the record (acks=all): until then the task
+ * stays in Redis.
+ */
+import type { Producer } from 'kafkajs';
+import type { DeadReason } from '../events.js';
+import type { RecordHeader } from '../store/record-codec.js';
+import type { ClaimedTask } from '../store/task.js';
+import type { DeadLetterSink } from '../worker/outcomes.js';
+import { errorHeaders, H, toKafkaHeaders, userHeaders } from './headers.js';
+import type { TopicInfo } from './topics.js';
+
+/** How dead letters are named and labelled. */
+export interface DeadLetterOptions {
+  /** The DLT of a source topic; default `${topic}.dlt`. */
+  topicFor: (sourceTopic: string) => string;
+  /** Add Spring Kafka's kafka_dlt-* headers. */
+  springHeaders: boolean;
+  /** Consumer group, for Spring's kafka_dlt-original-consumer-group. */
+  groupId?: string;
+  /** Called after a dead letter is written. */
+  onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
+}
+
+const int32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+const int64 = (s: string): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(BigInt(s));
+  return b;
+};
+
+/** The headers of a dead letter. */
+export function deadLetterHeaders(task: ClaimedTask, reason: DeadReason, opts: Pick<DeadLetterOptions, 'springHeaders' | 'groupId'>): RecordHeader[] {
+  const r = task.record;
+  const h: RecordHeader[] = [
+    ...userHeaders(r.headers),
+    [H.task, Buffer.from(task.id)],
+    [H.deadReason, Buffer.from(reason.kind)],
+    [H.deadDetail, Buffer.from(reason.detail)],
+    [H.attempt, Buffer.from(String(task.attempt + (reason.kind === 'predecessor-died' ? 0 : 1)))],
+    [H.origTopic, Buffer.from(r.topic)],
+    [H.origPartition, Buffer.from(String(r.partition))],
+    [H.origOffset, Buffer.from(r.offset)],
+    [H.origTimestamp, Buffer.from(r.timestamp)],
+  ];
+  if (task.aggregateId !== null) h.push([H.aggregate, Buffer.from(task.aggregateId)]);
+  if (task.firstFailureAt !== null) h.push([H.firstFailure, Buffer.from(String(task.firstFailureAt))]);
+  if (reason.error) h.push(...errorHeaders(reason.error, true));
+  if (opts.springHeaders) {
+    h.push(
+      ['kafka_dlt-original-topic', Buffer.from(r.topic)],
+      ['kafka_dlt-original-partition', int32(r.partition)],
+      ['kafka_dlt-original-offset', int64(r.offset)],
+      ['kafka_dlt-original-timestamp', int64(r.timestamp)],
+      ['kafka_dlt-original-timestamp-type', Buffer.from('CreateTime')],
+    );
+    if (opts.groupId) h.push(['kafka_dlt-original-consumer-group', Buffer.from(opts.groupId)]);
+    if (reason.error) {
+      h.push(
+        ['kafka_dlt-exception-fqcn', Buffer.from(reason.error.class)],
+        ['kafka_dlt-exception-message', Buffer.from(reason.error.message)],
+        ['kafka_dlt-exception-stacktrace', Buffer.from(reason.error.stack ?? '')],
+      );
+    }
+  }
+  return h;
+}
+
+/** A DeadLetterSink that writes to Kafka with the given idempotent producer. */
+export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts: DeadLetterOptions): DeadLetterSink {
+  return async (task, reason) => {
+    const r = task.record;
+    const topic = opts.topicFor(r.topic);
+    const partitions = await topics.partitionCount(topic);
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        {
+          key: r.key,
+          value: r.value,
+          partition: r.partition < partitions ? r.partition : undefined,
+          timestamp: r.timestamp,
+          headers: toKafkaHeaders(deadLetterHeaders(task, reason, opts)),
+        },
+      ],
+    });
+    await opts.onDead?.(task, reason);
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The headers zretry adds to the records it republishes and dead-letters,
+ * and how a republished record is recognized. Names are lower-case and
+ * start with "zretry-"; they are stripped before the handler sees a record.
+ */
+import type { IHeaders } from 'kafkajs';
+import type { RecordHeader, TaskRecord } from '../store/record-codec.js';
+import type { ClaimedTask, TaskError } from '../store/task.js';
+
+/** Header names. */
+export const H = {
+  task: 'zretry-task',
+  shard: 'zretry-shard',
+  token: 'zretry-token',
+  attempt: 'zretry-attempt',
+  aggregate: 'zretry-aggregate',
+  origTopic: 'zretry-original-topic',
+  origPartition: 'zretry-original-partition',
+  origOffset: 'zretry-original-offset',
+  origTimestamp: 'zretry-original-timestamp',
+  firstFailure: 'zretry-first-failure',
+  errorClass: 'zretry-error-class',
+  errorMessage: 'zretry-error-message',
+  errorStack: 'zretry-error-stack',
+  deadReason: 'zretry-dead-reason',
+  deadDetail: 'zretry-dead-detail',
+} as const;
+
+const PREFIX = 'zretry-';
+
+/** kafkajs headers to the ordered list a task keeps (repeated names kept; strings become bytes). */
+export function fromKafkaHeaders(headers: IHeaders | undefined): RecordHeader[] {
+  const out: RecordHeader[] = [];
+  for (const [name, v] of Object.entries(headers ?? {})) {
+    const values = Array.isArray(v) ? v : [v];
+    for (const one of values) out.push([name, one === undefined ? null : Buffer.isBuffer(one) ? one : Buffer.from(one)]);
+  }
+  return out;
+}
+
+/** The ordered list back to a kafkajs header object (a repeated name becomes an array). */
+export function toKafkaHeaders(headers: readonly RecordHeader[]): IHeaders {
+  const out: IHeaders = {};
+  for (const [name, value] of headers) {
+    const v = value ?? Buffer.alloc(0);
+    const prev = out[name];
+    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
+
+/** The record's own headers, without zretry's. */
+export function userHeaders(headers: readonly RecordHeader[]): RecordHeader[] {
+  return headers.filter(([n]) => !n.startsWith(PREFIX));
+}
+
+/** The headers of a republished task: the original ones plus where it came from and why. */
+export function republishHeaders(task: ClaimedTask): RecordHeader[] {
+  const r = task.record;
+  const h: RecordHeader[] = [
+    ...userHeaders(r.headers),
+    [H.task, Buffer.from(task.id)],
+    [H.shard, Buffer.from(String(task.shard))],
+    [H.token, Buffer.from(task.token)],
+    [H.attempt, Buffer.from(String(task.attempt + 1))],
+    [H.origTopic, Buffer.from(r.topic)],
+    [H.origPartition, Buffer.from(String(r.partition))],
+    [H.origOffset, Buffer.from(r.offset)],
+    [H.origTimestamp, Buffer.from(r.timestamp)],
+  ];
+  if (task.aggregateId !== null) h.push([H.aggregate, Buffer.from(task.aggregateId)]);
+  if (task.firstFailureAt !== null) h.push([H.firstFailure, Buffer.from(String(task.firstFailureAt))]);
+  if (task.lastError) h.push(...errorHeaders(task.lastError, false));
+  return h;
+}
+
+/** Error class and message (and stack if asked) as headers. */
+export function errorHeaders(e: TaskError, withStack: boolean): RecordHeader[] {
+  const h: RecordHeader[] = [
+    [H.errorClass, Buffer.from(e.class)],
+    [H.errorMessage, Buffer.from(e.message)],
+  ];
+  if (withStack && e.stack) h.push([H.errorStack, Buffer.from(e.stack)]);
+  return h;
+}
+
+/** What a republished record's headers say about its task. */
+export interface RepublishedInfo {
+  taskId: string;
+  shard: number;
+  token: string;
+  attempt: number;
+  aggregateId: string | null;
+  firstFailureAt: number | null;
+  lastError: TaskError | null;
+  /** The record as first delivered: original coordinates, user headers only. */
+  original: TaskRecord;
+}
+
+/**
+ * Reads zretry's headers off a delivered record. Returns null when the record
+ * is not a republished one; throws a readable Error when the headers are
+ * present but malformed (forged or garbled).
+ */
+export function parseRepublished(r: TaskRecord, shards: number): RepublishedInfo | null {
+  const get = (name: string): string | undefined => {
+    const v = r.headers.find(([n]) => n === name)?.[1];
+    return v === undefined || v === null ? undefined : v.toString('utf8');
+  };
+  const taskId = get(H.task);
+  if (taskId === undefined) return null;
+  const int = (name: string, min: number, max: number): number => {
+    const s = get(name);
+    const n = Number(s);
+    if (s === undefined || !/^-?\d+$/.test(s) || n < min || n > max) throw new Error(`header ${name} is missing or not an integer in [${min}, ${max}]: ${JSON.stringify(s)}`);
+    return n;
+  };
+  const shard = int(H.shard, 0, shards - 1);
+  const token = String(int(H.token, 1, Number.MAX_SAFE_INTEGER));
+  const attempt = int(H.attempt, 1, 1_000_000);
+  const partition = int(H.origPartition, 0, 1_000_000);
+  const origTopic = get(H.origTopic);
+  const origOffset = get(H.origOffset);
+  if (!origTopic || !origOffset || !/^\d+$/.test(origOffset)) throw new Error(`headers ${H.origTopic}/${H.origOffset} are missing or malformed`);
+  const ff = get(H.firstFailure);
+  const cls = get(H.errorClass);
+  return {
+    taskId,
+    shard,
+    token,
+    attempt,
+    aggregateId: get(H.aggregate) ?? null,
+    firstFailureAt: ff === undefined ? null : Number(ff),
+    lastError: cls === undefined ? null : { class: cls, message: get(H.errorMessage) ?? '' },
+    original: {
+      topic: origTopic,
+      partition,
+      offset: origOffset,
+      timestamp: get(H.origTimestamp) ?? r.timestamp,
+      key: r.key,
+      value: r.value,
+      headers: userHeaders(r.headers),
+    },
+  };
+}

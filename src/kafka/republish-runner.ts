@@ -1,0 +1,88 @@
+/**
+ * Dispatch 'republish': due tasks go back to Kafka (the original topic and
+ * partition, or a configured retry topic) with an idempotent producer,
+ * acks=all, in batches. The task then stays in flight under a longer lease
+ * until the retrying consumer reports the handler's outcome; if that lease
+ * runs out the task is republished again, and the token check in admit
+ * skips the stale copy.
+ */
+import type { Producer, TopicMessages } from 'kafkajs';
+import type { Logger } from 'pino';
+import { describeError } from '../policy/classify.js';
+import type { TaskStore } from '../store/store.js';
+import type { ClaimedTask } from '../store/task.js';
+import { sleep } from '../util/sleep.js';
+import { lease, type Outcomes } from '../worker/outcomes.js';
+import type { TaskRunner } from '../worker/worker.js';
+import { republishHeaders, toKafkaHeaders } from './headers.js';
+
+/** Where and how republished records go. */
+export interface RepublishOptions {
+  producer: Producer;
+  store: TaskStore;
+  logger: Logger;
+  /** Target topic of a task; default: the original topic (and partition). */
+  retryTopic?: (sourceTopic: string) => string;
+  /** How long a republished record may take to come back through the consumer. */
+  republishLeaseMs: number;
+}
+
+type Pending = { task: ClaimedTask; done: () => void };
+
+/** A runner that sends tasks to Kafka in batches. */
+export function republishRunner(opts: RepublishOptions): TaskRunner {
+  const log = opts.logger.child({ component: 'republish' });
+  let pending: Pending[] = [];
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    const byTopic = new Map<string, TopicMessages>();
+    for (const { task } of batch) {
+      const r = task.record;
+      const retry = opts.retryTopic?.(r.topic);
+      const topic = retry ?? r.topic;
+      let tm = byTopic.get(topic);
+      if (!tm) byTopic.set(topic, (tm = { topic, messages: [] }));
+      tm.messages.push({
+        key: r.key,
+        value: r.value,
+        partition: retry === undefined ? r.partition : undefined,
+        headers: toKafkaHeaders(republishHeaders(task)),
+      });
+    }
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await opts.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 });
+        break;
+      } catch (error) {
+        // Kafka away: hold the batch (and the worker's slots, which pauses claiming) and try again.
+        log.warn({ err: describeError(error, 500), count: batch.length }, 'republish failed; holding the tasks and trying again');
+        await opts.store.extend(batch.map((p) => lease(p.task)), opts.republishLeaseMs).catch(() => undefined);
+        await sleep(delay);
+      }
+    }
+    try {
+      await opts.store.extend(batch.map((p) => lease(p.task)), opts.republishLeaseMs);
+    } catch (error) {
+      // The short claim lease still runs: at worst the task is republished once more, and the stale copy is skipped.
+      log.warn({ err: describeError(error, 500) }, 'extending leases after republish failed');
+    }
+    for (const p of batch) p.done();
+  }
+
+  return {
+    ownsLease: () => true,
+    run(task: ClaimedTask, _outcomes: Outcomes): Promise<void> {
+      return new Promise<void>((done) => {
+        pending.push({ task, done });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+  };
+}

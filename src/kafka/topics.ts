@@ -1,0 +1,41 @@
+/**
+ * The topics zretry writes to (dead-letter, retry) must exist: created when
+ * allowed, else a clear error naming the topic.
+ */
+import type { Admin } from 'kafkajs';
+import { TopicMissingError } from '../errors.js';
+
+/** Partition counts of topics, looked up once and cached. */
+export class TopicInfo {
+  private readonly partitions = new Map<string, number>();
+
+  constructor(private readonly admin: Admin) {}
+
+  /**
+   * Makes sure every topic exists. Missing ones are created with as many
+   * partitions as their source topic when autoCreate is set; otherwise a
+   * TopicMissingError names the first missing one.
+   */
+  async ensure(topics: ReadonlyArray<{ topic: string; like?: string }>, autoCreate: boolean): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    if (!autoCreate) {
+      throw new TopicMissingError(missing[0]!.topic, 'create it, or set autoCreateTopics: true (ZRETRY_AUTO_CREATE_TOPICS=1) to let zretry create it');
+    }
+    const specs = await Promise.all(
+      missing.map(async (t) => ({ topic: t.topic, numPartitions: t.like && existing.has(t.like) ? await this.partitionCount(t.like) : 1 })),
+    );
+    await this.admin.createTopics({ topics: specs, waitForLeaders: true });
+  }
+
+  /** How many partitions a topic has (cached). */
+  async partitionCount(topic: string): Promise<number> {
+    const known = this.partitions.get(topic);
+    if (known !== undefined) return known;
+    const md = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    const n = md.topics[0]?.partitions.length ?? 0;
+    this.partitions.set(topic, n);
+    return n;
+  }
+}

@@ -1,0 +1,4 @@
+import { describe } from 'vitest';
+import { scenarios } from './e2e-scenarios.js';
+
+describe('end to end, dispatch republish', () => scenarios('republish'));

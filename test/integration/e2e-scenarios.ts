@@ -1,0 +1,198 @@
+/**
+ * End-to-end scenarios against the real Kafka and Redis, run once per
+ * dispatch mode (e2e-process.test.ts, e2e-republish.test.ts).
+ */
+import { afterEach, expect, it } from 'vitest';
+import { consume, type ZRetryConsumer } from '../../src/consume.js';
+import type { ConsumeConfigInput } from '../../src/config/schema.js';
+import type { HandlerRecord, RetryContext } from '../../src/handler.js';
+import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor } from '../helpers/env.js';
+
+type Mode = 'process' | 'republish';
+type Seen = { at: number; record: HandlerRecord; ctx: RetryContext };
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+const fast = { backoff: { type: 'exponential' as const, initialMs: 100, multiplier: 2, maxMs: 1_000 }, maxAttempts: 4 };
+
+async function start(
+  mode: Mode,
+  handler: (r: HandlerRecord, ctx: RetryContext) => Promise<void> | void,
+  opts: { topic?: string; partitions?: number; namespace?: string; groupId?: string; config?: ConsumeConfigInput } = {},
+): Promise<{ z: ZRetryConsumer; topic: string; namespace: string; seen: Seen[] }> {
+  const topic = opts.topic ?? uniqueTopic('e2e');
+  const namespace = opts.namespace ?? uniqueNamespace();
+  if (!opts.topic) await createTopic(topic, opts.partitions ?? 1);
+  const seen: Seen[] = [];
+  const redis = newRedis();
+  const z = await consume({
+    kafka: kafka(`zretry-${mode}`),
+    groupId: opts.groupId ?? `g-${namespace}`,
+    topics: [topic],
+    redis,
+    logger: silentLogger(),
+    handler: async (record, ctx) => {
+      seen.push({ at: Date.now(), record, ctx });
+      await handler(record, ctx);
+    },
+    config: {
+      store: { namespace, shards: 2 },
+      worker: { maxSleepMs: 1_000, leaseMs: 5_000 },
+      failure: { policy: fast },
+      ...opts.config,
+      consumer: { dispatch: mode, fromBeginning: true, ...opts.config?.consumer },
+    },
+    consumerConfig: { maxWaitTimeInMs: 50 },
+  });
+  cleanups.push(async () => {
+    await z.close();
+    const keys = await redis.keys(`{${namespace}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+  return { z, topic, namespace, seen };
+}
+
+async function produce(topic: string, messages: Array<{ key: Buffer | string | null; value: Buffer | string | null; headers?: Record<string, Buffer | string> }>): Promise<void> {
+  const p = kafka().producer();
+  await p.connect();
+  await p.send({ topic, acks: -1, messages });
+  await p.disconnect();
+}
+
+const text = (r: HandlerRecord) => r.value?.toString() ?? '<tombstone>';
+
+/** Registers the scenarios for one dispatch mode. */
+export function scenarios(mode: Mode): void {
+  it(`[${mode}] seed: 1000 ms x2, 4 attempts: retries at about +1 s, +2 s, +4 s, then the DLT with headers`, async () => {
+    const { topic, seen, z } = await start(mode, () => {
+      throw new Error('payment service down');
+    }, { config: { failure: { policy: { backoff: { type: 'exponential', initialMs: 1_000, multiplier: 2, maxMs: 60_000 }, maxAttempts: 4 } }, consumer: { springHeaders: true } } });
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    const dead: string[] = [];
+    z.events.on('dead', (e) => dead.push(e.reason.kind));
+    await produce(topic, [{ key: Buffer.from([0, 1, 255]), value: 'order-1', headers: { trace: Buffer.from([9, 8, 7]) } }]);
+    await waitFor(() => dlt.messages.length === 1, 30_000, 'the dead letter');
+
+    expect(seen.map((s) => s.ctx.attempt)).toEqual([1, 2, 3, 4]);
+    const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
+    console.log(`[${mode}] seed scenario: attempts at +${seen.map((s) => s.at - seen[0]!.at).join(' ms, +')} ms; gaps ${gaps.join(', ')} ms`);
+    [1_000, 2_000, 4_000].forEach((d, i) => {
+      expect(gaps[i]).toBeGreaterThanOrEqual(d - 5); // never early (5 ms for clock granularity between Redis and Node)
+      expect(gaps[i]).toBeLessThan(d + 1_500);
+    });
+    // every retry saw the original record and the previous error
+    for (const s of seen) {
+      expect(s.record.key).toEqual(Buffer.from([0, 1, 255]));
+      expect(s.record.topic).toBe(topic);
+      expect(s.record.offset).toBe('0');
+      expect(s.record.headers).toEqual({ trace: Buffer.from([9, 8, 7]) });
+    }
+    expect(seen[3]!.ctx.lastError).toMatchObject({ class: 'Error', message: 'payment service down' });
+
+    const m = dlt.messages[0]!;
+    expect(m.key).toEqual(Buffer.from([0, 1, 255]));
+    expect(m.value?.toString()).toBe('order-1');
+    const h = (n: string) => (m.headers[n] as Buffer | undefined)?.toString();
+    expect(h('trace')).toBe(Buffer.from([9, 8, 7]).toString());
+    expect(h('zretry-dead-reason')).toBe('attempts-exhausted');
+    expect(h('zretry-dead-detail')).toBe('4 of 4 attempts failed');
+    expect(h('zretry-error-message')).toBe('payment service down');
+    expect(h('zretry-original-topic')).toBe(topic);
+    expect(h('zretry-original-offset')).toBe('0');
+    expect(h('kafka_dlt-original-topic')).toBe(topic);
+    expect((m.headers['kafka_dlt-original-offset'] as Buffer).readBigInt64BE()).toBe(0n);
+    expect(h('kafka_dlt-exception-fqcn')).toBe('Error');
+    expect(dead).toEqual(['attempts-exhausted']);
+    await waitFor(async () => (await z.store.stats()).total.dead === 1, 5_000, 'the dead task kept in Redis');
+  }, 60_000);
+
+  it(`[${mode}] batch: one failing record neither holds back nor re-delivers the others`, async () => {
+    const { topic, seen } = await start(mode, (r) => {
+      if (text(r) === 'bad') throw new Error('bad record');
+    }, { config: { failure: { policy: { ...fast, maxAttempts: 3 } } } });
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    await produce(topic, ['a', 'b', 'bad', 'c', 'd', 'e'].map((v, i) => ({ key: `k${i}`, value: v })));
+    await waitFor(() => dlt.messages.length === 1, 30_000, 'the bad record in the DLT');
+    const byValue = (v: string) => seen.filter((s) => text(s.record) === v);
+    for (const v of ['a', 'b', 'c', 'd', 'e']) expect(byValue(v), `record ${v}`).toHaveLength(1);
+    expect(byValue('bad').map((s) => s.ctx.attempt)).toEqual([1, 2, 3]);
+    // the good records after 'bad' ran before its first retry
+    const firstRetry = byValue('bad')[1]!.at;
+    expect(Math.max(...['c', 'd', 'e'].map((v) => byValue(v)[0]!.at))).toBeLessThan(firstRetry);
+  });
+
+  it(`[${mode}] order: each aggregate succeeds in offset order; other aggregates keep flowing`, async () => {
+    const failuresLeft = new Map<string, number>();
+    const succeeded = new Map<string, number[]>();
+    const { topic } = await start(mode, (r) => {
+      const [agg, n] = text(r).split(':') as [string, string];
+      const id = text(r);
+      if (!failuresLeft.has(id)) failuresLeft.set(id, agg !== 'e' && Number(n) % 4 === 1 ? Number(n) % 3 + 1 : 0);
+      const left = failuresLeft.get(id)!;
+      if (left > 0) {
+        failuresLeft.set(id, left - 1);
+        throw new Error(`transient ${id}`);
+      }
+      succeeded.set(agg, [...(succeeded.get(agg) ?? []), Number(n)]);
+    }, { partitions: 2, config: { failure: { policy: { ...fast, maxAttempts: 5 } } } });
+    const messages = [];
+    for (let n = 0; n < 12; n++) for (const agg of ['a', 'b', 'c', 'd', 'e']) messages.push({ key: agg, value: `${agg}:${n}` });
+    await produce(topic, messages);
+    await waitFor(() => [...succeeded.values()].reduce((s, v) => s + v.length, 0) === 60, 45_000, 'all 60 records to succeed');
+    for (const agg of ['a', 'b', 'c', 'd', 'e']) expect(succeeded.get(agg), `aggregate ${agg}`).toEqual([...Array(12).keys()]);
+  });
+
+  it(`[${mode}] dedup: a record re-read before its offset was committed is scheduled once`, async () => {
+    // The state a consumer leaves when it dies after scheduling and before committing:
+    // the failed record is a task in Redis, its offset is not committed.
+    const topic = uniqueTopic('dedup');
+    const namespace = uniqueNamespace();
+    await createTopic(topic);
+    await produce(topic, [{ key: 'k', value: 'once' }]);
+    const first = await start(mode, () => {
+      throw new Error('first consumer fails');
+    }, { topic, namespace, groupId: `crashed-${namespace}`, config: { failure: { policy: { ...fast, backoff: { type: 'fixed', delayMs: 60_000 } } } } });
+    await waitFor(async () => (await first.z.store.stats()).total.dueLater === 1, 20_000, 'the first failure scheduled');
+    await first.z.close(); // note: a fresh group below has no committed offset, like a crash before commit
+    const scheduled: string[] = [];
+    const again = await start(mode, () => undefined, { topic, namespace, groupId: `restarted-${namespace}` });
+    again.z.events.on('scheduled', (e) => scheduled.push(e.outcome));
+    await waitFor(async () => (await again.z.store.stats()).total.dueLater === 1, 5_000, 'the task still scheduled');
+    await new Promise((r) => setTimeout(r, 1_500)); // give the re-read every chance to run
+    expect(again.seen, 'the re-read record must not run: its task is already scheduled').toHaveLength(0);
+    expect((await again.z.store.stats()).total).toMatchObject({ dueLater: 1, dueNow: 0, inflight: 0 });
+  });
+
+  it(`[${mode}] a tombstone with a binary key and binary headers survives retries unchanged`, async () => {
+    let failures = 0;
+    const { topic, seen } = await start(mode, () => {
+      if (failures++ < 2) throw new Error('not yet');
+    });
+    await produce(topic, [{ key: Buffer.from([0xff, 0x00, 0x80]), value: null, headers: { bin: Buffer.from([0, 0xff]), txt: 'ü' } }]);
+    await waitFor(() => seen.length === 3, 20_000, 'three deliveries');
+    for (const s of seen) {
+      expect(s.record.key).toEqual(Buffer.from([0xff, 0x00, 0x80]));
+      expect(s.record.value).toBeNull();
+      expect(s.record.headers).toEqual({ bin: Buffer.from([0, 0xff]), txt: Buffer.from('ü') });
+    }
+  });
+
+  it(`[${mode}] a payload the handler cannot parse goes to the DLT at once with the reason`, async () => {
+    const { topic, seen } = await start(mode, (r) => {
+      JSON.parse(text(r));
+    });
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    await produce(topic, [{ key: 'x', value: '{"broken' }, { key: 'y', value: '{"fine":true}' }]);
+    await waitFor(() => dlt.messages.length === 1, 20_000, 'the dead letter');
+    expect(seen.filter((s) => text(s.record) === '{"broken')).toHaveLength(1);
+    expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('fatal');
+    expect(dlt.messages[0]!.headers['zretry-error-class']?.toString()).toBe('SyntaxError');
+  });
+}
