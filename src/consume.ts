@@ -26,6 +26,7 @@ import { Outcomes } from './worker/outcomes.js';
 import { processRunner } from './worker/process-runner.js';
 import { Worker } from './worker/worker.js';
 import { RedisClock } from './util/redis-clock.js';
+import { logRedisErrors } from './util/redis-errors.js';
 
 /** Options of consume(); `config` is validated, the rest are code. */
 export interface ConsumeOptions {
@@ -81,7 +82,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
   const events: ZRetryEmitter = new TypedEmitter<ZRetryEvents>();
   const ownRedis = !opts.redis;
-  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: null });
+  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 3 });
+  logRedisErrors(redis, logger, 'store');
   const store = new TaskStore(redis, cfg.store);
   const admin = opts.kafka.admin();
   const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

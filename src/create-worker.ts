@@ -47,7 +47,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   if (!runner) throw new TypeError('createWorker needs a handler (process mode) or a runner (republish mode)');
   const logger = opts.logger ?? pino({ name: 'zretry' });
   const ownRedis = !opts.redis;
-  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: null });
+  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 3 });
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
   } catch (e) {

@@ -38,10 +38,17 @@ export type Decision =
   | { action: 'retry'; delayMs: number; reason: 'backoff' | 'retry-after' }
   | { action: 'dead'; reason: 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal'; detail: string };
 
+/**
+ * Bounds for an error-requested delay when the policy sets none: the error
+ * (e.g. an HTTP 429's Retry-After) is honoured up to 1 hour, even past the
+ * backoff's maxMs, since the server knows better than our curve.
+ */
 const DEFAULT_RETRY_AFTER = { minMs: 0, maxMs: 3_600_000 };
 
-/** The delay before the next attempt, by the spec. */
+/** The delay before the next attempt, by the spec: an integer >= 0, or a RangeError, never NaN. */
 export function computeDelay(spec: BackoffSpec, ctx: BackoffContext, random: () => number = Math.random): number {
+  // Custom functions get no jitter. Fixed + decorrelated is always delayMs
+  // (delayMs is both base and cap).
   if (spec.type === 'custom') {
     const d = spec.fn(ctx);
     if (!Number.isFinite(d) || d < 0) throw new RangeError(`custom backoff returned ${d} for attempt ${ctx.attempt}: it must be a finite number of ms >= 0`);
@@ -62,15 +69,19 @@ export function computeDelay(spec: BackoffSpec, ctx: BackoffContext, random: () 
       out = d / 2 + (random() * d) / 2;
       break;
     case 'decorrelated': {
+      // AWS "decorrelated jitter": between base and 3x the previous delay, capped.
       const hi = Math.max(base, (ctx.previousDelayMs ?? base) * 3);
-      out = Math.min(Math.max(cap, base), base + random() * (hi - base));
+      out = Math.min(cap, base + random() * (hi - base));
       break;
     }
+  }
+  if (!Number.isFinite(out)) {
+    throw new RangeError(`${spec.type} backoff gave ${out} for attempt ${ctx.attempt}: check its numbers (and the random source)`);
   }
   return Math.max(0, Math.round(out));
 }
 
-/** Decides what happens after attempt `attempt` failed. */
+/** Decides what happens after attempt `attempt` failed: fatal, attempts, delay, then time budget. */
 export function decide(
   policy: RetryPolicy,
   input: { attempt: number; firstFailureAt: number; now: number; previousDelayMs: number | null; error: unknown; classification: Classification },

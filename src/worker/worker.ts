@@ -14,6 +14,7 @@ import type { CorruptClaim } from '../store/scripts.js';
 import { sleep } from '../util/sleep.js';
 import { Outcomes, lease, type OutcomeOptions } from './outcomes.js';
 import { Waker } from './waker.js';
+import { logRedisErrors } from '../util/redis-errors.js';
 
 /** What the worker does with a claimed task (process: call the handler; republish: send it to Kafka). */
 export interface TaskRunner {
@@ -83,7 +84,10 @@ export class Worker {
     this.events = opts.events ?? new TypedEmitter<ZRetryEvents>();
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
     this.outcomes = new Outcomes(opts.store, opts.outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
-    this.waker = new Waker(opts.subscriber ?? opts.store.redis.duplicate(), opts.store.channel, this.log);
+    const sub = opts.subscriber ?? opts.store.redis.duplicate();
+    logRedisErrors(opts.store.redis, this.log, 'store');
+    logRedisErrors(sub, this.log, 'wake-subscriber');
+    this.waker = new Waker(sub, opts.store.channel, this.log);
   }
 
   /** Starts claiming. Resolves once subscribed to the wake channel. */

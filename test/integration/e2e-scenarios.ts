@@ -109,6 +109,13 @@ export function scenarios(mode: Mode): void {
     expect(h('kafka_dlt-exception-fqcn')).toBe('Error');
     expect(dead).toEqual(['attempts-exhausted']);
     await waitFor(async () => (await z.store.stats()).total.dead === 1, 5_000, 'the dead task kept in Redis');
+    if (mode === 'republish') {
+      // the retries really went through Kafka: the original and three republished copies
+      const all = await collect(topic);
+      cleanups.push(all.stop);
+      await waitFor(() => all.messages.length === 4, 10_000, 'four records in the source topic');
+      expect(all.messages.slice(1).map((r) => r.headers['zretry-attempt']?.toString())).toEqual(['2', '3', '4']);
+    }
   }, 60_000);
 
   it(`[${mode}] batch: one failing record neither holds back nor re-delivers the others`, async () => {
@@ -194,5 +201,52 @@ export function scenarios(mode: Mode): void {
     expect(seen.filter((s) => text(s.record) === '{"broken')).toHaveLength(1);
     expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('fatal');
     expect(dlt.messages[0]!.headers['zretry-error-class']?.toString()).toBe('SyntaxError');
+  });
+}
+
+/** Scenarios that do not depend on the dispatch mode. */
+export function commonScenarios(): void {
+  it('the blocking phase absorbs a failure that clears in milliseconds: nothing reaches Redis', async () => {
+    let calls = 0;
+    const { topic, seen, z } = await start('process', () => {
+      if (calls++ < 2) throw new Error('blip');
+    }, { config: { consumer: { blocking: { attempts: 2, delayMs: 20 } } } });
+    const scheduled: string[] = [];
+    z.events.on('scheduled', (e) => scheduled.push(e.outcome));
+    await produce(topic, [{ key: 'k', value: 'v' }]);
+    await waitFor(() => calls === 3, 10_000, 'three calls');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.map((s) => s.ctx.attempt)).toEqual([1, 2, 3]);
+    expect(scheduled).toEqual([]);
+    expect((await z.store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0 });
+  });
+
+  it('a missing dead-letter topic with auto-creation off is a clear error naming it', async () => {
+    const topic = uniqueTopic('nodlt');
+    await createTopic(topic);
+    await expect(start('process', () => undefined, { topic, config: { consumer: { autoCreateTopics: false } } })).rejects.toThrow(
+      `topic "${topic}.dlt" does not exist: create it, or set autoCreateTopics: true`,
+    );
+  });
+
+  it('a stale copy of a republished record (its task already done) is skipped', async () => {
+    let fail = true;
+    const { topic, seen, z } = await start('republish', () => {
+      if (fail) {
+        fail = false;
+        throw new Error('once');
+      }
+    });
+    await produce(topic, [{ key: 'k', value: 'v' }]);
+    await waitFor(() => seen.length === 2, 15_000, 'the retry to succeed');
+    await waitFor(async () => (await z.store.stats()).total.inflight === 0, 5_000, 'the ack');
+    const all = await collect(topic);
+    cleanups.push(all.stop);
+    await waitFor(() => all.messages.length === 2, 10_000, 'the republished copy');
+    const copy = all.messages[1]!;
+    await produce(topic, [{ key: copy.key, value: copy.value, headers: copy.headers as Record<string, Buffer> }]);
+    await waitFor(() => all.messages.length === 3, 10_000, 'the stale copy in the topic');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(seen).toHaveLength(2);
   });
 }
