@@ -1,0 +1,50 @@
+/**
+ * Maps environment variables and a JSON config file into the config
+ * schemas; the schemas validate. Environment wins over the file.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+
+/** Environment variables the CLI reads, and where each goes. */
+export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool']> = [
+  ['ZRETRY_REDIS_URL', 'store.redisUrl', 'string'],
+  ['ZRETRY_NAMESPACE', 'store.namespace', 'string'],
+  ['ZRETRY_SHARDS', 'store.shards', 'int'],
+  ['ZRETRY_ALLOW_EVICTION', 'store.allowEviction', 'bool'],
+  ['ZRETRY_CONCURRENCY', 'worker.concurrency', 'int'],
+  ['ZRETRY_BATCH_SIZE', 'worker.batchSize', 'int'],
+  ['ZRETRY_LEASE_MS', 'worker.leaseMs', 'int'],
+  ['ZRETRY_CLOSE_TIMEOUT_MS', 'worker.closeTimeoutMs', 'int'],
+  ['ZRETRY_MAX_ATTEMPTS', 'failure.policy.maxAttempts', 'int'],
+  ['ZRETRY_FOLLOWER_POLICY', 'failure.followerPolicy', 'string'],
+  ['ZRETRY_DISPATCH', 'consumer.dispatch', 'string'],
+  ['ZRETRY_AUTO_CREATE_TOPICS', 'consumer.autoCreateTopics', 'bool'],
+];
+
+function set(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let o = obj;
+  for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+  o[keys.at(-1)!] = value;
+}
+
+/** The raw config: the file (if any) overlaid with the environment; validation is the schema's. */
+export function rawConfig(file: string | undefined, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  let cfg: Record<string, unknown> = {};
+  if (file) {
+    try {
+      cfg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+    }
+  }
+  if (env.REDIS_URL && !env.ZRETRY_REDIS_URL) set(cfg, 'store.redisUrl', env.REDIS_URL);
+  for (const [name, path, kind] of ENV_MAP) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    // numbers and booleans that do not parse are passed through as text, so the schema names the variable's field
+    const parsed = kind === 'int' && /^-?\d+$/.test(v) ? Number(v) : kind === 'bool' && /^(1|0|true|false)$/.test(v) ? v === '1' || v === 'true' : v;
+    set(cfg, path, parsed);
+  }
+  return cfg;
+}

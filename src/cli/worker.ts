@@ -1,0 +1,42 @@
+/**
+ * `zretry worker`: a standalone direct-mode worker. The handler comes from a
+ * module path (its default export, or an export named handler). SIGTERM or
+ * SIGINT: stop claiming, let running tasks finish within the close
+ * timeout, release the rest, exit 0; a second signal exits at once (the
+ * leases of what was running simply run out: nothing is lost).
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pino from 'pino';
+import { createWorker } from '../create-worker.js';
+import { ConfigError } from '../errors.js';
+import type { Handler } from '../handler.js';
+
+async function loadHandler(path: string | undefined): Promise<Handler> {
+  if (!path) throw new ConfigError('the worker needs a handler: --handler <module path> or ZRETRY_HANDLER');
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; handler?: unknown };
+  const h = mod.handler ?? mod.default;
+  if (typeof h !== 'function') throw new ConfigError(`handler module ${path} must export a function (default export or "handler")`);
+  return h as Handler;
+}
+
+/** Runs until a signal; returns the exit code. */
+export async function runWorker(raw: Record<string, unknown>, handlerPath: string | undefined): Promise<number> {
+  const logger = pino({ name: 'zretry-worker' });
+  const handler = await loadHandler(handlerPath);
+  const w = await createWorker({ config: raw, handler, logger });
+  return new Promise<number>((done) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal: sig }, 'second signal: exiting now; unfinished leases will expire and their tasks run again');
+        process.exit(130);
+      }
+      logger.info({ signal: sig }, 'stopping: no new claims, finishing running tasks');
+      void w.close().then(() => done(0), () => done(1));
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

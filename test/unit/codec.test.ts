@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { decodeRecord, encodeRecord, type TaskRecord } from '../../src/store/record-codec.js';
+import { decodeError, encodeError } from '../../src/store/scripts.js';
+import { parseRepublished, republishHeaders, fromKafkaHeaders, toKafkaHeaders } from '../../src/kafka/headers.js';
+import { PayloadError } from '../../src/errors.js';
+
+const bytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
+const recordArb: fc.Arbitrary<TaskRecord> = fc.record({
+  topic: fc.string({ minLength: 1, maxLength: 20 }),
+  partition: fc.nat(1000),
+  offset: fc.bigInt({ min: 0n, max: 2n ** 62n }).map(String),
+  timestamp: fc.bigInt({ min: 0n, max: 2n ** 50n }).map(String),
+  key: fc.option(bytes, { nil: null }),
+  value: fc.option(bytes, { nil: null }),
+  headers: fc.array(fc.tuple(fc.string({ maxLength: 10 }), fc.option(bytes, { nil: null })), { maxLength: 5 }),
+});
+
+describe('record codec', () => {
+  it('round-trips any record byte for byte (binary, tombstones, repeated headers)', () => {
+    fc.assert(
+      fc.property(recordArb, (r) => {
+        expect(decodeRecord(encodeRecord(r))).toEqual(r);
+      }),
+    );
+  });
+
+  it('refuses garbage with a PayloadError saying what is wrong', () => {
+    expect(() => decodeRecord(Buffer.from('garbage'))).toThrow(PayloadError);
+    expect(() => decodeRecord(encodeRecord({ topic: 't', partition: 0, offset: '1', timestamp: '1', key: null, value: Buffer.from('abc'), headers: [] }).subarray(0, 20))).toThrow(/truncated/);
+  });
+
+  it('errors round-trip, and unreadable error text still reads as an error', () => {
+    expect(decodeError(encodeError({ class: 'E', message: 'm', stack: 's' }))).toEqual({ class: 'E', message: 'm', stack: 's' });
+    expect(decodeError('')).toBeNull();
+    expect(decodeError('not json')).toEqual({ class: 'Unknown', message: 'not json' });
+  });
+});
+
+describe('republish headers', () => {
+  const record: TaskRecord = { topic: 'orders', partition: 3, offset: '42', timestamp: '1700', key: Buffer.from([1]), value: null, headers: [['trace', Buffer.from('t')]] };
+  const task = { id: 'orders/3/42', shard: 1, token: '17', attempt: 2, aggregateId: 'a1', firstFailureAt: 1000, lastError: { class: 'E', message: 'boom' }, dueAt: 2000, doomed: null, record };
+
+  it('carry the task and the original coordinates, and strip back to the original record', () => {
+    const delivered = { ...record, topic: 'orders', partition: 3, offset: '99', headers: fromKafkaHeaders(toKafkaHeaders(republishHeaders(task))) };
+    const info = parseRepublished(delivered, 4)!;
+    expect(info).toMatchObject({ taskId: 'orders/3/42', shard: 1, token: '17', attempt: 3, aggregateId: 'a1', firstFailureAt: 1000, lastError: { class: 'E', message: 'boom' } });
+    expect(info.original).toEqual(record);
+  });
+
+  it('a record without them is fresh; forged or garbled ones are refused with the header named', () => {
+    expect(parseRepublished(record, 4)).toBeNull();
+    const forged = { ...record, headers: [...republishHeaders(task).filter(([n]) => n !== 'zretry-shard'), ['zretry-shard', Buffer.from('9')] as const] };
+    expect(() => parseRepublished(forged, 4)).toThrow('header zretry-shard is missing or not an integer in [0, 3]: "9"');
+    const garbled = { ...record, headers: [...republishHeaders(task).filter(([n]) => n !== 'zretry-token'), ['zretry-token', Buffer.from('x')] as const] };
+    expect(() => parseRepublished(garbled, 4)).toThrow(/zretry-token/);
+  });
+});
