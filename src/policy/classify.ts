@@ -1,10 +1,17 @@
 /**
  * Error classification: which failures are worth retrying. Pure functions.
  *
- * Fatal by default (a record that fails with these never gets better):
+ * Fatal by default (a record that fails with these never gets better), found
+ * anywhere in the cause chain unless useDefaultFatal is false:
  *   - SyntaxError: JSON.parse of a bad payload;
- *   - errors named PayloadError or ZRetryFatalError;
- *   - any error with `fatal === true` or `retriable === false`.
+ *   - errors named PayloadError or ZRetryFatalError (by class or `name`);
+ *   - any error with `fatal === true` or `retriable === false` (note: zretry's
+ *     own ZRetryError defaults to retriable false).
+ *
+ * Precedence: doNotRetry / fatal lists, then the default fatal list, then
+ * retryOn (when non-empty, anything it does not match is fatal with matched
+ * 'not-in-retryOn'), else retriable. So a retryOn entry does not rescue a
+ * default-fatal error; set useDefaultFatal: false for that.
  */
 
 /** Matches an error by class, by name, or by predicate. */
@@ -34,12 +41,14 @@ export interface Classification {
 
 const DEFAULT_FATAL_NAMES = new Set(['SyntaxError', 'PayloadError', 'ZRetryFatalError']);
 
-function nameOf(err: unknown): string {
-  if (err instanceof Error) return err.constructor?.name && err.constructor.name !== 'Error' ? err.constructor.name : err.name;
-  return 'NonError';
+/** The class of an Error: its constructor's name, or its `name` when the constructor is plain Error. */
+function nameOf(err: Error): string {
+  const ctor = (err.constructor as { name?: unknown } | undefined)?.name;
+  if (typeof ctor === 'string' && ctor !== '' && ctor !== 'Error') return ctor;
+  return typeof err.name === 'string' && err.name !== '' ? err.name : 'Error';
 }
 
-/** The error and its causes, outermost first, cycles cut. */
+/** The error and up to maxDepth of its causes, outermost first, cycles cut. */
 export function causeChain(err: unknown, maxDepth = 10): unknown[] {
   const out: unknown[] = [];
   const seen = new Set<unknown>();
@@ -52,10 +61,21 @@ export function causeChain(err: unknown, maxDepth = 10): unknown[] {
   return out;
 }
 
+/** A string `name` on any object (plain objects thrown as errors often carry one). */
+function ownName(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const n = (err as { name?: unknown }).name;
+  return typeof n === 'string' ? n : undefined;
+}
+
 function matches(err: unknown, m: ErrorMatcher): boolean {
-  if (typeof m === 'string') return err instanceof Error ? err.name === m || nameOf(err) === m : false;
+  if (typeof m === 'string') return ownName(err) === m || (err instanceof Error && nameOf(err) === m);
   if (m.prototype instanceof Error || m === Error) return err instanceof (m as new () => Error);
-  return (m as (e: unknown) => boolean)(err);
+  try {
+    return (m as (e: unknown) => boolean)(err) === true;
+  } catch {
+    return false; // a predicate that throws (e.g. reads .message of a string) does not match
+  }
 }
 
 function describeMatcher(m: ErrorMatcher): string {
@@ -68,7 +88,9 @@ function firstMatch(chain: unknown[], list: ErrorMatcher[] | undefined): string 
 }
 
 function defaultFatal(e: unknown): string | undefined {
-  if (e instanceof Error && (DEFAULT_FATAL_NAMES.has(e.name) || DEFAULT_FATAL_NAMES.has(nameOf(e)))) return nameOf(e);
+  if (e instanceof Error && DEFAULT_FATAL_NAMES.has(nameOf(e))) return nameOf(e);
+  const own = ownName(e);
+  if (own !== undefined && DEFAULT_FATAL_NAMES.has(own)) return own;
   if (typeof e === 'object' && e !== null) {
     const o = e as { fatal?: unknown; retriable?: unknown };
     if (o.fatal === true) return 'fatal-flag';
@@ -106,18 +128,33 @@ export function requestedDelayMs(err: unknown): number | undefined {
   return undefined;
 }
 
-/** An error as a person reads it, trimmed for storage and headers. */
+/** Longest message describeError keeps. */
+export const MAX_MESSAGE_CHARS = 1000;
+
+/** Text for any value without throwing: strings as they are, objects as JSON, else String(). */
+function printable(v: unknown): string {
+  if (typeof v === 'string') return v;
+  try {
+    const json = typeof v === 'object' && v !== null ? JSON.stringify(v) : undefined;
+    return json ?? String(v);
+  } catch {
+    try {
+      return String(v);
+    } catch {
+      return '[unprintable value]';
+    }
+  }
+}
+
+/** An error as a person reads it: message cut to 1000 chars, stack to maxStackChars (0: no stack). */
 export function describeError(err: unknown, maxStackChars = 2000): { class: string; message: string; stack?: string } {
   if (err instanceof Error) {
-    const out: { class: string; message: string; stack?: string } = { class: nameOf(err), message: err.message.slice(0, 1000) };
-    if (maxStackChars > 0 && err.stack) out.stack = err.stack.slice(0, maxStackChars);
+    const out: { class: string; message: string; stack?: string } = {
+      class: nameOf(err),
+      message: printable(err.message).slice(0, MAX_MESSAGE_CHARS),
+    };
+    if (maxStackChars > 0 && typeof err.stack === 'string' && err.stack) out.stack = err.stack.slice(0, maxStackChars);
     return out;
   }
-  let message: string;
-  try {
-    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
-  } catch {
-    message = String(err);
-  }
-  return { class: 'NonError', message: message.slice(0, 1000) };
+  return { class: 'NonError', message: printable(err).slice(0, MAX_MESSAGE_CHARS) };
 }

@@ -1,36 +1,60 @@
 /**
  * The JSON-configurable part of a retry policy (a custom backoff function is
- * code, passed beside the config).
+ * code, passed beside the config). The issue path names the field and each
+ * message says what is allowed: parseConfig prints "path: message (got value)".
  */
 import { z } from 'zod';
 
-const jitter = z.enum(['none', 'full', 'equal', 'decorrelated'], {
-  errorMap: () => ({ message: 'must be one of "none", "full", "equal", "decorrelated"' }),
+const JITTERS = ['none', 'full', 'equal', 'decorrelated'] as const;
+
+const jitter = z.enum(JITTERS, {
+  errorMap: () => ({ message: `must be one of ${JITTERS.map((j) => `"${j}"`).join(', ')}` }),
 });
 
-const ms = (what: string) => z.number({ invalid_type_error: `${what} must be a number of milliseconds` }).int().min(0);
+/** A whole number of milliseconds >= min, with messages that say so. */
+const ms = (min = 0) =>
+  z
+    .number({
+      required_error: 'is required: a whole number of milliseconds',
+      invalid_type_error: 'must be a whole number of milliseconds',
+    })
+    .int({ message: 'must be a whole number of milliseconds' })
+    .min(min, { message: `must be at least ${min} ms` });
 
 /** Backoff: fixed, or exponential (the default). */
 export const backoffSchema = z
-  .discriminatedUnion('type', [
-    z.object({
-      type: z.literal('fixed'),
-      /** Delay between attempts. */
-      delayMs: ms('delayMs').default(1_000),
-      /** No jitter by default, so delays are predictable. */
-      jitter: jitter.default('none'),
-    }),
-    z.object({
-      type: z.literal('exponential'),
-      /** Delay after the first failure. */
-      initialMs: ms('initialMs').default(1_000),
-      /** Growth per attempt; 1 means fixed. */
-      multiplier: z.number().min(1, { message: 'must be at least 1 (1 means a fixed delay)' }).max(100).default(2),
-      /** Longest delay. */
-      maxMs: ms('maxMs').default(300_000),
-      jitter: jitter.default('none'),
-    }),
-  ], { errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_union_discriminator' ? 'type must be "fixed" or "exponential"' : ctx.defaultError }) })
+  .discriminatedUnion(
+    'type',
+    [
+      z.object({
+        type: z.literal('fixed'),
+        /** 1 s between attempts. */
+        delayMs: ms().default(1_000),
+        /** No jitter by default, so delays are predictable. */
+        jitter: jitter.default('none'),
+      }),
+      z.object({
+        type: z.literal('exponential'),
+        /** 1 s after the first failure. */
+        initialMs: ms().default(1_000),
+        /** Doubling per attempt; 1 means fixed. */
+        multiplier: z
+          .number({ invalid_type_error: 'must be a number from 1 to 100' })
+          .min(1, { message: 'must be at least 1 (1 means a fixed delay)' })
+          .max(100, { message: 'must be at most 100' })
+          .default(2),
+        /** Capped at 5 minutes. */
+        maxMs: ms().default(300_000),
+        /** No jitter by default, so delays are predictable. */
+        jitter: jitter.default('none'),
+      }),
+    ],
+    {
+      errorMap: (issue, ctx) => ({
+        message: issue.code === 'invalid_union_discriminator' ? 'type must be "fixed" or "exponential"' : ctx.defaultError,
+      }),
+    },
+  )
   .superRefine((b, ctx) => {
     if (b.type === 'exponential' && b.maxMs < b.initialMs) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxMs'], message: `must be at least initialMs (${b.initialMs})` });
@@ -39,17 +63,26 @@ export const backoffSchema = z
 
 /** A retry policy as configuration. */
 export const retryPolicySchema = z.object({
-  /** Exponential from 1 s, doubling, capped at 5 min. */
+  /** Exponential from 1 s, doubling, capped at 5 min, no jitter. */
   backoff: backoffSchema.default({ type: 'exponential' }),
-  /** Total attempts including the first. */
-  maxAttempts: z.number().int().min(1, { message: 'must be at least 1 (1 means no retry)' }).default(5),
+  /** 5 attempts in all: the first try and 4 retries. */
+  maxAttempts: z
+    .number({ invalid_type_error: 'must be a whole number of at least 1' })
+    .int({ message: 'must be a whole number of at least 1' })
+    .min(1, { message: 'must be at least 1 (1 means no retry)' })
+    .default(5),
   /** No time budget by default. */
-  maxElapsedMs: z.number().int().positive().optional(),
-  /** Bounds for a delay the error requests; default [0, 1 hour]. */
+  maxElapsedMs: ms(1).optional(),
+  /** Bounds for a delay the error requests; unset means [0, 1 hour]. */
   retryAfter: z
-    .object({ minMs: ms('minMs'), maxMs: ms('maxMs') })
-    .refine((r) => r.minMs <= r.maxMs, { message: 'minMs must not exceed maxMs', path: ['minMs'] })
+    .object({ minMs: ms(), maxMs: ms() })
+    .superRefine((r, ctx) => {
+      if (r.minMs > r.maxMs) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxMs'], message: `must be at least minMs (${r.minMs})` });
+      }
+    })
     .optional(),
 });
 
+/** A parsed retry policy; assignable to RetryPolicy. */
 export type RetryPolicyConfig = z.infer<typeof retryPolicySchema>;
