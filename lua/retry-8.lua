@@ -8,8 +8,8 @@
   ARGV[2]     n
   then 5 per task: id, token, delayMs, err (the new last error, opaque
   JSON), doom ('' or the reason the task died: writing its dead letter
-  failed, so keep the attempt count and mark the task doomed; its next
-  dispatch writes the dead letter again without running the handler)
+  failed, so mark the task doomed; its next dispatch writes the dead letter
+  again without running the handler)
 
   Returns one code per task: 1 rescheduled, -1 gone, -2 lease lost.
 ]]
@@ -30,7 +30,8 @@ for i = 0, n - 1 do
   if m then
     local dueAt = now + tonumber(ARGV[b + 2])
     redis.call('ZREM', keys.inflight, id)
-    if ARGV[b + 4] ~= '' then m[8] = ARGV[b + 4] else m[1] = m[1] + 1 end
+    m[1] = m[1] + 1
+    if ARGV[b + 4] ~= '' then m[8] = ARGV[b + 4] end
     m[3] = 'd'
     if m[5] == 0 then m[5] = now end
     m[6] = ARGV[b + 3]

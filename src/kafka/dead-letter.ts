@@ -10,7 +10,7 @@ import type { DeadReason } from '../events.js';
 import type { RecordHeader } from '../store/record-codec.js';
 import type { ClaimedTask } from '../store/task.js';
 import type { DeadLetterSink } from '../worker/outcomes.js';
-import { errorHeaders, H, toKafkaHeaders, userHeaders } from './headers.js';
+import { errorHeaders, H, taskHeaders, toKafkaHeaders } from './headers.js';
 import type { TopicInfo } from './topics.js';
 
 /** How dead letters are named and labelled. */
@@ -39,19 +39,12 @@ const int64 = (s: string): Buffer => {
 /** The headers of a dead letter. */
 export function deadLetterHeaders(task: ClaimedTask, reason: DeadReason, opts: Pick<DeadLetterOptions, 'springHeaders' | 'groupId'>): RecordHeader[] {
   const r = task.record;
-  const h: RecordHeader[] = [
-    ...userHeaders(r.headers),
-    [H.task, Buffer.from(task.id)],
+  const h = taskHeaders(task, [
     [H.deadReason, Buffer.from(reason.kind)],
     [H.deadDetail, Buffer.from(reason.detail)],
-    [H.attempt, Buffer.from(String(task.attempt + (reason.kind === 'predecessor-died' ? 0 : 1)))],
-    [H.origTopic, Buffer.from(r.topic)],
-    [H.origPartition, Buffer.from(String(r.partition))],
-    [H.origOffset, Buffer.from(r.offset)],
-    [H.origTimestamp, Buffer.from(r.timestamp)],
-  ];
-  if (task.aggregateId !== null) h.push([H.aggregate, Buffer.from(task.aggregateId)]);
-  if (task.firstFailureAt !== null) h.push([H.firstFailure, Buffer.from(String(task.firstFailureAt))]);
+    // attempts made: a doomed task's count is complete, else the attempt that just failed counts too
+    [H.attempt, Buffer.from(String(task.attempt + (task.doomed ? 0 : 1)))],
+  ]);
   if (reason.error) h.push(...errorHeaders(reason.error, true));
   if (opts.springHeaders) {
     h.push(

@@ -54,15 +54,16 @@ export function userHeaders(headers: readonly RecordHeader[]): RecordHeader[] {
   return headers.filter(([n]) => !n.startsWith(PREFIX));
 }
 
-/** The headers of a republished task: the original ones plus where it came from and why. */
-export function republishHeaders(task: ClaimedTask): RecordHeader[] {
+/**
+ * The record's own headers, then the task id, then `extra`, then where the
+ * record came from: the part republished records and dead letters share.
+ */
+export function taskHeaders(task: ClaimedTask, extra: RecordHeader[]): RecordHeader[] {
   const r = task.record;
   const h: RecordHeader[] = [
     ...userHeaders(r.headers),
     [H.task, Buffer.from(task.id)],
-    [H.shard, Buffer.from(String(task.shard))],
-    [H.token, Buffer.from(task.token)],
-    [H.attempt, Buffer.from(String(task.attempt + 1))],
+    ...extra,
     [H.origTopic, Buffer.from(r.topic)],
     [H.origPartition, Buffer.from(String(r.partition))],
     [H.origOffset, Buffer.from(r.offset)],
@@ -70,6 +71,16 @@ export function republishHeaders(task: ClaimedTask): RecordHeader[] {
   ];
   if (task.aggregateId !== null) h.push([H.aggregate, Buffer.from(task.aggregateId)]);
   if (task.firstFailureAt !== null) h.push([H.firstFailure, Buffer.from(String(task.firstFailureAt))]);
+  return h;
+}
+
+/** The headers of a republished task: the original ones plus where it came from and why. */
+export function republishHeaders(task: ClaimedTask): RecordHeader[] {
+  const h = taskHeaders(task, [
+    [H.shard, Buffer.from(String(task.shard))],
+    [H.token, Buffer.from(task.token)],
+    [H.attempt, Buffer.from(String(task.attempt + 1))],
+  ]);
   if (task.lastError) h.push(...errorHeaders(task.lastError, false));
   return h;
 }

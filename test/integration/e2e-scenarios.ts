@@ -101,6 +101,7 @@ export function scenarios(mode: Mode): void {
     expect(h('trace')).toBe(Buffer.from([9, 8, 7]).toString());
     expect(h('zretry-dead-reason')).toBe('attempts-exhausted');
     expect(h('zretry-dead-detail')).toBe('4 of 4 attempts failed');
+    expect(h('zretry-attempt')).toBe('4');
     expect(h('zretry-error-message')).toBe('payment service down');
     expect(h('zretry-original-topic')).toBe(topic);
     expect(h('zretry-original-offset')).toBe('0');
@@ -201,6 +202,7 @@ export function scenarios(mode: Mode): void {
     expect(seen.filter((s) => text(s.record) === '{"broken')).toHaveLength(1);
     expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('fatal');
     expect(dlt.messages[0]!.headers['zretry-error-class']?.toString()).toBe('SyntaxError');
+    expect(dlt.messages[0]!.headers['zretry-attempt']?.toString()).toBe('1');
   });
 }
 

@@ -46,6 +46,14 @@ describe('schedule', () => {
   });
 });
 
+describe('schedule with doom', () => {
+  it('stores a dead-on-arrival record that is claimed doomed, and its follower waits behind it', async () => {
+    expect(await store.schedule([{ ...failed(1, 'A'), doom: 'fatal' }, failed(2, 'A')])).toEqual(['scheduled', 'queued']);
+    const c = await store.claim(0, 10, 10_000);
+    expect(c.tasks.map((t) => [t.id, t.doomed, t.attempt])).toEqual([['orders/0/1', 'fatal', 1]]);
+  });
+});
+
 describe('admit', () => {
   it('lets a free aggregate go, parks behind a busy one, flags a duplicate', async () => {
     await store.schedule([failed(1, 'A')]);
@@ -167,13 +175,13 @@ describe('retry', () => {
     expect(await store.retry([{ ...lease(u), delayMs: 0, error: null }])).toEqual(['gone']);
   });
 
-  it('with doom set, keeps the attempt count and marks the task for the dead-letter topic', async () => {
+  it('with doom set, counts the attempt and marks the task for the dead-letter topic', async () => {
     await store.schedule([failed(1, null)]);
     const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
     await store.retry([{ ...lease(t), delayMs: 0, error: null, doom: 'fatal' }]);
     const u = (await store.claim(0, 10, 10_000)).tasks[0]!;
     expect(u.doomed).toBe('fatal');
-    expect(u.attempt).toBe(1);
+    expect(u.attempt).toBe(2);
   });
 });
 
