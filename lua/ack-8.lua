@@ -17,6 +17,7 @@
 --@include shard-keys
 --@include promote-next
 --@include check-lease
+--@include leave-head
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -29,9 +30,7 @@ for i = 0, n - 1 do
     redis.call('ZREM', keys.inflight, id)
     redis.call('HDEL', keys.meta, id)
     redis.call('HDEL', keys.rec, id)
-    if m[4] ~= '' and redis.call('HGET', keys.aggs, m[4]) == id then
-      promoteNext(keys, m[4], now, false)
-    end
+    leaveAggregate(keys, id, m, now, false, false)
     code = 1
   end
   out[#out + 1] = code

@@ -25,6 +25,7 @@
 --@include shard-keys
 --@include promote-next
 --@include check-lease
+--@include leave-head
 
 local keys = shardKeys(ARGV[1])
 local policy = ARGV[2]
@@ -38,7 +39,9 @@ for i = 0, n - 1 do
   local m, code = checkLease(keys, id, token)
   if m then
     redis.call('ZREM', keys.inflight, id)
-    local agg, doomed = m[4], m[8]
+    -- a doomed head was itself killed by a predecessor's 'dead-letter' policy: the chain goes on
+    local chain = m[8] == 'predecessor-died'
+    leaveAggregate(keys, id, m, now, policy == 'dead-letter' or chain, policy == 'hold' and not chain)
     if keep then
       m[3] = 'x'
       m[6] = ARGV[b + 2]
@@ -48,15 +51,6 @@ for i = 0, n - 1 do
     else
       redis.call('HDEL', keys.meta, id)
       redis.call('HDEL', keys.rec, id)
-    end
-    if agg ~= '' and redis.call('HGET', keys.aggs, agg) == id then
-      -- a doomed head was itself killed by a predecessor's 'dead-letter' policy: the chain goes on
-      local chain = doomed == 'predecessor-died'
-      if policy == 'hold' and not chain then
-        redis.call('HSET', keys.aggs, agg, '')
-      else
-        promoteNext(keys, agg, now, policy == 'dead-letter' or chain)
-      end
     end
     code = 1
   end

@@ -9,6 +9,7 @@
 --   [8] doom      '' or why it must go to the dead-letter topic at its next
 --                 dispatch, without running the handler ('fatal', 'predecessor-died', ...)
 --   [9] created   when the task was stored (ms)
+--   [10] seq      its place in its aggregate's queue (waiting.lua)
 local function getMeta(metaKey, id)
   local raw = redis.call('HGET', metaKey, id)
   if not raw then return nil end

@@ -3,7 +3,7 @@
 -- The caller has checked that the id is new.
 local function storeTask(keys, now, id, agg, dueAt, attempt, first, err, rec, doom)
   local seq = redis.call('INCR', keys.seq)
-  local m = { attempt, 0, 'd', agg, first, err, dueAt, doom or '', now }
+  local m = { attempt, 0, 'd', agg, first, err, dueAt, doom or '', now, seq }
   redis.call('HSET', keys.rec, id, rec)
   if agg ~= '' and redis.call('HEXISTS', keys.aggs, agg) == 1 then
     m[3] = 'w'

@@ -5,7 +5,7 @@
 import type { Redis, Result } from 'ioredis';
 import { PayloadError } from '../errors.js';
 import { loadScripts } from './lua-loader.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeRecord, encodeRecord, type TaskRecord } from './record-codec.js';
 import type {
   AdmitOutcome,
   ClaimedTask,
@@ -14,8 +14,10 @@ import type {
   LeaseOutcome,
   NewTask,
   ScheduleOutcome,
+  OperatorOutcome,
   ShardStats,
   TaskError,
+  TaskView,
 } from './task.js';
 
 type Arg = string | Buffer | number;
@@ -32,6 +34,11 @@ declare module 'ioredis' {
     zrRelease(...args: Arg[]): Result<number[], Context>;
     zrReap(...args: Arg[]): Result<number, Context>;
     zrStats(...args: Arg[]): Result<number[], Context>;
+    zrRequeue(...args: Arg[]): Result<number[], Context>;
+    zrDoom(...args: Arg[]): Result<number[], Context>;
+    zrSkip(...args: Arg[]): Result<number[], Context>;
+    zrUnhold(...args: Arg[]): Result<number[], Context>;
+    zrListBuffer(...args: Arg[]): Result<unknown[], Context>;
   }
 }
 
@@ -72,6 +79,14 @@ export interface ClaimReply {
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
 const ADMIT_CODES: Record<number, AdmitOutcome> = { 1: 'go', 2: 'parked', 0: 'duplicate', 3: 'stale' };
+const OPERATOR_CODES: Record<number, OperatorOutcome> = {
+  1: 'due-now',
+  2: 'replayed-queued',
+  [-1]: 'gone',
+  [-3]: 'waiting',
+  [-4]: 'in-flight',
+  [-5]: 'dead-already',
+};
 const LEASE_CODES: Record<number, LeaseOutcome> = { 1: 'ok', [-1]: 'gone', [-2]: 'lease-lost' };
 
 /** Maps a script's numeric codes to names; an unknown code is a bug worth a loud error. */
@@ -194,6 +209,61 @@ export class ShardScripts {
     const args: Arg[] = [...this.keys, this.channel, leases.length];
     for (const l of leases) args.push(l.id, l.token);
     return decodeCodes('release', await this.redis.zrRelease(...args), LEASE_CODES);
+  }
+
+  /** retry-now for due tasks, replay for dead ones. */
+  async requeue(ids: readonly string[]): Promise<OperatorOutcome[]> {
+    return decodeCodes('requeue', await this.redis.zrRequeue(...this.keys, this.channel, ids.length, ...ids), OPERATOR_CODES);
+  }
+
+  /** Operator kill: the tasks go to the dead-letter topic through a worker. */
+  async doom(ids: readonly string[]): Promise<OperatorOutcome[]> {
+    const codes = await this.redis.zrDoom(...this.keys, this.channel, ids.length, ...ids);
+    return decodeCodes('doom', codes, { ...OPERATOR_CODES, 1: 'doomed' });
+  }
+
+  /** Operator skip: delete without running or dead-lettering. */
+  async skip(ids: readonly string[]): Promise<OperatorOutcome[]> {
+    const codes = await this.redis.zrSkip(...this.keys, this.channel, ids.length, ...ids);
+    return decodeCodes('skip', codes, { ...OPERATOR_CODES, 1: 'deleted' });
+  }
+
+  /** Releases held aggregates: 'released', 'freed' (nothing waited), 'not-held'. */
+  async unhold(aggregates: readonly string[]): Promise<Array<'released' | 'freed' | 'not-held'>> {
+    const codes = await this.redis.zrUnhold(...this.keys, this.channel, aggregates.length, ...aggregates);
+    return decodeCodes('unhold', codes, { 1: 'released' as const, 2: 'freed' as const, 0: 'not-held' as const });
+  }
+
+  /** One page of a state's tasks; total is the size of that state's set. */
+  async list(state: TaskView['state'], offset: number, count: number): Promise<{ total: number; tasks: TaskView[] }> {
+    const [total, ...rows] = (await this.redis.zrListBuffer(...this.keys, state, offset, count)) as [number, ...unknown[][]];
+    const tasks = rows.map((row) => {
+      const [id, at, attempt, , agg, first, err, , doom, rec] = row as [Buffer, number, number, Buffer, Buffer, number, Buffer, number, Buffer, Buffer];
+      let record: TaskRecord | null = null;
+      try {
+        record = decodeRecord(rec);
+      } catch {
+        // shown as unreadable; the worker dead-letters such tasks when it claims them
+      }
+      return {
+        id: id.toString(),
+        shard: this.shard,
+        state,
+        at,
+        attempt,
+        aggregateId: agg.length === 0 ? null : agg.toString(),
+        firstFailureAt: first === 0 ? null : first,
+        lastError: decodeError(err.toString()),
+        doomed: doom.length === 0 ? null : (doom.toString() as DeadKind),
+        record,
+      };
+    });
+    return { total, tasks };
+  }
+
+  /** Whether a task id lives on this shard. */
+  async has(id: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys[2]!, id)) === 1;
   }
 
   async reap(limit: number): Promise<number> {

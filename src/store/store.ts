@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { type AdmitEntry, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
 import { shardKeys, shardOf, wakeChannel } from './keys.js';
-import type { AdmitOutcome, DeadKind, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
+import type { AdmitOutcome, DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
 export interface StoreOptions {
@@ -91,6 +91,21 @@ export class TaskStore {
 
   release(leases: readonly Lease[]): Promise<LeaseOutcome[]> {
     return this.byShard(leases, (l) => l.shard, (sh, part) => sh.release(part));
+  }
+
+  /** The shard holding a task id, or null: ids alone do not say their shard, so each is asked. */
+  async locate(id: string): Promise<number | null> {
+    for (const sh of this.shardScripts) if (await sh.has(id)) return sh.shard;
+    return null;
+  }
+
+  /** Runs an operator script on task ids wherever they live; ids found nowhere are 'gone'. */
+  async operate(ids: readonly string[], op: 'requeue' | 'doom' | 'skip'): Promise<OperatorOutcome[]> {
+    const shards = await Promise.all(ids.map((id) => this.locate(id)));
+    const found = ids.map((id, i) => ({ id, shard: shards[i] })).filter((x): x is { id: string; shard: number } => x.shard !== null);
+    const res = await this.byShard(found, (x) => x.shard, (sh, part) => sh[op](part.map((x) => x.id)));
+    const byId = new Map(found.map((x, i) => [x.id, res[i]!]));
+    return ids.map((id) => byId.get(id) ?? 'gone');
   }
 
   /** Counts per shard and in total. */

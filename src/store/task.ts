@@ -54,7 +54,7 @@ export interface ClaimedTask {
 }
 
 /** Why a task died. */
-export type DeadKind = 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal' | 'predecessor-died' | 'unreadable';
+export type DeadKind = 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal' | 'predecessor-died' | 'unreadable' | 'killed-by-operator';
 
 /** What happens to the tasks queued behind a head that dies. */
 export type FollowerPolicy = 'release' | 'dead-letter' | 'hold';
@@ -67,6 +67,24 @@ export type AdmitOutcome = 'go' | 'parked' | 'duplicate' | 'stale';
 
 /** Per-task results of ack, retry, kill, extend and release. */
 export type LeaseOutcome = 'ok' | 'gone' | 'lease-lost';
+
+/** Per-id results of the operator commands. */
+export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'deleted' | 'gone' | 'waiting' | 'in-flight' | 'dead-already';
+
+/** A task as an operator sees it. */
+export interface TaskView {
+  id: string;
+  shard: number;
+  state: 'due' | 'inflight' | 'waiting' | 'dead';
+  /** due time, lease deadline or time of death (Redis ms); 0 while waiting. */
+  at: number;
+  attempt: number;
+  aggregateId: string | null;
+  firstFailureAt: number | null;
+  lastError: TaskError | null;
+  doomed: DeadKind | null;
+  record: TaskRecord | null;
+}
 
 /** Counts of one shard, or summed over shards. */
 export interface ShardStats {

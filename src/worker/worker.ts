@@ -55,6 +55,7 @@ const DOOM_DETAIL: Record<DeadKind, string> = {
   'attempts-exhausted': 'every attempt failed',
   'time-budget-exhausted': 'the retry time budget ran out',
   unreadable: 'the task could not be read',
+  'killed-by-operator': 'an operator sent it to the dead-letter topic',
 };
 
 /** A running task and the controller that aborts it. */

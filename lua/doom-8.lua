@@ -1,0 +1,43 @@
+--[[
+  Operator: sends tasks to the dead-letter topic. Each is marked doomed; a
+  due head is made due now, so a worker writes its dead letter (without
+  running the handler) and kills it, and the follower policy applies. A
+  waiting task is written when it reaches the head of its queue.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     wake channel ('' for none)
+  ARGV[2]     n
+  then n task ids
+
+  Returns one code per id: 1 doomed, -1 gone, -4 in flight, -5 dead already.
+]]
+--@include now-ms
+--@include meta
+--@include wake
+--@include shard-keys
+
+local keys = shardKeys(ARGV[1])
+local n = tonumber(ARGV[2])
+local now = nowMs()
+local out = {}
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local m = getMeta(keys.meta, id)
+  local code = 1
+  if not m then
+    code = -1
+  elseif m[3] == 'f' then
+    code = -4
+  elseif m[3] == 'x' then
+    code = -5
+  else
+    m[8] = 'killed-by-operator'
+    if m[3] == 'd' then
+      m[7] = now
+      addDue(keys.due, keys.channel, id, now)
+    end
+    setMeta(keys.meta, id, m)
+  end
+  out[#out + 1] = code
+end
+return out

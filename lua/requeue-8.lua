@@ -1,0 +1,48 @@
+--[[
+  Operator: makes tasks due now. A due task moves its due time to now
+  (retry-now); a dead task comes back with fresh attempts (replay), joining
+  the end of its aggregate's queue, or due now if the aggregate is free.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     wake channel ('' for none)
+  ARGV[2]     n
+  then n task ids
+
+  Returns one code per id: 1 due now, 2 replayed behind its aggregate's
+  head, -1 gone, -3 waiting behind its head (it runs after the head),
+  -4 in flight (a worker holds it now).
+]]
+--@include now-ms
+--@include meta
+--@include wake
+--@include waiting
+--@include shard-keys
+--@include store-task
+
+local keys = shardKeys(ARGV[1])
+local n = tonumber(ARGV[2])
+local now = nowMs()
+local out = {}
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local m = getMeta(keys.meta, id)
+  local code
+  if not m then
+    code = -1
+  elseif m[3] == 'w' then
+    code = -3
+  elseif m[3] == 'f' then
+    code = -4
+  elseif m[3] == 'd' then
+    m[7] = now
+    setMeta(keys.meta, id, m)
+    addDue(keys.due, keys.channel, id, now)
+    code = 1
+  else -- 'x': replay
+    redis.call('ZREM', keys.dead, id)
+    redis.call('HDEL', keys.meta, id)
+    code = storeTask(keys, now, id, m[4], now, 0, 0, m[6], redis.call('HGET', keys.rec, id), '')
+  end
+  out[#out + 1] = code
+end
+return out

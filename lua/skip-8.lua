@@ -1,0 +1,42 @@
+--[[
+  Operator: deletes tasks without running them or writing a dead letter
+  (the records are given up on purpose). A head's next waiting task becomes
+  due now; a dead task leaves the dead set.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     wake channel ('' for none)
+  ARGV[2]     n
+  then n task ids
+
+  Returns one code per id: 1 deleted, -1 gone, -4 in flight.
+]]
+--@include now-ms
+--@include meta
+--@include wake
+--@include waiting
+--@include shard-keys
+--@include promote-next
+--@include leave-head
+
+local keys = shardKeys(ARGV[1])
+local n = tonumber(ARGV[2])
+local now = nowMs()
+local out = {}
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local m = getMeta(keys.meta, id)
+  local code = 1
+  if not m then
+    code = -1
+  elseif m[3] == 'f' then
+    code = -4
+  else
+    if m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
+    redis.call('ZREM', keys.due, id)
+    redis.call('ZREM', keys.dead, id)
+    redis.call('HDEL', keys.meta, id)
+    redis.call('HDEL', keys.rec, id)
+  end
+  out[#out + 1] = code
+end
+return out
