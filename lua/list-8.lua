@@ -29,7 +29,7 @@ for i = 1, #members, 2 do
   end
   local m = getMeta(keys.meta, id)
   if m then
-    out[#out + 1] = { id, tonumber(members[i + 1]), m[1], m[3], m[4], m[5], m[6], m[7], m[8], redis.call('HGET', keys.rec, id) or '' }
+    out[#out + 1] = { id, tonumber(members[i + 1]), m[1], state, m[4], m[5], m[6], m[7], m[8], redis.call('HGET', keys.rec, id) or '' }
   end
 end
 return out

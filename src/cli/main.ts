@@ -7,7 +7,10 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../config/parse.js';
 import { workerConfigSchema } from '../config/schema.js';
-import { ZRetryError } from '../errors.js';
+import { ConfigError, ZRetryError } from '../errors.js';
+import type { TaskView } from '../store/task.js';
+import { table } from './table.js';
+import { applyOp, listTasks, purge, selectIds, showTask, type Filter } from './tasks.js';
 import { TaskStore } from '../store/store.js';
 import { rawConfig } from './env-config.js';
 import { statsReport } from './stats.js';
@@ -16,8 +19,23 @@ import { runWorker } from './worker.js';
 const USAGE = `usage: zretry <command> [options]
 
 commands:
-  stats              queue sizes per shard and in total
-  worker             run a standalone worker (see docs/configuration.md)
+  stats                         queue sizes per shard and in total
+  list [filters]                tasks waiting, due or in flight (--state to choose)
+  show <task>                   one task in full (payload sizes, never contents)
+  retry-now <task...>|filters   make due tasks due now
+  kill <task...>|filters        send tasks to the dead-letter topic (through a worker)
+  skip <task...>|filters        delete tasks without running or dead-lettering them
+  dead list [filters]           dead tasks kept in Redis
+  dead replay <task...>|filters|--all
+                                put dead tasks back, fresh attempts, behind their aggregate
+  unhold <aggregate...>         release aggregates held by the 'hold' follower policy
+  purge [--yes]                 delete every task of the namespace
+  worker                        run a standalone worker (see docs/configuration.md)
+
+filters:
+  --state <s>        due, inflight, waiting or dead (list only)
+  --topic <t>  --aggregate <a>  --error-class <c>
+  --limit <n> (default 50)  --offset <n>
 
 options:
   --config <file>    JSON config file (environment variables override it)
@@ -39,6 +57,14 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       namespace: { type: 'string' },
       shards: { type: 'string' },
       handler: { type: 'string' },
+      state: { type: 'string' },
+      topic: { type: 'string' },
+      aggregate: { type: 'string' },
+      'error-class': { type: 'string' },
+      limit: { type: 'string', default: '50' },
+      offset: { type: 'string', default: '0' },
+      all: { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -54,24 +80,103 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   if (values.shards) overrides.ZRETRY_SHARDS = values.shards;
   const raw = rawConfig(values.config, overrides);
 
+  if (command === 'worker') return runWorker(raw, values.handler ?? env.ZRETRY_HANDLER);
+  if (!OPERATOR_COMMANDS.has(command)) {
+    console.error(`zretry: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const cfg = parseConfig(workerConfigSchema, { store: raw.store ?? {} }, 'configuration');
+  const redis = new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => undefined); // the failed command reports it
+  try {
+    await redis.connect();
+    const store = new TaskStore(redis, cfg.store);
+    return await operate(store, command, positionals.slice(1), values);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const OPERATOR_COMMANDS = new Set(['stats', 'list', 'show', 'retry-now', 'kill', 'skip', 'dead', 'unhold', 'purge']);
+
+type Values = { json: boolean; state?: string; topic?: string; aggregate?: string; 'error-class'?: string; limit: string; offset: string; all: boolean; yes: boolean };
+
+const progress = (m: string) => process.stderr.write(`zretry: ${m}\n`);
+
+function intFlag(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be a whole number >= ${min} (got "${v}")`);
+  return n;
+}
+
+function filterOf(values: Values, states: TaskView['state'][]): Filter {
+  const f: Filter = { states };
+  if (values.topic !== undefined) f.topic = values.topic;
+  if (values.aggregate !== undefined) f.aggregate = values.aggregate;
+  if (values['error-class'] !== undefined) f.errorClass = values['error-class'];
+  return f;
+}
+
+/** A filter that selects something, or null when none was given. */
+function selection(values: Values, states: TaskView['state'][]): Filter | null {
+  const f = filterOf(values, states);
+  return f.topic !== undefined || f.aggregate !== undefined || f.errorClass !== undefined || values.all ? f : null;
+}
+
+async function operate(store: TaskStore, command: string, args: string[], values: Values): Promise<number> {
+  const print = (s: string) => console.log(s);
   switch (command) {
-    case 'stats': {
-      const cfg = parseConfig(workerConfigSchema, { store: raw.store ?? {} }, 'configuration');
-      const redis = new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
-      try {
-        await redis.connect();
-        console.log(await statsReport(new TaskStore(redis, cfg.store), values.json));
-      } finally {
-        redis.disconnect();
-      }
+    case 'stats':
+      print(await statsReport(store, values.json));
+      return 0;
+    case 'list':
+    case 'dead': {
+      if (command === 'dead' && args[0] === 'replay') return bulk(store, 'requeue', args.slice(1), selection(values, ['dead']), values);
+      if (command === 'dead' && args[0] !== 'list') throw new ConfigError('usage: zretry dead list [filters] | zretry dead replay <task...>|filters|--all');
+      const states: TaskView['state'][] =
+        command === 'dead' ? ['dead'] : values.state ? [parseState(values.state)] : ['due', 'inflight', 'waiting'];
+      print(await listTasks(store, filterOf(values, states), intFlag('limit', values.limit, 1), intFlag('offset', values.offset, 0), values.json, progress));
       return 0;
     }
-    case 'worker':
-      return runWorker(raw, values.handler ?? env.ZRETRY_HANDLER);
-    default:
-      console.error(`zretry: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+    case 'show': {
+      if (args.length !== 1) throw new ConfigError('usage: zretry show <task id>');
+      const r = await showTask(store, args[0]!, values.json);
+      (r.found ? print : (m: string) => console.error(`zretry: ${m}`))(r.text);
+      return r.found ? 0 : 1;
+    }
+    case 'retry-now':
+      return bulk(store, 'requeue', args, selection(values, ['due']), values);
+    case 'kill':
+      return bulk(store, 'doom', args, selection(values, ['due', 'waiting']), values);
+    case 'skip':
+      return bulk(store, 'skip', args, selection(values, ['due', 'waiting', 'dead']), values);
+    case 'unhold': {
+      if (args.length === 0) throw new ConfigError('usage: zretry unhold <aggregate...>');
+      const rows: Array<[string, string]> = [];
+      for (const agg of args) rows.push([agg, (await store.shard(store.shardOf(agg, agg)).unhold([agg]))[0]!]);
+      print(values.json ? JSON.stringify(Object.fromEntries(rows), null, 2) : table(['aggregate', 'outcome'], rows));
+      return 0;
+    }
+    case 'purge': {
+      const r = await purge(store, values.yes, process.stdin.isTTY === true);
+      (r.code === 0 ? print : (m: string) => console.error(`zretry: ${m}`))(r.text);
+      return r.code;
+    }
   }
+  return 2;
+}
+
+function parseState(s: string): TaskView['state'] {
+  if (s === 'due' || s === 'inflight' || s === 'waiting' || s === 'dead') return s;
+  throw new ConfigError(`--state must be one of due, inflight, waiting, dead (got "${s}")`);
+}
+
+async function bulk(store: TaskStore, op: 'requeue' | 'doom' | 'skip', ids: string[], f: Filter | null, values: Values): Promise<number> {
+  if (ids.length === 0 && !f) throw new ConfigError('name task ids, or select tasks with --topic, --aggregate or --error-class (or --all)');
+  const selected = await selectIds(store, ids, f, progress);
+  const { text } = await applyOp(store, selected, op, values.json, progress);
+  console.log(text);
+  return 0;
 }
 
 /** Prints an error a person can act on and returns the exit code. */

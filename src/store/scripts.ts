@@ -39,6 +39,7 @@ declare module 'ioredis' {
     zrSkip(...args: Arg[]): Result<number[], Context>;
     zrUnhold(...args: Arg[]): Result<number[], Context>;
     zrListBuffer(...args: Arg[]): Result<unknown[], Context>;
+    zrGetBuffer(...args: Arg[]): Result<unknown[], Context>;
   }
 }
 
@@ -237,28 +238,35 @@ export class ShardScripts {
   /** One page of a state's tasks; total is the size of that state's set. */
   async list(state: TaskView['state'], offset: number, count: number): Promise<{ total: number; tasks: TaskView[] }> {
     const [total, ...rows] = (await this.redis.zrListBuffer(...this.keys, state, offset, count)) as [number, ...unknown[][]];
-    const tasks = rows.map((row) => {
-      const [id, at, attempt, , agg, first, err, , doom, rec] = row as [Buffer, number, number, Buffer, Buffer, number, Buffer, number, Buffer, Buffer];
-      let record: TaskRecord | null = null;
-      try {
-        record = decodeRecord(rec);
-      } catch {
-        // shown as unreadable; the worker dead-letters such tasks when it claims them
-      }
-      return {
-        id: id.toString(),
-        shard: this.shard,
-        state,
-        at,
-        attempt,
-        aggregateId: agg.length === 0 ? null : agg.toString(),
-        firstFailureAt: first === 0 ? null : first,
-        lastError: decodeError(err.toString()),
-        doomed: doom.length === 0 ? null : (doom.toString() as DeadKind),
-        record,
-      };
-    });
-    return { total, tasks };
+    return { total, tasks: rows.map((row) => this.view(row)) };
+  }
+
+  /** Tasks by id; null where the id is not on this shard. */
+  async get(ids: readonly string[]): Promise<Array<TaskView | null>> {
+    const rows = (await this.redis.zrGetBuffer(...this.keys, ...ids)) as Array<unknown[] | null>;
+    return rows.map((row) => (row ? this.view(row) : null));
+  }
+
+  private view(row: unknown[]): TaskView {
+    const [id, at, attempt, state, agg, first, err, , doom, rec] = row as [Buffer, number, number, Buffer, Buffer, number, Buffer, number, Buffer, Buffer];
+    let record: TaskRecord | null = null;
+    try {
+      record = decodeRecord(rec);
+    } catch {
+      // shown as unreadable; the worker dead-letters such tasks when it claims them
+    }
+    return {
+      id: id.toString(),
+      shard: this.shard,
+      state: state.toString() as TaskView['state'],
+      at,
+      attempt,
+      aggregateId: agg.length === 0 ? null : agg.toString(),
+      firstFailureAt: first === 0 ? null : first,
+      lastError: decodeError(err.toString()),
+      doomed: doom.length === 0 ? null : (doom.toString() as DeadKind),
+      record,
+    };
   }
 
   /** Whether a task id lives on this shard. */

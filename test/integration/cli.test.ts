@@ -1,7 +1,7 @@
 /** The zretry command against a real queue: output a person reads, and errors naming the field. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskStore } from '../../src/store/store.js';
 import { newRedis, redisUrl, uniqueNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
@@ -49,4 +49,77 @@ it('invalid configuration stops with the field, the value and what is allowed', 
   const w = await zretry(['worker', '--handler', 'examples/log-handler.js'], { ZRETRY_FOLLOWER_POLICY: 'drop', ZRETRY_REDIS_URL: redisUrl() });
   expect(w.code).toBe(1);
   expect(w.stderr).toMatch(/failure\.followerPolicy: .*'release' \| 'dead-letter' \| 'hold'.*\(got "drop"\)/);
+});
+
+describe('task commands on a real queue', () => {
+  const ns = uniqueNamespace();
+  const Z = (...args: string[]) => zretry([...args, '--redis', redisUrl(), '--namespace', ns, '--shards', '2']);
+  let store: TaskStore;
+  beforeAll(async () => {
+    store = new TaskStore(redis, { namespace: ns, shards: 2, maxBatch: 100 });
+    await store.schedule([
+      { ...failed(1, 'alice', 60_000), error: { class: 'TimeoutError', message: 'payment service timeout' } },
+      failed(2, 'alice'),
+      { ...failed(3, 'bob', 60_000), error: { class: 'TypeError', message: 'x is undefined' } },
+      failed(4, 'carol'),
+    ]);
+    const carol = (await store.claim(store.shardOf('carol', 'x'), 10, 10_000)).tasks.find((t) => t.aggregateId === 'carol')!;
+    await store.kill([{ id: carol.id, shard: carol.shard, token: carol.token, error: { class: 'Error', message: 'card declined' } }], 'release', true);
+    for (const s of [0, 1]) {
+      const c = await store.claim(s, 10, 10_000);
+      await store.release(c.tasks.map((t) => ({ id: t.id, shard: t.shard, token: t.token })));
+    }
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`{${ns}:*`);
+    if (keys.length) await redis.del(...keys);
+  });
+
+  it('list shows live tasks with state, attempts, aggregate and last error; --json for scripts', async () => {
+    const r = await Z('list');
+    expect(r.stdout).toMatch(/^task\s+state\s+when\s+attempts\s+aggregate\s+record\s+last error/);
+    expect(r.stdout).toMatch(/orders\/0\/1\s+due\s+in \S+\s+1\s+alice\s+orders\/0@1\s+TimeoutError: payment service timeout/);
+    expect(r.stdout).toMatch(/orders\/0\/2\s+waiting\s+-\s+1\s+alice/);
+    expect(r.stdout).not.toContain('orders/0/4');
+    const j = JSON.parse((await Z('list', '--aggregate', 'bob', '--json')).stdout) as { tasks: Array<{ id: string; record: { valueBytes: number } }> };
+    expect(j.tasks.map((t) => t.id)).toEqual(['orders/0/3']);
+    expect(j.tasks[0]!.record.valueBytes).toBe(2);
+    const page = await Z('list', '--limit', '1');
+    expect(page.stdout).toContain('next page: --offset 1');
+  });
+
+  it('show prints one task; an unknown id is an error', async () => {
+    const r = await Z('show', 'orders/0/3');
+    expect(r.stdout).toMatch(/state\s+due/);
+    expect(r.stdout).toMatch(/last error\s+TypeError: x is undefined/);
+    const missing = await Z('show', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no task nope in namespace ${ns}`);
+  });
+
+  it('dead list, then dead replay puts the task back due with fresh attempts', async () => {
+    expect((await Z('dead', 'list')).stdout).toMatch(/orders\/0\/4\s+dead\s+\S+ ago\s+1\s+carol\s+orders\/0@4\s+Error: card declined/);
+    const r = await Z('dead', 'replay', '--all');
+    expect(r.stdout).toContain('due-now: 1');
+    const shown = await Z('show', 'orders/0/4', '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({ state: 'due', attempt: 0 });
+    expect((await Z('dead', 'list')).stdout).toBe('no tasks match\n');
+  });
+
+  it('retry-now by error class, kill dooms, skip deletes and releases the follower', async () => {
+    expect((await Z('retry-now', '--error-class', 'TypeError')).stdout).toContain('orders/0/3  due-now');
+    expect((await Z('kill', 'orders/0/3')).stdout).toContain('orders/0/3  doomed');
+    expect((await Z('skip', 'orders/0/1')).stdout).toContain('deleted: 1');
+    const t = JSON.parse((await Z('show', 'orders/0/2', '--json')).stdout) as { state: string };
+    expect(t.state).toBe('due');
+    expect((await Z('retry-now')).stderr).toContain('name task ids, or select tasks with --topic, --aggregate or --error-class');
+  });
+
+  it('purge refuses without --yes when no one can be asked, and deletes everything with it', async () => {
+    const no = await Z('purge');
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/refusing to purge \d+ tasks of namespace .* without --yes/);
+    expect((await Z('purge', '--yes')).stdout).toMatch(/purged namespace/);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, queued: 0, dead: 0 });
+  });
 });

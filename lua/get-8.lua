@@ -1,0 +1,28 @@
+--[[
+  Operator: reads tasks by id.
+
+  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  ARGV[1..n]  task ids
+
+  Returns one entry per id: false when the id is not on this shard, else
+  { id, score, attempt, state, agg, first, err, dueAt, doom, rec } as list
+  returns them (state is 'due', 'inflight', 'waiting' or 'dead').
+]]
+--@include meta
+--@include shard-keys
+
+local keys = shardKeys()
+local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead' }
+local sets = { d = keys.due, f = keys.inflight, x = keys.dead }
+local out = {}
+for i, id in ipairs(ARGV) do
+  local m = getMeta(keys.meta, id)
+  if not m then
+    out[i] = false
+  else
+    local score = 0
+    if sets[m[3]] then score = tonumber(redis.call('ZSCORE', sets[m[3]], id) or 0) end
+    out[i] = { id, score, m[1], names[m[3]] or m[3], m[4], m[5], m[6], m[7], m[8], redis.call('HGET', keys.rec, id) or '' }
+  end
+end
+return out
