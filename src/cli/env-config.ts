@@ -19,6 +19,10 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_FOLLOWER_POLICY', 'failure.followerPolicy', 'string'],
   ['ZRETRY_DISPATCH', 'consumer.dispatch', 'string'],
   ['ZRETRY_AUTO_CREATE_TOPICS', 'consumer.autoCreateTopics', 'bool'],
+  ['ZRETRY_HTTP', 'http.enabled', 'bool'],
+  ['ZRETRY_HTTP_HOST', 'http.host', 'string'],
+  ['ZRETRY_HTTP_PORT', 'http.port', 'int'],
+  ['ZRETRY_HTTP_TOKEN', 'http.token', 'string'],
 ];
 
 function set(obj: Record<string, unknown>, path: string, value: unknown): void {

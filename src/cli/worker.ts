@@ -10,6 +10,10 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { createWorker } from '../create-worker.js';
 import { ConfigError } from '../errors.js';
+import { parseConfig } from '../config/parse.js';
+import { adminSchema } from '../config/schema.js';
+import { createMetrics, type ZRetryMetrics } from '../metrics/metrics.js';
+import { startAdminServer } from '../metrics/http.js';
 import type { Handler } from '../handler.js';
 
 async function loadHandler(path: string | undefined): Promise<Handler> {
@@ -24,7 +28,15 @@ async function loadHandler(path: string | undefined): Promise<Handler> {
 export async function runWorker(raw: Record<string, unknown>, handlerPath: string | undefined): Promise<number> {
   const logger = pino({ name: 'zretry-worker' });
   const handler = await loadHandler(handlerPath);
+  const http = parseConfig(adminSchema, raw.http ?? {}, 'configuration (http)');
   const w = await createWorker({ config: raw, handler, logger });
+  let admin: { url: string; close: () => Promise<void> } | null = null;
+  let metrics: ZRetryMetrics | null = null;
+  if (http.enabled) {
+    metrics = createMetrics(w.worker.events, w.store);
+    admin = await startAdminServer({ ...http, registry: metrics.registry, store: w.store });
+    logger.info({ url: admin.url, token: http.token ? 'required' : 'none' }, 'admin endpoint listening: /metrics /healthz /readyz');
+  }
   return new Promise<number>((done) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -34,7 +46,13 @@ export async function runWorker(raw: Record<string, unknown>, handlerPath: strin
         process.exit(130);
       }
       logger.info({ signal: sig }, 'stopping: no new claims, finishing running tasks');
-      void w.close().then(() => done(0), () => done(1));
+      void w
+        .close()
+        .then(async () => {
+          metrics?.stop();
+          await admin?.close();
+        })
+        .then(() => done(0), () => done(1));
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

@@ -63,6 +63,20 @@ export type FailureConfig = z.infer<typeof failureSchema>;
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 export type WorkerFullConfig = z.infer<typeof workerConfigSchema>;
 
+/** The admin HTTP endpoint of a standalone worker (/metrics, /healthz, /readyz). */
+export const adminSchema = z.object({
+  /** Serve the endpoint. */
+  enabled: z.boolean().default(true),
+  /** Loopback only by default. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 9464 is the conventional Prometheus exporter port; 0 picks a free one. */
+  port: z.number().int().min(0).max(65535).default(9464),
+  /** When set, requests need "Authorization: Bearer <token>". */
+  token: z.string().min(8, { message: 'must be at least 8 characters' }).optional(),
+});
+
+export type AdminConfig = z.infer<typeof adminSchema>;
+
 /** How the retrying consumer behaves. */
 export const consumerSchema = z.object({
   /** 'process': the worker calls the handler; 'republish': the worker sends due records back to Kafka. */

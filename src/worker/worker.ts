@@ -121,7 +121,9 @@ export class Worker {
     this.slotFreed?.();
     await this.loopDone;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
-    const timedOut = await Promise.race([all.then(() => false), sleep(this.opts.closeTimeoutMs).then(() => true)]);
+    const deadline = new AbortController();
+    const timedOut = await Promise.race([all.then(() => false), sleep(this.opts.closeTimeoutMs, deadline.signal).then(() => !deadline.signal.aborted)]);
+    deadline.abort(); // clears the deadline timer, which would keep the process alive
     if (timedOut) {
       const left = [...this.running.values()];
       for (const r of left) r.abort.abort(new Error('worker closing'));
