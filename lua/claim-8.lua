@@ -41,6 +41,7 @@ for _, id in ipairs(ids) do
     local token = redis.call('INCR', keys.seq)
     m[2] = token
     m[3] = 'f'
+    m[11] = 0
     setMeta(keys.meta, id, m)
     redis.call('ZADD', keys.inflight, now + lease, id)
     out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], m[7], m[8],

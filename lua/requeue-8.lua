@@ -1,7 +1,8 @@
 --[[
   Operator: makes tasks due now. A due task moves its due time to now
   (retry-now); a dead task comes back with fresh attempts (replay), joining
-  the end of its aggregate's queue, or due now if the aggregate is free.
+  the end of its aggregate's queue, or due now if the aggregate is free or
+  held (under 'hold', the aggregate waits for exactly this task).
 
   KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
@@ -41,6 +42,8 @@ for i = 1, n do
   else -- 'x': replay
     redis.call('ZREM', keys.dead, id)
     redis.call('HDEL', keys.meta, id)
+    -- a held aggregate is held for this task (it died as head): it is the head again, ahead of its followers
+    if m[4] ~= '' and redis.call('HGET', keys.aggs, m[4]) == '' then redis.call('HDEL', keys.aggs, m[4]) end
     code = storeTask(keys, now, id, m[4], now, 0, 0, m[6], redis.call('HGET', keys.rec, id), '')
   end
   out[#out + 1] = code

@@ -14,6 +14,9 @@ import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
 import type { Handler } from './handler.js';
 import { retryingEachBatch, type DeliveredRecord } from './kafka/consumer.js';
+import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
+
+export { keyAggregateId, offsetMessageId };
 import { kafkaDeadLetterSink } from './kafka/dead-letter.js';
 import { republishRunner } from './kafka/republish-runner.js';
 import { TopicInfo } from './kafka/topics.js';
@@ -63,19 +66,6 @@ export interface ZRetryConsumer {
   close(): Promise<void>;
 }
 
-/** The key as text when it is valid UTF-8, else base64 with a prefix, so distinct keys stay distinct. */
-export function keyAggregateId({ message }: DeliveredRecord): string | null {
-  const k = message.key;
-  if (k === null || k === undefined) return null;
-  const text = k.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(k) ? text : `b64:${k.toString('base64')}`;
-}
-
-/** topic/partition/offset: a record's place in Kafka, unique per record. */
-export function offsetMessageId({ topic, partition, message }: DeliveredRecord): string {
-  return `${topic}/${partition}/${message.offset}`;
-}
-
 /** Starts a retrying consumer (and, unless told not to, a worker). */
 export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const cfg = parseConfig(consumeConfigSchema, opts.config ?? {}, 'zretry configuration');
@@ -93,6 +83,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const dltFor = (t: string) => t + c.dltSuffix;
 
   const clock = new RedisClock(redis);
+  const closing = new AbortController();
   let worker: Worker | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
@@ -148,6 +139,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         concurrency: c.concurrency,
         blocking: c.blocking,
         redisProbeMs: c.redisProbeMs,
+        leaseMs: cfg.worker.leaseMs,
+        signal: closing.signal,
         logger,
         events,
       }),
@@ -168,6 +161,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     events,
     close: () =>
       (closed ??= (async () => {
+        closing.abort();
         await consumer.disconnect();
         await worker?.close();
         clock.stop();

@@ -10,6 +10,8 @@
 --                 dispatch, without running the handler ('fatal', 'predecessor-died', ...)
 --   [9] created   when the task was stored (ms)
 --   [10] seq      its place in its aggregate's queue (waiting.lua)
+--   [11] taken    republish mode: the delivery attempt a consumer admitted
+--                 since the last claim (0: none yet)
 local function getMeta(metaKey, id)
   local raw = redis.call('HGET', metaKey, id)
   if not raw then return nil end

@@ -4,19 +4,20 @@
 -- Returns the promoted task id or false.
 local function promoteNext(keys, agg, now, doom)
   if agg == '' then return false end
-  local member = firstWaiting(keys.waiting, agg)
-  if not member then
-    redis.call('HDEL', keys.aggs, agg)
-    return false
+  local nextId, m
+  -- an entry whose task is gone (corrupted data) is dropped, and the next one tried
+  for _ = 1, 100 do
+    local member = firstWaiting(keys.waiting, agg)
+    if not member then
+      redis.call('HDEL', keys.aggs, agg)
+      return false
+    end
+    redis.call('ZREM', keys.waiting, member)
+    nextId = waitingId(agg, member)
+    m = getMeta(keys.meta, nextId)
+    if m then break end
   end
-  redis.call('ZREM', keys.waiting, member)
-  local nextId = waitingId(agg, member)
-  local m = getMeta(keys.meta, nextId)
-  if not m then
-    -- A waiting entry without its task cannot be run; drop it and free the aggregate.
-    redis.call('HDEL', keys.aggs, agg)
-    return false
-  end
+  if not m then return false end
   m[3] = 'd'
   m[7] = now
   if doom then m[8] = 'predecessor-died' end

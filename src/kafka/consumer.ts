@@ -16,12 +16,13 @@ import { toHandlerRecord, type Handler, type RetryContext } from '../handler.js'
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { ZRetryEmitter } from '../events.js';
-import type { AdmitEntry } from '../store/scripts.js';
+import type { AdmitEntry, AdmitResult } from '../store/scripts.js';
 import type { TaskStore } from '../store/store.js';
 import type { TaskRecord } from '../store/record-codec.js';
-import type { AdmitOutcome, ClaimedTask, NewTask } from '../store/task.js';
+import type { ClaimedTask, NewTask } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
-import type { Outcomes } from '../worker/outcomes.js';
+import { lease, type Outcomes } from '../worker/outcomes.js';
+import { offsetMessageId } from './ids.js';
 import { fromKafkaHeaders, parseRepublished, type RepublishedInfo } from './headers.js';
 
 /** A delivered record with where it came from. */
@@ -50,6 +51,10 @@ export interface RetryingConsumerOptions {
   blocking: { attempts: number; delayMs: number };
   /** Interval of the probe that resumes paused partitions. */
   redisProbeMs: number;
+  /** Lease of a republished record while the consumer handles it (extended while the handler runs). */
+  leaseMs: number;
+  /** Aborted when the consumer closes: probes stop. */
+  signal?: AbortSignal;
   logger: Logger;
   events: ZRetryEmitter;
 }
@@ -94,7 +99,8 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     log.warn({ topic, partition, offset: fromOffset, err: describeError(error, 300) }, 'Redis unavailable: partition paused, nothing committed past this offset');
     void (async () => {
       for (;;) {
-        await sleep(opts.redisProbeMs);
+        await sleep(opts.redisProbeMs, opts.signal);
+        if (opts.signal?.aborted) return;
         try {
           await opts.store.redis.ping();
           break;
@@ -113,7 +119,16 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     const { topic, partition } = batch;
     const msgs = batch.messages;
     if (msgs.length === 0) return;
-    const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
+    // kafkajs signals a rebalance by rejecting heartbeat(): stop starting records then, as for isStale()
+    let rebalancing = false;
+    const beat = setInterval(() => void heartbeat().catch(() => (rebalancing = true)), 1_000);
+    const stopped = () => rebalancing || !isRunning() || isStale();
+    // republished records being handled hold a lease; keep it alive while their handler runs
+    const holding = new Map<string, ClaimedTask>();
+    const keepLeases = setInterval(() => {
+      if (holding.size === 0) return;
+      void opts.store.extend([...holding.values()].map(lease), opts.leaseMs).catch(() => undefined);
+    }, Math.max(100, Math.floor(opts.leaseMs / 3)));
     try {
       // 1. read each record: fresh, or republished by a worker
       const records: TaskRecord[] = msgs.map((m) => ({
@@ -133,34 +148,52 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           return null;
         }
       });
-      const ids = msgs.map((m, i) => (info[i] ? info[i]!.taskId : opts.messageId({ topic, partition, message: m })));
-      const aggs = msgs.map((m, i) => (info[i] ? info[i]!.aggregateId : opts.aggregateId({ topic, partition, message: m })));
+      // the user's id functions may throw on a record they cannot read: that record goes to the DLT
+      const badRecord = new Map<number, unknown>();
+      const ids = msgs.map((m, i) => {
+        if (info[i]) return info[i]!.taskId;
+        try {
+          return opts.messageId({ topic, partition, message: m });
+        } catch (e) {
+          badRecord.set(i, e);
+          return offsetMessageId({ topic, partition, message: m });
+        }
+      });
+      const aggs = msgs.map((m, i) => {
+        if (info[i]) return info[i]!.aggregateId;
+        if (badRecord.has(i)) return null;
+        try {
+          return opts.aggregateId({ topic, partition, message: m });
+        } catch (e) {
+          badRecord.set(i, e);
+          return null;
+        }
+      });
       const entries: (AdmitEntry & { shard?: number })[] = records.map((r, i) =>
         info[i]
-          ? { kind: 'republished', taskId: info[i]!.taskId, token: info[i]!.token, shard: info[i]!.shard }
+          ? { kind: 'republished', taskId: info[i]!.taskId, attempt: info[i]!.attempt, shard: info[i]!.shard }
           : { kind: 'fresh', id: ids[i]!, aggregateId: aggs[i]!, record: r },
       );
 
       // 2. one admit call: who runs now
-      let admitted: AdmitOutcome[];
+      let admitted: AdmitResult[];
       try {
-        admitted = await opts.store.admit(entries);
+        admitted = await opts.store.admit(entries, opts.leaseMs);
       } catch (error) {
         pauseUntilRedis(topic, partition, msgs[0]!.offset, error);
         return;
       }
 
-      const fate: Fate[] = admitted.map((a) => (a === 'go' ? 'pending' : 'done'));
+      const fate: Fate[] = admitted.map((a) => (a.outcome === 'go' ? 'pending' : 'done'));
       admitted.forEach((a, i) => {
-        if (a === 'parked') opts.events.emit('scheduled', { id: ids[i]!, outcome: 'queued', attempt: 0 });
+        if (a.outcome === 'parked') opts.events.emit('scheduled', { id: ids[i]!, outcome: 'queued', attempt: 0 });
       });
       const toSchedule: { index: number; task: NewTask }[] = [];
-      const republishedDone: Promise<void>[] = [];
 
       // 3. chains: records of one aggregate in offset order; others concurrently
       const chains = new Map<string, number[]>();
       admitted.forEach((a, i) => {
-        if (a !== 'go') return;
+        if (a.outcome !== 'go') return;
         const key = info[i] ? `task:${info[i]!.taskId}` : aggs[i] === null ? `rec:${i}` : `agg:${aggs[i]}`;
         let c = chains.get(key);
         if (!c) chains.set(key, (c = []));
@@ -171,16 +204,22 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       const runChain = async (chain: number[]): Promise<void> => {
         let blocked = false;
         for (const i of chain) {
-          if (!isRunning() || isStale()) return;
+          if (stopped()) return;
           const rec = records[i]!;
           const rep = info[i];
           if (rep) {
-            republishedDone.push(runRepublished(rep, ids[i]!, i));
+            await runRepublished(rep, ids[i]!, admitted[i]!.token!, i);
             continue;
           }
           if (blocked) {
             // an earlier record of this aggregate failed in this batch: park behind it
             toSchedule.push({ index: i, task: { id: ids[i]!, aggregateId: aggs[i]!, delayMs: 0, attempt: 0, error: null, record: rec } });
+            continue;
+          }
+          if (badRecord.has(i)) {
+            const error = describeError(badRecord.get(i), 2_000);
+            log.warn({ topic, partition, offset: rec.offset, err: { class: error.class, message: error.message } }, 'aggregateId/messageId failed on a record; it goes to the dead-letter topic');
+            toSchedule.push({ index: i, task: { id: ids[i]!, aggregateId: null, delayMs: 0, attempt: 0, error, record: rec, doom: 'fatal' } });
             continue;
           }
           const { error, attempts } = await runBlocking(opts.handler, rec, { attempt: 1, firstFailureAt: null, lastError: null, taskId: null, signal: new AbortController().signal }, opts.blocking, retriable);
@@ -213,11 +252,11 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
         }
       };
 
-      const runRepublished = async (rep: RepublishedInfo, taskId: string, i: number): Promise<void> => {
+      const runRepublished = async (rep: RepublishedInfo, taskId: string, token: string, i: number): Promise<void> => {
         const task: ClaimedTask = {
           id: taskId,
           shard: rep.shard,
-          token: rep.token,
+          token,
           attempt: rep.attempt - 1,
           aggregateId: rep.aggregateId,
           firstFailureAt: rep.firstFailureAt,
@@ -226,6 +265,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           doomed: null,
           record: rep.original,
         };
+        holding.set(`${taskId}#${token}`, task);
         const started = performance.now();
         try {
           await opts.handler(toHandlerRecord(rep.original), {
@@ -238,6 +278,8 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           opts.outcomes.succeeded(task, performance.now() - started);
         } catch (error) {
           await opts.outcomes.failed(task, error);
+        } finally {
+          holding.delete(`${taskId}#${token}`);
         }
         fate[i] = 'done';
       };
@@ -249,7 +291,6 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           for (let c = queue.shift(); c; c = queue.shift()) await runChain(c);
         }),
       );
-      await Promise.all(republishedDone);
 
       // 4. the failures of the batch in one schedule call (order kept per aggregate)
       if (toSchedule.length > 0) {
@@ -266,8 +307,14 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           return;
         }
       }
-      // outcomes of republished records are in Redis before their offsets move
-      await opts.outcomes.drain();
+      // outcomes of republished records must be in Redis before their offsets move
+      if (!(await opts.outcomes.drain(OUTCOME_DEADLINE_MS))) {
+        const firstRepublished = info.findIndex((x, i) => x !== null && admitted[i]!.outcome === 'go');
+        const upTo = Math.min(donePrefix(), firstRepublished < 0 ? msgs.length : firstRepublished);
+        resolvePrefix(upTo);
+        if (upTo < msgs.length) pauseUntilRedis(topic, partition, msgs[upTo]!.offset, new Error('outcomes of republished records could not be written'));
+        return;
+      }
 
       // 5. resolve the longest prefix of records that are done
       resolvePrefix(donePrefix());
@@ -280,6 +327,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       }
     } finally {
       clearInterval(beat);
+      clearInterval(keepLeases);
     }
 
     function resolvePrefix(n: number): void {
@@ -287,3 +335,6 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     }
   };
 }
+
+/** How long a batch waits for its republished records' outcomes to reach Redis before pausing instead. */
+const OUTCOME_DEADLINE_MS = 10_000;

@@ -25,7 +25,7 @@ type Arg = string | Buffer | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     zrSchedule(...args: Arg[]): Result<number[], Context>;
-    zrAdmit(...args: Arg[]): Result<number[], Context>;
+    zrAdmit(...args: Arg[]): Result<Array<[number, number]>, Context>;
     zrClaimBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrAck(...args: Arg[]): Result<number[], Context>;
     zrRetry(...args: Arg[]): Result<number[], Context>;
@@ -132,14 +132,20 @@ export class ShardScripts {
     return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
   }
 
-  /** entries: fresh records (with their bytes) or republished ones (task id and token). */
-  async admit(entries: ReadonlyArray<AdmitEntry>): Promise<AdmitOutcome[]> {
-    const args: Arg[] = [...this.keys, this.channel, entries.length];
+  /**
+   * entries: fresh records (with their bytes) or republished ones (task id
+   * and delivery attempt). A republished record that may run gets a lease of
+   * leaseMs and the token its outcome must carry.
+   */
+  async admit(entries: ReadonlyArray<AdmitEntry>, leaseMs: number): Promise<AdmitResult[]> {
+    const args: Arg[] = [...this.keys, this.channel, Math.round(leaseMs), entries.length];
     for (const e of entries) {
       if (e.kind === 'fresh') args.push('f', e.id, e.aggregateId ?? '', encodeRecord(e.record));
-      else args.push('r', e.taskId, e.token, '');
+      else args.push('r', e.taskId, e.attempt, '');
     }
-    return decodeCodes('admit', await this.redis.zrAdmit(...args), ADMIT_CODES);
+    const rows = await this.redis.zrAdmit(...args);
+    const outcomes = decodeCodes('admit', rows.map(([code]) => code), ADMIT_CODES);
+    return outcomes.map((outcome, i) => (rows[i]![1] > 0 ? { outcome, token: String(rows[i]![1]) } : { outcome }));
   }
 
   async claim(n: number, leaseMs: number, reapLimit: number): Promise<ClaimReply> {
@@ -298,4 +304,10 @@ export class ShardScripts {
 /** A record offered to admit. */
 export type AdmitEntry =
   | { kind: 'fresh'; id: string; aggregateId: string | null; record: import('./record-codec.js').TaskRecord }
-  | { kind: 'republished'; taskId: string; token: string };
+  | { kind: 'republished'; taskId: string; attempt: number };
+
+/** What admit says of a record; token: the fencing token of a republished record that may run. */
+export interface AdmitResult {
+  outcome: AdmitOutcome;
+  token?: string;
+}

@@ -4,9 +4,9 @@
  * caller's order in the results.
  */
 import type { Redis } from 'ioredis';
-import { type AdmitEntry, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
+import { type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
 import { shardKeys, shardOf, wakeChannel } from './keys.js';
-import type { AdmitOutcome, DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
+import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
 export interface StoreOptions {
@@ -59,12 +59,12 @@ export class TaskStore {
     return this.byShard(tasks, (t) => this.shardOf(t.aggregateId, t.id), (sh, part) => sh.schedule(part));
   }
 
-  /** Decides which records of a batch may run now; parks the others. */
-  admit(entries: readonly (AdmitEntry & { shard?: number })[]): Promise<AdmitOutcome[]> {
+  /** Decides which records of a batch may run now; parks the others. leaseMs: for republished records that run. */
+  admit(entries: readonly (AdmitEntry & { shard?: number })[], leaseMs: number): Promise<AdmitResult[]> {
     return this.byShard(
       entries,
       (e) => (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : (e.shard ?? 0)),
-      (sh, part) => sh.admit(part),
+      (sh, part) => sh.admit(part, leaseMs),
     );
   }
 

@@ -95,12 +95,22 @@ export class Outcomes {
     this.kick();
   }
 
-  /** Resolves when every outcome given so far is in Redis. */
-  async drain(): Promise<void> {
+  /**
+   * Resolves true when every outcome given so far is in Redis, or false if
+   * timeoutMs passed first (Redis away): the outcomes stay queued and keep
+   * being tried.
+   */
+  async drain(timeoutMs = Infinity): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
     while (this.flushing || this.pending() > 0) {
       if (!this.flushing) this.kick();
-      await this.flushing;
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      const timer = new AbortController();
+      await Promise.race([this.flushing, sleep(Math.min(left, 2_147_483_647), timer.signal)]);
+      timer.abort();
     }
+    return true;
   }
 
   /** Outcomes not yet written. */

@@ -13,6 +13,8 @@ export class Waker {
   /** Redis time the current sleep ends at. */
   private until = Infinity;
   private subscribed: Promise<unknown> | null = null;
+  /** Earliest due time nudged while no sleep was on (during a claim round). */
+  private missed = Infinity;
 
   constructor(
     private readonly sub: Redis,
@@ -23,8 +25,9 @@ export class Waker {
   /** Subscribes to the wake channel; a failure only costs early wake-ups. */
   start(): Promise<unknown> {
     this.sub.on('message', (_ch: string, msg: string) => {
-      const dueAt = Number(msg);
-      if (this.wake && (!Number.isFinite(dueAt) || dueAt < this.until)) this.interrupt();
+      const dueAt = Number.isFinite(Number(msg)) ? Number(msg) : -Infinity;
+      if (!this.wake) this.missed = Math.min(this.missed, dueAt);
+      else if (dueAt < this.until) this.interrupt();
     });
     this.subscribed = this.sub.subscribe(this.channel).catch((err: unknown) => {
       this.log.warn({ err, channel: this.channel }, 'wake channel subscription failed; the worker falls back to its timer');
@@ -32,9 +35,18 @@ export class Waker {
     return this.subscribed;
   }
 
-  /** Sleeps ms (ending at Redis time untilRedis), unless interrupted sooner. */
+  /** A claim round starts: nudges from now on, until the next sleep, are remembered. */
+  beginRound(): void {
+    this.missed = Infinity;
+  }
+
+  /** Sleeps ms (ending at Redis time untilRedis), unless interrupted sooner or nudged since beginRound(). */
   sleep(ms: number, untilRedis: number): Promise<void> {
     this.interrupt();
+    if (this.missed < untilRedis) {
+      this.missed = Infinity;
+      return Promise.resolve();
+    }
     this.until = untilRedis;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.interrupt(), Math.max(0, ms));

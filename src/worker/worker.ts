@@ -58,6 +58,11 @@ const DOOM_DETAIL: Record<DeadKind, string> = {
   'killed-by-operator': 'an operator sent it to the dead-letter topic',
 };
 
+/** Runs are told apart by claim: the same task may be claimed again after a lease was lost. */
+function runKey(t: ClaimedTask): string {
+  return `${t.id}#${t.token}`;
+}
+
 /** A running task and the controller that aborts it. */
 interface Running {
   task: ClaimedTask;
@@ -129,7 +134,10 @@ export class Worker {
       for (const r of left) r.abort.abort(new Error('worker closing'));
       await this.releaseLeft(left.map((r) => r.task));
     }
-    await this.outcomes.drain();
+    if (!(await this.outcomes.drain(this.opts.closeTimeoutMs))) {
+      // Redis is away: those tasks' leases run out and they run again (at least once, never lost)
+      this.log.warn({ pending: this.outcomes.pending() }, 'closing without writing every outcome: Redis did not answer in time');
+    }
     if (this.extendTimer) clearInterval(this.extendTimer);
     await this.waker.stop();
     this.log.info({ released: timedOut }, 'worker closed');
@@ -139,7 +147,7 @@ export class Worker {
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
         await this.opts.store.release(tasks.map(lease));
-        for (const t of tasks) this.running.delete(t.id);
+        for (const t of tasks) this.running.delete(runKey(t));
         this.log.info({ count: tasks.length }, 'released unfinished tasks');
         return;
       } catch (error) {
@@ -164,6 +172,7 @@ export class Worker {
       let full = false;
       let waitMs = this.opts.maxSleepMs;
       let nowRedis = Date.now() + this.clockOffset;
+      this.waker.beginRound();
       try {
         for (let i = 0; i < shards && !this.closing; i++) {
           const shard = (this.shardCursor + i) % shards;
@@ -216,13 +225,13 @@ export class Worker {
         // A runner must report its own failures; reaching here is a bug in it. Keep the task: its lease expires.
         this.log.error({ taskId: task.id, err: describeError(error, 2000) }, 'task runner threw; the task comes back when its lease expires');
       } finally {
-        this.running.delete(task.id);
+        this.running.delete(runKey(task));
         const wake = this.slotFreed;
         this.slotFreed = null;
         wake?.();
       }
     };
-    this.running.set(task.id, { task, abort, done: run() });
+    this.running.set(runKey(task), { task, abort, done: run() });
   }
 
   private async killUnreadable(shard: number, bad: CorruptClaim[]): Promise<void> {
@@ -240,11 +249,15 @@ export class Worker {
 
   private async extendLeases(): Promise<void> {
     if (this.running.size === 0) return;
-    const tasks = [...this.running.values()].map((r) => r.task).filter((t) => !this.opts.runner.ownsLease?.(t));
+    const runs = [...this.running.values()].filter((r) => !this.opts.runner.ownsLease?.(r.task));
     try {
-      const codes = await this.opts.store.extend(tasks.map(lease), this.opts.leaseMs);
+      const codes = await this.opts.store.extend(runs.map((r) => lease(r.task)), this.opts.leaseMs);
       codes.forEach((c, i) => {
-        if (c !== 'ok') this.events.emit('lease-lost', { id: tasks[i]!.id, shard: tasks[i]!.shard, op: 'extend' });
+        if (c === 'ok') return;
+        // another claim owns the task now: stop this run; its outcome would be refused anyway
+        const r = runs[i]!;
+        this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
+        r.abort.abort(new Error('lease lost'));
       });
     } catch (error) {
       this.events.emit('store-error', { op: 'extend', error });

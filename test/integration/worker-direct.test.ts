@@ -195,6 +195,29 @@ describe('direct-mode worker', () => {
     expect(again.tasks[0]!.attempt).toBe(1);
   });
 
+  it('a run whose lease was lost (another worker claimed the task) is aborted, and its outcome not applied', async () => {
+    const { redis, namespace, store } = await setup();
+    const signals: AbortSignal[] = [];
+    const w = await start(
+      namespace,
+      (_r, ctx) =>
+        new Promise<void>((resolve) => {
+          signals.push(ctx.signal);
+          ctx.signal.addEventListener('abort', () => resolve());
+        }),
+      { config: { worker: { leaseMs: 300 } } },
+    );
+    await store.schedule([failed(1, null)]);
+    await waitFor(() => signals.length === 1, 5_000, 'the handler to start');
+    // the worker stalls past its lease (simulated: the lease deadline moved into the past) and another claims the task
+    await redis.zadd(`{${namespace}:0}:inflight`, 0, 'orders/0/1');
+    const other = await store.claim(0, 10, 60_000);
+    expect(other.tasks.map((t) => t.id)).toEqual(['orders/0/1']);
+    await waitFor(() => signals[0]!.aborted, 2_000, 'the first run to be aborted');
+    await w.close();
+    expect(await store.ack([{ id: 'orders/0/1', shard: 0, token: other.tasks[0]!.token }])).toEqual(['ok']);
+  });
+
   it('refuses a Redis that may evict tasks, with the fix in the message', async () => {
     // its own Redis on a unix socket: changing the shared one would upset parallel tests
     const dir = mkdtempSync(join(tmpdir(), 'zretry-evict-'));

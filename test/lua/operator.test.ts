@@ -67,6 +67,17 @@ describe('operator scripts', () => {
     expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/2']);
   });
 
+  it('replaying the dead head of a held aggregate makes it the head again, ahead of its followers', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A')]);
+    const [head] = await claimAll();
+    await store.kill([{ ...lease(head!), error: null }], 'hold', true);
+    expect(await store.operate(['orders/0/1'], 'requeue')).toEqual(['due-now']);
+    const [again] = await claimAll();
+    expect(again!.id).toBe('orders/0/1');
+    await store.ack([lease(again!)]);
+    expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/2']);
+  });
+
   it('list pages through a state with the task decoded', async () => {
     await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A'), failed(4, 'A')]);
     const sh = store.shard(store.shardOf('A', 'x'));

@@ -113,7 +113,7 @@ async function runScenario(ops: Op[]): Promise<void> {
         }
         case 'admit': {
           const entries = o.aggs.map((a) => ({ kind: 'fresh' as const, id: `t/${nextOffset++}`, aggregateId: a < 0 ? null : AGGS[a]!, record: record(0) }));
-          const out = await store.admit(entries);
+          const out = (await store.admit(entries, 5000)).map((r) => r.outcome);
           entries.forEach((e, i) => {
             note(e.id, e.aggregateId, out[i]!);
             if (out[i] === 'go') lastFresh.push({ id: e.id, agg: e.aggregateId });
@@ -123,7 +123,7 @@ async function runScenario(ops: Op[]): Promise<void> {
         case 'redeliver': {
           // a record re-read after a crash: if it is stored, it must be a duplicate
           const ids = [...stored].slice(-2);
-          const out = await store.admit(ids.map((id) => ({ kind: 'fresh' as const, id, aggregateId: aggOf.get(id) ?? null, record: record(0) })));
+          const out = (await store.admit(ids.map((id) => ({ kind: 'fresh' as const, id, aggregateId: aggOf.get(id) ?? null, record: record(0) })), 5000)).map((r) => r.outcome);
           ids.forEach((id, i) => expect(out[i] === 'duplicate' || finished.has(id), `re-read of stored ${id} answered ${out[i]}`).toBe(true));
           break;
         }

@@ -57,24 +57,47 @@ describe('schedule with doom', () => {
 describe('admit', () => {
   it('lets a free aggregate go, parks behind a busy one, flags a duplicate', async () => {
     await store.schedule([failed(1, 'A')]);
-    const out = await store.admit([
+    const out = (await store.admit([
       { kind: 'fresh', id: 'orders/0/2', aggregateId: 'A', record: record(2) },
       { kind: 'fresh', id: 'orders/0/3', aggregateId: 'B', record: record(3) },
       { kind: 'fresh', id: 'orders/0/1', aggregateId: 'A', record: record(1) },
       { kind: 'fresh', id: 'orders/0/4', aggregateId: null, record: record(4) },
-    ]);
+    ], 10_000)).map((r) => r.outcome);
     expect(out).toEqual(['parked', 'go', 'duplicate', 'go']);
     expect((await store.stats()).total.queued).toBe(1);
   });
 
-  it('passes a republished record only while its claim is the current one', async () => {
+  it('lets the first copy of a republished attempt take the task (new token, lease), and skips the others', async () => {
     await store.schedule([failed(1, 'A')]);
     const c = await store.claim(0, 10, 10_000);
     const t = c.tasks[0]!;
-    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: t.token }])).toEqual(['go']);
-    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: String(Number(t.token) - 1) }])).toEqual(['stale']);
-    await store.ack([lease(t)]);
-    expect(await store.admit([{ kind: 'republished', taskId: t.id, token: t.token }])).toEqual(['stale']);
+    const copy = { kind: 'republished' as const, taskId: t.id, attempt: t.attempt + 1 };
+    const [first] = await store.admit([copy], 60);
+    expect(first!.outcome).toBe('go');
+    expect(Number(first!.token)).toBeGreaterThan(Number(t.token));
+    // a second copy of the same attempt while the first holds the lease: stale
+    expect((await store.admit([copy], 60))[0]).toEqual({ outcome: 'stale' });
+    // a copy of another attempt: stale
+    expect((await store.admit([{ ...copy, attempt: t.attempt + 2 }], 60))[0]).toEqual({ outcome: 'stale' });
+    // the worker's claim token no longer fences the outcome: the consumer's does
+    expect(await store.ack([lease(t)])).toEqual(['lease-lost']);
+    // once the consumer's lease ran out, a copy may take the task again
+    await new Promise((r) => setTimeout(r, 80));
+    const [again] = await store.admit([copy], 10_000);
+    expect(again!.outcome).toBe('go');
+    expect(await store.ack([{ ...lease(t), token: first!.token! }])).toEqual(['lease-lost']);
+    expect(await store.ack([{ ...lease(t), token: again!.token! }])).toEqual(['ok']);
+    expect((await store.admit([copy], 10_000))[0]).toEqual({ outcome: 'stale' });
+  });
+
+  it('a copy republished after a re-claim (the lease ran out before the first came back) still runs', async () => {
+    await store.schedule([failed(1, null)]);
+    const t = (await store.claim(0, 10, 30)).tasks[0]!;
+    await new Promise((r) => setTimeout(r, 50));
+    const t2 = (await store.claim(0, 10, 10_000)).tasks[0]!; // reaped and claimed again: republished again
+    expect(t2.token).not.toBe(t.token);
+    const [r] = await store.admit([{ kind: 'republished', taskId: t.id, attempt: t.attempt + 1 }], 10_000);
+    expect(r!.outcome).toBe('go');
   });
 });
 
@@ -209,13 +232,13 @@ describe('kill and the follower policy', () => {
     await store.kill([{ ...lease(third), error: null }], 'dead-letter', false);
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, queued: 0, blockedAggregates: 0 });
     // the aggregate is free again: a fresh record goes
-    expect(await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }])).toEqual(['go']);
+    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }], 1000))[0]!.outcome).toBe('go');
   });
 
   it('hold: nothing is promoted and fresh records park until an operator acts', async () => {
     await killHead('hold');
     expect((await store.claim(0, 10, 10_000)).tasks).toHaveLength(0);
-    expect(await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }])).toEqual(['parked']);
+    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }], 1000))[0]!.outcome).toBe('parked');
     expect((await store.stats()).total).toMatchObject({ queued: 3, blockedAggregates: 1 });
   });
 
