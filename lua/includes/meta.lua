@@ -1,7 +1,8 @@
 -- A task's mutable metadata, one msgpack array per task in the meta hash.
 --   [1] attempt   handler attempts made so far (0: parked, never tried)
 --   [2] token     fencing token, changes at every claim
---   [3] state     'd' due, 'f' in flight, 'w' waiting behind its head, 'x' dead
+--   [3] state     'd' due, 'f' in flight, 'w' waiting behind its head, 'x' dead,
+--                 'p' due but held back by a dispatch pause
 --   [4] agg       aggregate id ('' when the task has none)
 --   [5] first     first-failure time (ms, Redis clock; 0 if never failed)
 --   [6] err       last error, opaque JSON from the client ('' if none)

@@ -29,6 +29,9 @@ commands:
   dead replay <task...>|filters|--all
                                 put dead tasks back, fresh attempts, behind their aggregate
   unhold <aggregate...>         release aggregates held by the 'hold' follower policy
+  pause [--topic t|--error-class c]   stop dispatch (all, or one topic or error class)
+  resume [--topic t|--error-class c]  lift that pause; held tasks are due again
+  shift <duration>              push every due time back (e.g. 90s, 10m, 2h)
   purge [--yes]                 delete every task of the namespace
   worker                        run a standalone worker (see docs/configuration.md)
 
@@ -97,7 +100,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   }
 }
 
-const OPERATOR_COMMANDS = new Set(['stats', 'list', 'show', 'retry-now', 'kill', 'skip', 'dead', 'unhold', 'purge']);
+const OPERATOR_COMMANDS = new Set(['stats', 'list', 'show', 'retry-now', 'kill', 'skip', 'dead', 'unhold', 'purge', 'pause', 'resume', 'shift']);
 
 type Values = { json: boolean; state?: string; topic?: string; aggregate?: string; 'error-class'?: string; limit: string; offset: string; all: boolean; yes: boolean };
 
@@ -157,6 +160,25 @@ async function operate(store: TaskStore, command: string, args: string[], values
       print(values.json ? JSON.stringify(Object.fromEntries(rows), null, 2) : table(['aggregate', 'outcome'], rows));
       return 0;
     }
+    case 'pause':
+    case 'resume': {
+      const what = values.topic !== undefined ? `topic:${values.topic}` : values['error-class'] !== undefined ? `error:${values['error-class']}` : 'all';
+      if (command === 'pause') {
+        const fresh = await store.pause(what);
+        print(values.json ? JSON.stringify({ paused: what, new: fresh }) : `dispatch paused: ${what}${fresh ? '' : ' (it already was)'}`);
+      } else {
+        const moved = await store.resume(what, (n) => progress(`${n} held tasks due again`));
+        print(values.json ? JSON.stringify({ resumed: what, moved }) : `dispatch resumed: ${what}; ${moved} held tasks due again`);
+      }
+      return 0;
+    }
+    case 'shift': {
+      if (args.length !== 1) throw new ConfigError('usage: zretry shift <duration>, e.g. 90s, 10m, 2h');
+      const ms = parseDuration(args[0]!);
+      const moved = await store.shift(ms, (n) => progress(`${n} tasks shifted`));
+      print(values.json ? JSON.stringify({ shiftedMs: ms, moved }) : `pushed ${moved} due times back by ${args[0]}`);
+      return 0;
+    }
     case 'purge': {
       const r = await purge(store, values.yes, process.stdin.isTTY === true);
       (r.code === 0 ? print : (m: string) => console.error(`zretry: ${m}`))(r.text);
@@ -167,8 +189,16 @@ async function operate(store: TaskStore, command: string, args: string[], values
 }
 
 function parseState(s: string): TaskView['state'] {
-  if (s === 'due' || s === 'inflight' || s === 'waiting' || s === 'dead') return s;
-  throw new ConfigError(`--state must be one of due, inflight, waiting, dead (got "${s}")`);
+  if (s === 'due' || s === 'inflight' || s === 'waiting' || s === 'dead' || s === 'paused') return s;
+  throw new ConfigError(`--state must be one of due, inflight, waiting, dead, paused (got "${s}")`);
+}
+
+/** '500ms', '90s', '10m', '2h' or plain milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new ConfigError(`duration must look like 500ms, 90s, 10m or 2h (got "${s}")`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
 }
 
 async function bulk(store: TaskStore, op: 'requeue' | 'doom' | 'skip', ids: string[], f: Filter | null, values: Values): Promise<number> {

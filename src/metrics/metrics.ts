@@ -38,6 +38,7 @@ export function createMetrics(events: ZRetryEmitter, store: TaskStore, registry 
     ['zretry_queued', 'Tasks waiting behind the head of their aggregate', 'queued', 1],
     ['zretry_blocked_aggregates', 'Aggregates with a task due, in flight or held', 'blockedAggregates', 1],
     ['zretry_dead', 'Dead tasks kept in Redis', 'dead', 1],
+    ['zretry_paused', 'Due tasks held back by a topic or error-class pause', 'paused', 1],
     ['zretry_oldest_due_age_seconds', 'Age of the oldest task that is due and not claimed', 'oldestDueAgeMs', 0.001],
   ];
   let snapshot: Promise<Awaited<ReturnType<TaskStore['stats']>>> | null = null;

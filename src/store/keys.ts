@@ -3,8 +3,8 @@
  * {<namespace>:<s>}, so each script touches one Redis Cluster slot.
  */
 
-/** The eight keys every shard script takes, in script order. */
-export const SHARD_KEY_NAMES = ['due', 'inflight', 'meta', 'rec', 'aggs', 'waiting', 'seq', 'dead'] as const;
+/** The keys every shard script takes, in script order. */
+export const SHARD_KEY_NAMES = ['due', 'inflight', 'meta', 'rec', 'aggs', 'waiting', 'seq', 'dead', 'pauses', 'paused', 'shifting'] as const;
 
 /** The keys of one shard, in the order the scripts expect them. */
 export function shardKeys(namespace: string, shard: number): string[] {

@@ -40,6 +40,9 @@ declare module 'ioredis' {
     zrUnhold(...args: Arg[]): Result<number[], Context>;
     zrListBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrGetBuffer(...args: Arg[]): Result<unknown[], Context>;
+    zrPause(...args: Arg[]): Result<number, Context>;
+    zrResume(...args: Arg[]): Result<[number, number], Context>;
+    zrShift(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -87,6 +90,7 @@ const OPERATOR_CODES: Record<number, OperatorOutcome> = {
   [-3]: 'waiting',
   [-4]: 'in-flight',
   [-5]: 'dead-already',
+  [-6]: 'paused',
 };
 const LEASE_CODES: Record<number, LeaseOutcome> = { 1: 'ok', [-1]: 'gone', [-2]: 'lease-lost' };
 
@@ -284,9 +288,9 @@ export class ShardScripts {
     return this.redis.zrReap(...this.keys, limit);
   }
 
-  async stats(): Promise<ShardStats & { now: number }> {
-    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest] = (await this.redis.zrStats(...this.keys)) as number[] as [
-      number, number, number, number, number, number, number, number,
+  async stats(): Promise<ShardStats & { now: number; pauses: string[] }> {
+    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest, paused, pauses] = (await this.redis.zrStats(...this.keys)) as unknown as [
+      number, number, number, number, number, number, number, number, number, string[],
     ];
     return {
       now,
@@ -296,8 +300,26 @@ export class ShardScripts {
       queued,
       blockedAggregates: aggs,
       dead,
+      paused,
       oldestDueAgeMs: oldest < 0 ? 0 : Math.max(0, now - oldest),
+      pauses,
     };
+  }
+
+  /** Pauses dispatch: 'all', 'topic:<t>' or 'error:<class>'. True if it was not on already. */
+  async pause(what: string): Promise<boolean> {
+    return (await this.redis.zrPause(...this.keys, what)) === 1;
+  }
+
+  /** Lifts a pause ('' to only continue) and moves up to limit held tasks back, from offset. */
+  async resume(what: string, offset: number, limit: number): Promise<{ moved: number; next: number }> {
+    const [moved, next] = await this.redis.zrResume(...this.keys, this.channel, what, offset, limit);
+    return { moved, next };
+  }
+
+  /** One step of a shift: phase 'out' pushes due times back by deltaMs into the shifting set, 'in' moves them back. */
+  async shift(phase: 'out' | 'in', deltaMs: number, limit: number): Promise<number> {
+    return this.redis.zrShift(...this.keys, phase, Math.round(deltaMs), limit);
   }
 }
 

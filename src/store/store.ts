@@ -109,12 +109,14 @@ export class TaskStore {
   }
 
   /** Counts per shard and in total. */
-  async stats(): Promise<{ shards: ShardStats[]; total: ShardStats }> {
+  async stats(): Promise<{ shards: ShardStats[]; total: ShardStats; pauses: string[] }> {
+    let pauses: string[] = [];
     const shards = await Promise.all(this.shardScripts.map(async (sh) => {
-      const { now: _now, ...s } = await sh.stats();
+      const { now: _now, pauses: p, ...s } = await sh.stats();
+      pauses = [...new Set([...pauses, ...p])];
       return s;
     }));
-    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, oldestDueAgeMs: 0 };
+    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, paused: 0, oldestDueAgeMs: 0 };
     for (const s of shards) {
       total.dueNow += s.dueNow;
       total.dueLater += s.dueLater;
@@ -122,9 +124,49 @@ export class TaskStore {
       total.queued += s.queued;
       total.blockedAggregates += s.blockedAggregates;
       total.dead += s.dead;
+      total.paused += s.paused;
       total.oldestDueAgeMs = Math.max(total.oldestDueAgeMs, s.oldestDueAgeMs);
     }
-    return { shards, total };
+    return { shards, total, pauses: pauses.sort() };
+  }
+
+  /** Pauses dispatch on every shard; what: 'all', 'topic:<t>' or 'error:<class>'. */
+  async pause(what: string): Promise<boolean> {
+    const fresh = await Promise.all(this.shardScripts.map((sh) => sh.pause(what)));
+    return fresh.some(Boolean);
+  }
+
+  /** Lifts a pause on every shard and returns the tasks it held back, reporting progress. */
+  async resume(what: string, progress: (moved: number) => void = () => {}): Promise<number> {
+    let moved = 0;
+    for (const sh of this.shardScripts) {
+      let offset = 0;
+      let first = true;
+      while (offset >= 0) {
+        const r = await sh.resume(first ? what : '', offset, this.options.maxBatch);
+        first = false;
+        moved += r.moved;
+        offset = r.next;
+        if (r.moved > 0) progress(moved);
+      }
+    }
+    return moved;
+  }
+
+  /** Pushes every due time back by deltaMs, in bounded steps; returns how many tasks moved. */
+  async shift(deltaMs: number, progress: (moved: number) => void = () => {}): Promise<number> {
+    let moved = 0;
+    for (const sh of this.shardScripts) {
+      // bounded by the size at the start: tasks scheduled meanwhile may be moved too, but cannot make it endless
+      const steps = Math.ceil((await this.redis.zcard(shardKeys(this.options.namespace, sh.shard)[0]!)) / this.options.maxBatch);
+      for (let step = 0, n = -1; n !== 0 && step < steps; step++) {
+        n = await sh.shift('out', deltaMs, this.options.maxBatch);
+        moved += n;
+        if (n > 0) progress(moved);
+      }
+      while ((await sh.shift('in', 0, this.options.maxBatch)) > 0);
+    }
+    return moved;
   }
 
   /**

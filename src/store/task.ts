@@ -69,13 +69,13 @@ export type AdmitOutcome = 'go' | 'parked' | 'duplicate' | 'stale';
 export type LeaseOutcome = 'ok' | 'gone' | 'lease-lost';
 
 /** Per-id results of the operator commands. */
-export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'deleted' | 'gone' | 'waiting' | 'in-flight' | 'dead-already';
+export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'deleted' | 'gone' | 'waiting' | 'in-flight' | 'dead-already' | 'paused';
 
 /** A task as an operator sees it. */
 export interface TaskView {
   id: string;
   shard: number;
-  state: 'due' | 'inflight' | 'waiting' | 'dead';
+  state: 'due' | 'inflight' | 'waiting' | 'dead' | 'paused';
   /** due time, lease deadline or time of death (Redis ms); 0 while waiting. */
   at: number;
   attempt: number;
@@ -96,6 +96,8 @@ export interface ShardStats {
   /** Aggregates with a head: their fresh records park behind it. */
   blockedAggregates: number;
   dead: number;
+  /** Due tasks held back by a topic or error-class pause. */
+  paused: number;
   /** Age (ms) of the oldest task that is due and not yet claimed; 0 if none. */
   oldestDueAgeMs: number;
 }

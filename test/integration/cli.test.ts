@@ -29,8 +29,8 @@ it('zretry stats prints a table per shard with the total', async () => {
   const r = await zretry(['stats', '--redis', redisUrl(), '--namespace', namespace, '--shards', '2']);
   expect(r.code).toBe(0);
   const lines = r.stdout.trim().split('\n');
-  expect(lines[0]).toMatch(/^shard\s+due now\s+due later\s+in flight\s+queued\s+blocked aggs\s+dead\s+oldest overdue$/);
-  expect(lines.at(-1)).toMatch(/^total\s+2\s+1\s+0\s+1\s+2\s+0\s+\S+$/);
+  expect(lines[0]).toMatch(/^shard\s+due now\s+due later\s+in flight\s+queued\s+blocked aggs\s+dead\s+paused\s+oldest overdue$/);
+  expect(lines.at(-1)).toMatch(/^total\s+2\s+1\s+0\s+1\s+2\s+0\s+0\s+\S+$/);
 });
 
 it('zretry stats --json gives the same counts to scripts', async () => {
@@ -113,6 +113,17 @@ describe('task commands on a real queue', () => {
     const t = JSON.parse((await Z('show', 'orders/0/2', '--json')).stdout) as { state: string };
     expect(t.state).toBe('due');
     expect((await Z('retry-now')).stderr).toContain('name task ids, or select tasks with --topic, --aggregate or --error-class');
+  });
+
+  it('pause and resume dispatch by topic, shown in stats; shift pushes due times back', async () => {
+    expect((await Z('pause', '--topic', 'orders')).stdout).toBe('dispatch paused: topic:orders\n');
+    expect((await Z('stats')).stdout).toMatch(/^dispatch paused: topic:orders\nshard/);
+    const claimed = await store.claim(store.shardOf('alice', 'x'), 10, 10_000);
+    expect(claimed.tasks).toHaveLength(0); // the due task of topic orders is held back
+    expect((await Z('list', '--state', 'paused')).stdout).toContain('paused');
+    expect((await Z('resume', '--topic', 'orders')).stdout).toMatch(/dispatch resumed: topic:orders; \d+ held tasks due again/);
+    expect((await Z('shift', '10m')).stdout).toMatch(/pushed \d+ due times back by 10m/);
+    expect((await Z('shift', 'soon')).stderr).toContain('duration must look like 500ms, 90s, 10m or 2h (got "soon")');
   });
 
   it('purge refuses without --yes when no one can be asked, and deletes everything with it', async () => {

@@ -89,4 +89,47 @@ describe('operator scripts', () => {
     expect(due.tasks[0]).toMatchObject({ id: 'orders/0/1', state: 'due', attempt: 1, aggregateId: 'A', lastError: { class: 'Error', message: 'boom 1' } });
     expect(due.tasks[0]!.record!.offset).toBe('1');
   });
+
+  it('pause all stops claims; resume starts them again', async () => {
+    await store.schedule([failed(1, null), failed(2, null)]);
+    expect(await store.pause('all')).toBe(true);
+    expect(await store.pause('all')).toBe(false);
+    const c = await store.claim(0, 10, 10_000);
+    expect([c.tasks.length, c.next]).toEqual([0, null]);
+    expect((await store.stats()).pauses).toEqual(['all']);
+    await store.resume('all');
+    expect((await claimAll()).map((t) => t.id).sort()).toEqual(['orders/0/1', 'orders/0/2']);
+  });
+
+  it('pause by topic or error class holds back only those tasks, with their due time, until resumed', async () => {
+    const payments = { ...failed(3, null), record: { ...failed(3, null).record, topic: 'payments' } };
+    const typeErr = { ...failed(4, null), error: { class: 'TypeError', message: 'x' } };
+    await store.schedule([failed(1, null), payments, typeErr]);
+    await store.pause('topic:payments');
+    await store.pause('error:TypeError');
+    expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/1']);
+    const s = await store.stats();
+    expect(s.total.paused).toBe(2);
+    expect(s.pauses).toEqual(['error:TypeError', 'topic:payments']);
+    expect(await store.operate(['orders/0/3'], 'requeue')).toEqual(['paused']);
+    const held = (await Promise.all([0, 1].map((sh) => store.shard(sh).list('paused', 0, 10)))).flatMap((p) => p.tasks.map((t) => t.id)).sort();
+    expect(held).toEqual(['orders/0/3', 'orders/0/4']);
+    expect(await store.resume('topic:payments')).toBe(1);
+    expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/3']);
+    expect(await store.resume('error:TypeError')).toBe(1);
+    expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/4']);
+    expect((await store.stats()).total.paused).toBe(0);
+  });
+
+  it('shift pushes every due time back by the duration', async () => {
+    await store.schedule([failed(1, null), failed(2, null, 10_000)]);
+    const before = await Promise.all([0, 1].map((sh) => store.shard(sh).list('due', 0, 10)));
+    expect(await store.shift(60_000)).toBe(2);
+    const after = await Promise.all([0, 1].map((sh) => store.shard(sh).list('due', 0, 10)));
+    const at = (pages: typeof before) => Object.fromEntries(pages.flatMap((p) => p.tasks.map((t) => [t.id, t.at])));
+    const b = at(before);
+    const a = at(after);
+    for (const id of Object.keys(b)) expect(a[id]! - b[id]!).toBe(60_000);
+    expect((await claimAll())).toHaveLength(0);
+  });
 });

@@ -1,8 +1,8 @@
 --[[
   Operator: one page of tasks in a state, in the order of its set.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
-  ARGV[1]     state: 'due', 'inflight', 'waiting' or 'dead'
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     state: 'due', 'inflight', 'waiting', 'dead' or 'paused'
   ARGV[2]     offset into that set
   ARGV[3]     count (at most 1000)
 
@@ -17,7 +17,7 @@ local keys = shardKeys()
 local state = ARGV[1]
 local from = tonumber(ARGV[2])
 local count = math.min(tonumber(ARGV[3]), 1000)
-local key = ({ due = keys.due, inflight = keys.inflight, waiting = keys.waiting, dead = keys.dead })[state]
+local key = ({ due = keys.due, inflight = keys.inflight, waiting = keys.waiting, dead = keys.dead, paused = keys.paused })[state]
 if not key then return redis.error_reply('unknown state ' .. tostring(state)) end
 local out = { redis.call('ZCARD', key) }
 local members = redis.call('ZRANGE', key, from, from + count - 1, 'WITHSCORES')

@@ -1,19 +1,19 @@
 --[[
   Operator: reads tasks by id.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1..n]  task ids
 
   Returns one entry per id: false when the id is not on this shard, else
   { id, score, attempt, state, agg, first, err, dueAt, doom, rec } as list
-  returns them (state is 'due', 'inflight', 'waiting' or 'dead').
+  returns them (state is 'due', 'inflight', 'waiting', 'dead' or 'paused').
 ]]
 --@include meta
 --@include shard-keys
 
 local keys = shardKeys()
-local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead' }
-local sets = { d = keys.due, f = keys.inflight, x = keys.dead }
+local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead', p = 'paused' }
+local sets = { d = keys.due, f = keys.inflight, x = keys.dead, p = keys.paused }
 local out = {}
 for i, id in ipairs(ARGV) do
   local m = getMeta(keys.meta, id)

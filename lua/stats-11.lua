@@ -1,10 +1,13 @@
 --[[
   Counts of one shard.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
 
   Returns { now, dueNow, dueLater, inflight, waiting, aggregates, dead,
-            oldestDueAt (-1 if nothing is due now) }
+            oldestDueAt (-1 if nothing is due now), paused, pauses }
+  where dueLater includes tasks an operator shift is moving, paused counts
+  due tasks held back by a topic or error pause, and pauses is the list of
+  active pauses.
   where aggregates is the number of aggregates that have a head (blocked:
   their fresh records park behind it).
 ]]
@@ -21,10 +24,12 @@ end
 return {
   now,
   dueNow,
-  redis.call('ZCOUNT', keys.due, '(' .. now, '+inf'),
+  redis.call('ZCOUNT', keys.due, '(' .. now, '+inf') + redis.call('ZCARD', keys.shifting),
   redis.call('ZCARD', keys.inflight),
   redis.call('ZCARD', keys.waiting),
   redis.call('HLEN', keys.aggs),
   redis.call('ZCARD', keys.dead),
   oldest,
+  redis.call('ZCARD', keys.paused),
+  redis.call('HKEYS', keys.pauses),
 }

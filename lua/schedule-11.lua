@@ -1,7 +1,7 @@
 --[[
   Schedules failed records as tasks, deduplicated by task id.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n, the number of tasks
   then 8 per task:

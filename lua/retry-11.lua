@@ -3,7 +3,7 @@
   further, due delayMs after Redis's now. They stay the head of their
   aggregate.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 5 per task: id, token, delayMs, err (the new last error, opaque

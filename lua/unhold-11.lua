@@ -2,7 +2,7 @@
   Operator: releases aggregates held after their head died under the
   'hold' policy: the next waiting task of each becomes due now.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n aggregate ids

@@ -2,7 +2,7 @@
   Completes tasks whose handler succeeded: deletes them and makes the next
   task of each one's aggregate due now.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 2 per task: id, token (the fencing token of the claim)

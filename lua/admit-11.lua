@@ -2,7 +2,7 @@
   Decides, for a batch of records just read from Kafka, which may be handled
   now. The check and the parking are one step (DESIGN.md invariant 2).
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     leaseMs: a republished record that may run gets a lease this
               long (the consumer extends it while its handler runs)

@@ -3,7 +3,7 @@
   (the records are given up on purpose). A head's next waiting task becomes
   due now; a dead task leaves the dead set.
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
@@ -34,6 +34,8 @@ for i = 1, n do
     if m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
     redis.call('ZREM', keys.due, id)
     redis.call('ZREM', keys.dead, id)
+    redis.call('ZREM', keys.paused, id)
+    redis.call('ZREM', keys.shifting, id)
     redis.call('HDEL', keys.meta, id)
     redis.call('HDEL', keys.rec, id)
   end

@@ -4,14 +4,14 @@
   the end of its aggregate's queue, or due now if the aggregate is free or
   held (under 'hold', the aggregate waits for exactly this task).
 
-  KEYS[1..8]  the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
 
   Returns one code per id: 1 due now, 2 replayed behind its aggregate's
   head, -1 gone, -3 waiting behind its head (it runs after the head),
-  -4 in flight (a worker holds it now).
+  -4 in flight (a worker holds it now), -6 held back by a pause.
 ]]
 --@include now-ms
 --@include meta
@@ -34,6 +34,8 @@ for i = 1, n do
     code = -3
   elseif m[3] == 'f' then
     code = -4
+  elseif m[3] == 'p' then
+    code = -6
   elseif m[3] == 'd' then
     m[7] = now
     setMeta(keys.meta, id, m)

@@ -1,0 +1,74 @@
+--[[
+  Claims due tasks: moves up to n tasks whose due time has come from the due
+  set to the in-flight set, each with a new fencing token and a lease. First
+  reaps leases that ran out, so a dead worker's tasks come back by themselves.
+  Honours dispatch pauses: with 'all' nothing is claimed; a due task whose
+  topic or error class is paused moves to the paused set instead.
+
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     n, the most tasks to claim
+  ARGV[2]     leaseMs, how long the claimer holds each task
+  ARGV[3]     reap limit, the most expired leases to return per call
+
+  Returns { now, next, reaped, corrupt, task... } where
+    now      Redis's time (ms)
+    next     the earliest time something else needs doing: the next due
+             time or lease deadline, -1 if the shard is idle (or paused)
+    reaped   how many expired leases were returned to the due set
+    corrupt  a list of ids whose metadata could not be read; they were moved
+             to the dead set for an operator to inspect
+    task     { id, token, attempt, agg, first, err, dueAt, doom, rec }
+             (dueAt: the due time it was claimed at, for lateness)
+]]
+--@include now-ms
+--@include meta
+--@include shard-keys
+--@include reap-expired
+--@include pauses
+
+local keys = shardKeys()
+local n = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local now = nowMs()
+local reaped = reapExpired(keys, now, tonumber(ARGV[3]))
+local pauses = loadPauses(keys)
+
+local out = { now, -1, reaped, {} }
+local claimed, examined = 0, 0
+while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
+  local due = redis.call('ZRANGEBYSCORE', keys.due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n - claimed)
+  if #due == 0 then break end
+  for i = 1, #due, 2 do
+    local id, score = due[i], due[i + 1]
+    examined = examined + 1
+    redis.call('ZREM', keys.due, id)
+    local raw = redis.call('HGET', keys.meta, id)
+    local ok, m = pcall(cmsgpack.unpack, raw or '')
+    if not raw or not ok or type(m) ~= 'table' then
+      table.insert(out[4], id)
+      redis.call('ZADD', keys.dead, now, id)
+    else
+      local rec = redis.call('HGET', keys.rec, id) or ''
+      if filteredOut(pauses, m, rec) then
+        m[3] = 'p'
+        setMeta(keys.meta, id, m)
+        redis.call('ZADD', keys.paused, score, id)
+      else
+        local token = redis.call('INCR', keys.seq)
+        m[2] = token
+        m[3] = 'f'
+        m[11] = 0
+        setMeta(keys.meta, id, m)
+        redis.call('ZADD', keys.inflight, now + lease, id)
+        out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], tonumber(score), m[8], rec }
+        claimed = claimed + 1
+      end
+    end
+  end
+end
+
+local nextDue = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')[2]
+local nextLease = redis.call('ZRANGE', keys.inflight, 0, 0, 'WITHSCORES')[2]
+if nextDue and not (pauses and pauses.all) then out[2] = tonumber(nextDue) end
+if nextLease and (out[2] == -1 or tonumber(nextLease) < out[2]) then out[2] = tonumber(nextLease) end
+return out

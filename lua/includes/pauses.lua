@@ -1,0 +1,41 @@
+-- Dispatch pauses of a shard (KEYS pauses): 'all', 'topic:<t>', 'error:<class>'.
+-- Returns nil when nothing is paused, else { all, any, topics, classes }.
+local function loadPauses(keys)
+  local fields = redis.call('HKEYS', keys.pauses)
+  if #fields == 0 then return nil end
+  local p = { all = false, any = false, topics = {}, classes = {} }
+  for _, f in ipairs(fields) do
+    if f == 'all' then
+      p.all = true
+    elseif string.sub(f, 1, 6) == 'topic:' then
+      p.topics[string.sub(f, 7)] = true
+      p.any = true
+    elseif string.sub(f, 1, 6) == 'error:' then
+      p.classes[string.sub(f, 7)] = true
+      p.any = true
+    end
+  end
+  return p
+end
+
+-- The topic of a stored record (src/store/record-codec.ts: a version byte,
+-- then the topic as a big-endian u32 length and its bytes).
+local function recordTopic(rec)
+  if not rec or #rec < 5 then return '' end
+  local len = struct.unpack('>I4', rec, 2)
+  return string.sub(rec, 6, 5 + len)
+end
+
+-- The class of a stored last error (JSON [class, message, stack?]).
+local function errorClass(err)
+  if not err or err == '' then return '' end
+  local ok, e = pcall(cjson.decode, err)
+  if ok and type(e) == 'table' and type(e[1]) == 'string' then return e[1] end
+  return ''
+end
+
+-- Whether the topic or error pauses in p hold back a task ('all' is the caller's).
+local function filteredOut(p, m, rec)
+  if not p or not p.any then return false end
+  return p.topics[recordTopic(rec)] == true or p.classes[errorClass(m[6])] == true
+end
