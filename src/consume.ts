@@ -54,6 +54,8 @@ export interface ConsumeOptions {
   worker?: boolean;
   /** Extra kafkajs consumer settings. */
   consumerConfig?: Partial<KafkaConsumerConfig>;
+  /** An emitter to report on (e.g. with metrics already listening); default: a new one. */
+  events?: ZRetryEmitter;
 }
 
 /** A running retrying consumer. */
@@ -70,7 +72,7 @@ export interface ZRetryConsumer {
 export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const cfg = parseConfig(consumeConfigSchema, opts.config ?? {}, 'zretry configuration');
   const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
-  const events: ZRetryEmitter = new TypedEmitter<ZRetryEvents>();
+  const events: ZRetryEmitter = opts.events ?? new TypedEmitter<ZRetryEvents>();
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 3 });
   logRedisErrors(redis, logger, 'store');

@@ -187,6 +187,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       const fate: Fate[] = admitted.map((a) => (a.outcome === 'go' ? 'pending' : 'done'));
       admitted.forEach((a, i) => {
         if (a.outcome === 'parked') opts.events.emit('scheduled', { id: ids[i]!, outcome: 'queued', attempt: 0 });
+        if (a.outcome === 'duplicate') opts.events.emit('scheduled', { id: ids[i]!, outcome: 'duplicate', attempt: 0 });
       });
       const toSchedule: { index: number; task: NewTask }[] = [];
 

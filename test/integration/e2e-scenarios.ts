@@ -4,6 +4,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { consume, type ZRetryConsumer } from '../../src/consume.js';
+import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../../src/events.js';
 import type { ConsumeConfigInput } from '../../src/config/schema.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
 import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor } from '../helpers/env.js';
@@ -21,7 +22,7 @@ const fast = { backoff: { type: 'exponential' as const, initialMs: 100, multipli
 async function start(
   mode: Mode,
   handler: (r: HandlerRecord, ctx: RetryContext) => Promise<void> | void,
-  opts: { topic?: string; partitions?: number; namespace?: string; groupId?: string; config?: ConsumeConfigInput } = {},
+  opts: { topic?: string; partitions?: number; namespace?: string; groupId?: string; config?: ConsumeConfigInput; events?: ZRetryEmitter } = {},
 ): Promise<{ z: ZRetryConsumer; topic: string; namespace: string; seen: Seen[] }> {
   const topic = opts.topic ?? uniqueTopic('e2e');
   const namespace = opts.namespace ?? uniqueNamespace();
@@ -46,6 +47,7 @@ async function start(
       consumer: { dispatch: mode, fromBeginning: true, ...opts.config?.consumer },
     },
     consumerConfig: { maxWaitTimeInMs: 50 },
+    events: opts.events,
   });
   cleanups.push(async () => {
     await z.close();
@@ -169,11 +171,14 @@ export function scenarios(mode: Mode): void {
     await waitFor(async () => (await first.z.store.stats()).total.dueLater === 1, 20_000, 'the first failure scheduled');
     await first.z.close(); // note: a fresh group below has no committed offset, like a crash before commit
     const scheduled: string[] = [];
-    const again = await start(mode, () => undefined, { topic, namespace, groupId: `restarted-${namespace}` });
-    again.z.events.on('scheduled', (e) => scheduled.push(e.outcome));
+    const events: ZRetryEmitter = new TypedEmitter<ZRetryEvents>();
+    events.on('scheduled', (e) => scheduled.push(e.outcome));
+    const again = await start(mode, () => undefined, { topic, namespace, groupId: `restarted-${namespace}`, events });
     await waitFor(async () => (await again.z.store.stats()).total.dueLater === 1, 5_000, 'the task still scheduled');
-    await new Promise((r) => setTimeout(r, 1_500)); // give the re-read every chance to run
+    await waitFor(() => scheduled.length > 0, 10_000, 'the re-read record to be admitted');
+    await new Promise((r) => setTimeout(r, 500)); // give the re-read every chance to run
     expect(again.seen, 'the re-read record must not run: its task is already scheduled').toHaveLength(0);
+    expect(scheduled).toEqual(['duplicate']);
     expect((await again.z.store.stats()).total).toMatchObject({ dueLater: 1, dueNow: 0, inflight: 0 });
   });
 
