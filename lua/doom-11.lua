@@ -15,6 +15,7 @@
 --@include meta
 --@include wake
 --@include shard-keys
+--@include operator-refusal
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -23,11 +24,9 @@ local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
   local m = getMeta(keys.meta, id)
-  local code = 1
-  if not m then
-    code = -1
-  elseif m[3] == 'f' then
-    code = -4
+  local code = operatorRefusal(m) or 1
+  if code ~= 1 then
+    -- refused
   elseif m[3] == 'x' then
     code = -5
   else

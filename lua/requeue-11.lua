@@ -19,6 +19,7 @@
 --@include waiting
 --@include shard-keys
 --@include store-task
+--@include operator-refusal
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -27,13 +28,11 @@ local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
   local m = getMeta(keys.meta, id)
-  local code
-  if not m then
-    code = -1
+  local code = operatorRefusal(m)
+  if code then
+    -- refused
   elseif m[3] == 'w' then
     code = -3
-  elseif m[3] == 'f' then
-    code = -4
   elseif m[3] == 'p' then
     code = -6
   elseif m[3] == 'd' then

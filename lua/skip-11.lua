@@ -17,6 +17,7 @@
 --@include shard-keys
 --@include promote-next
 --@include leave-head
+--@include operator-refusal
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -25,12 +26,8 @@ local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
   local m = getMeta(keys.meta, id)
-  local code = 1
-  if not m then
-    code = -1
-  elseif m[3] == 'f' then
-    code = -4
-  else
+  local code = operatorRefusal(m) or 1
+  if code == 1 then
     if m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
     redis.call('ZREM', keys.due, id)
     redis.call('ZREM', keys.dead, id)

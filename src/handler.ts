@@ -38,7 +38,7 @@ export interface RetryContext {
 export type Handler = (record: HandlerRecord, ctx: RetryContext) => Promise<void> | void;
 
 /** Converts a stored record's ordered header list into kafkajs-style headers. */
-export function toHeaderObject(headers: TaskRecord['headers']): RecordHeaders {
+export function toHeaderObject(headers: readonly TaskRecord['headers'][number][]): RecordHeaders {
   const out: RecordHeaders = {};
   for (const [name, value] of headers) {
     const v = value ?? Buffer.alloc(0);

@@ -4,6 +4,7 @@
  * start with "zretry-"; they are stripped before the handler sees a record.
  */
 import type { IHeaders } from 'kafkajs';
+import { toHeaderObject } from '../handler.js';
 import type { RecordHeader, TaskRecord } from '../store/record-codec.js';
 import type { ClaimedTask, TaskError } from '../store/task.js';
 
@@ -40,13 +41,7 @@ export function fromKafkaHeaders(headers: IHeaders | undefined): RecordHeader[] 
 
 /** The ordered list back to a kafkajs header object (a repeated name becomes an array). */
 export function toKafkaHeaders(headers: readonly RecordHeader[]): IHeaders {
-  const out: IHeaders = {};
-  for (const [name, value] of headers) {
-    const v = value ?? Buffer.alloc(0);
-    const prev = out[name];
-    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-  }
-  return out;
+  return toHeaderObject(headers);
 }
 
 /** The record's own headers, without zretry's. */

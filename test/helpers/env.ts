@@ -82,3 +82,9 @@ export async function collect(topic: string): Promise<{ messages: Collected[]; s
   });
   return { messages, stop: () => consumer.disconnect() };
 }
+
+/** Deletes every key of a test namespace. */
+export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
+  const keys = await redis.keys(`{${namespace}:*`);
+  if (keys.length) await redis.del(...keys);
+}

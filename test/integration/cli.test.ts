@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskStore } from '../../src/store/store.js';
-import { newRedis, redisUrl, uniqueNamespace } from '../helpers/env.js';
+import { newRedis, redisUrl, uniqueNamespace, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 
 const run = promisify(execFile);
@@ -20,8 +20,7 @@ beforeAll(async () => {
   await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'B', 60_000), failed(4, null)]);
 });
 afterAll(async () => {
-  const keys = await redis.keys(`{${namespace}:*`);
-  if (keys.length) await redis.del(...keys);
+  await dropNamespace(redis, namespace);
   await redis.quit();
 });
 
@@ -71,8 +70,7 @@ describe('task commands on a real queue', () => {
     }
   });
   afterAll(async () => {
-    const keys = await redis.keys(`{${ns}:*`);
-    if (keys.length) await redis.del(...keys);
+    await dropNamespace(redis, ns);
   });
 
   it('list shows live tasks with state, attempts, aggregate and last error; --json for scripts', async () => {

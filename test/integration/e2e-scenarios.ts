@@ -7,7 +7,7 @@ import { consume, type ZRetryConsumer } from '../../src/consume.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../../src/events.js';
 import type { ConsumeConfigInput } from '../../src/config/schema.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
-import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor } from '../helpers/env.js';
+import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace } from '../helpers/env.js';
 
 type Mode = 'process' | 'republish';
 type Seen = { at: number; record: HandlerRecord; ctx: RetryContext };
@@ -51,8 +51,7 @@ async function start(
   });
   cleanups.push(async () => {
     await z.close();
-    const keys = await redis.keys(`{${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
+    await dropNamespace(redis, namespace);
     await redis.quit();
   });
   return { z, topic, namespace, seen };

@@ -13,7 +13,7 @@ import type { HandlerRecord, RetryContext } from '../../src/handler.js';
 import type { DeadReason } from '../../src/events.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
-import { newRedis, silentLogger, uniqueNamespace, waitFor } from '../helpers/env.js';
+import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -25,8 +25,7 @@ async function setup(shards = 1): Promise<{ redis: Redis; namespace: string; sto
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
-    const keys = await redis.keys(`{${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
+    await dropNamespace(redis, namespace);
     await redis.quit();
   });
   return { redis, namespace, store: new TaskStore(redis, { namespace, shards, maxBatch: 100 }) };

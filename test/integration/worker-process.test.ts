@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { TaskStore } from '../../src/store/store.js';
-import { newRedis, redisUrl, uniqueNamespace, waitFor } from '../helpers/env.js';
+import { newRedis, redisUrl, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -61,8 +61,7 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
-    const keys = await redis.keys(`{${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
+    await dropNamespace(redis, namespace);
     await redis.quit();
   });
   const dir = mkdtempSync(join(tmpdir(), 'zretry-worker-'));
@@ -90,8 +89,7 @@ it('SIGTERM during in-flight work: running handlers finish, nothing is lost, not
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
-    const keys = await redis.keys(`{${namespace}:*`);
-    if (keys.length) await redis.del(...keys);
+    await dropNamespace(redis, namespace);
     await redis.quit();
   });
   const dir = mkdtempSync(join(tmpdir(), 'zretry-worker-'));

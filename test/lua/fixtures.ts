@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { TaskStore } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/store/record-codec.js';
 import type { NewTask } from '../../src/store/task.js';
-import { newRedis, uniqueNamespace } from '../helpers/env.js';
+import { newRedis, uniqueNamespace, dropNamespace } from '../helpers/env.js';
 
 /** A record with binary key, binary headers and the given value. */
 export function record(offset: number, value: Buffer | null = Buffer.from(`v${offset}`)): TaskRecord {
@@ -33,8 +33,7 @@ export async function freshStore(shards = 1): Promise<{ store: TaskStore; redis:
     redis,
     namespace,
     close: async () => {
-      const keys = await redis.keys(`{${namespace}:*`);
-      if (keys.length) await redis.del(...keys);
+      await dropNamespace(redis, namespace);
       await redis.quit();
     },
   };
