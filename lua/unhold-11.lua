@@ -1,6 +1,7 @@
 --[[
   Operator: releases aggregates held after their head died under the
-  'hold' policy: the next waiting task of each becomes due now.
+  'hold' policy, or whose head task is gone or unreadable (corrupted data):
+  the next waiting task of each becomes due now.
 
   KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
@@ -8,7 +9,8 @@
   then n aggregate ids
 
   Returns one code per aggregate: 1 released (its next task is due now),
-  2 released with nothing waiting (the aggregate is free), 0 not held.
+  2 released with nothing waiting (the aggregate is free), 0 not held (its
+  head is a live task, or it has none).
 ]]
 --@include now-ms
 --@include meta
@@ -23,7 +25,14 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local agg = ARGV[2 + i]
-  if redis.call('HGET', keys.aggs, agg) ~= '' then
+  local head = redis.call('HGET', keys.aggs, agg)
+  local broken = false
+  if head and head ~= '' then
+    local raw = redis.call('HGET', keys.meta, head)
+    local ok, m = pcall(cmsgpack.unpack, raw or '')
+    broken = not raw or not ok or type(m) ~= 'table'
+  end
+  if not (head == '' or broken) then
     out[#out + 1] = 0
   else
     out[#out + 1] = promoteNext(keys, agg, now, false) and 1 or 2

@@ -264,12 +264,14 @@ describe('bad data in Redis', () => {
     expect(c.unreadable[0]!.reason).toMatch(/unknown format version|truncated/);
   });
 
-  it('a task whose metadata is garbage is moved to the dead set by claim', async () => {
-    await store.schedule([failed(1, null)]);
+  it('a task whose metadata is garbage is moved to the dead set by claim; unhold frees its aggregate', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A')]);
     await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/1', 'not msgpack \xc1');
     const c = await store.claim(0, 10, 10_000);
     expect(c.corruptMeta).toEqual(['orders/0/1']);
-    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dead: 1 });
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dead: 1, queued: 1 });
+    expect(await store.shard(0).unhold(['A'])).toEqual(['released']);
+    expect((await store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/2']);
   });
 });
 
