@@ -16,23 +16,40 @@
 --@include waiting
 --@include shard-keys
 --@include promote-next
---@include check-lease
 --@include leave-head
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
 local now = nowMs()
 local out = {}
+if n == 0 then return out end
+-- one read and one write per key for the whole batch: redis.call has a fixed cost per call
+local ids = {}
+for i = 0, n - 1 do ids[#ids + 1] = ARGV[3 + i * 2] end
+local raws = redis.call('HMGET', keys.meta, unpack(ids))
+local done, seen = {}, {}
+local metas = {}
 for i = 0, n - 1 do
   local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
-  local m, code = checkLease(keys, id, token)
-  if m then
-    redis.call('ZREM', keys.inflight, id)
-    redis.call('HDEL', keys.meta, id)
-    redis.call('HDEL', keys.rec, id)
-    leaveAggregate(keys, id, m, now, false, false)
+  local raw = raws[i + 1]
+  local m = raw and cmsgpack.unpack(raw)
+  local code
+  if not m or seen[id] then
+    code = -1
+  elseif m[3] ~= 'f' or tostring(m[2]) ~= token then
+    code = -2
+  else
     code = 1
+    seen[id] = true
+    done[#done + 1] = id
+    metas[#metas + 1] = m
   end
   out[#out + 1] = code
+end
+if #done > 0 then
+  redis.call('ZREM', keys.inflight, unpack(done))
+  redis.call('HDEL', keys.meta, unpack(done))
+  redis.call('HDEL', keys.rec, unpack(done))
+  for k, id in ipairs(done) do leaveAggregate(keys, id, metas[k], now, false, false) end
 end
 return out

@@ -35,36 +35,52 @@ local pauses = loadPauses(keys)
 
 local out = { now, -1, reaped, {} }
 local claimed, examined = 0, 0
+-- one call per kind of write for the whole batch: redis.call has a fixed cost per call
 while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   local due = redis.call('ZRANGEBYSCORE', keys.due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n - claimed)
   if #due == 0 then break end
+  local ids, scores = {}, {}
   for i = 1, #due, 2 do
-    local id, score = due[i], due[i + 1]
-    examined = examined + 1
-    redis.call('ZREM', keys.due, id)
-    local raw = redis.call('HGET', keys.meta, id)
+    ids[#ids + 1] = due[i]
+    scores[#scores + 1] = due[i + 1]
+  end
+  examined = examined + #ids
+  redis.call('ZREM', keys.due, unpack(ids))
+  local raws = redis.call('HMGET', keys.meta, unpack(ids))
+  local recs = redis.call('HMGET', keys.rec, unpack(ids))
+  local token = redis.call('INCRBY', keys.seq, #ids) - #ids
+  local metaArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
+  for k, id in ipairs(ids) do
+    local raw = raws[k]
     local ok, m = pcall(cmsgpack.unpack, raw or '')
+    local rec = recs[k] or ''
     if not raw or not ok or type(m) ~= 'table' then
       table.insert(out[4], id)
-      redis.call('ZADD', keys.dead, now, id)
+      deadArgs[#deadArgs + 1] = now
+      deadArgs[#deadArgs + 1] = id
+    elseif filteredOut(pauses, m, rec) then
+      m[3] = 'p'
+      metaArgs[#metaArgs + 1] = id
+      metaArgs[#metaArgs + 1] = cmsgpack.pack(m)
+      pausedArgs[#pausedArgs + 1] = scores[k]
+      pausedArgs[#pausedArgs + 1] = id
     else
-      local rec = redis.call('HGET', keys.rec, id) or ''
-      if filteredOut(pauses, m, rec) then
-        m[3] = 'p'
-        setMeta(keys.meta, id, m)
-        redis.call('ZADD', keys.paused, score, id)
-      else
-        local token = redis.call('INCR', keys.seq)
-        m[2] = token
-        m[3] = 'f'
-        m[11] = 0
-        setMeta(keys.meta, id, m)
-        redis.call('ZADD', keys.inflight, now + lease, id)
-        out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], tonumber(score), m[8], rec }
-        claimed = claimed + 1
-      end
+      token = token + 1
+      m[2] = token
+      m[3] = 'f'
+      m[11] = 0
+      metaArgs[#metaArgs + 1] = id
+      metaArgs[#metaArgs + 1] = cmsgpack.pack(m)
+      leaseArgs[#leaseArgs + 1] = now + lease
+      leaseArgs[#leaseArgs + 1] = id
+      out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], tonumber(scores[k]), m[8], rec }
+      claimed = claimed + 1
     end
   end
+  if #metaArgs > 0 then redis.call('HSET', keys.meta, unpack(metaArgs)) end
+  if #leaseArgs > 0 then redis.call('ZADD', keys.inflight, unpack(leaseArgs)) end
+  if #pausedArgs > 0 then redis.call('ZADD', keys.paused, unpack(pausedArgs)) end
+  if #deadArgs > 0 then redis.call('ZADD', keys.dead, unpack(deadArgs)) end
 end
 
 local nextDue = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')[2]
