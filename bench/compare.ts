@@ -45,8 +45,14 @@ function task(i: number, delayMs = 0): NewTask {
   };
 }
 
-/** Samples PING latency from another client until stop() (a Lua batch must not stall Redis). */
-function pingProbe(): { stop: () => Promise<{ p99: number; max: number }> } {
+/**
+ * Samples PING latency from another client until stop(), and reads Redis's
+ * slow log: every command that held Redis 5 ms or more (a Lua batch must not
+ * stall Redis). The PING client shares this process's event loop with the
+ * worker, so its figure includes that; the slow log does not.
+ */
+function pingProbe(): { stop: () => Promise<{ p99: number; max: number; slowCalls: number; slowestMs: number }> } {
+  void redis.config('SET', 'slowlog-log-slower-than', '5000').then(() => redis.slowlog('RESET'));
   const r = new Redis(connection);
   const lat: number[] = [];
   let on = true;
@@ -64,7 +70,14 @@ function pingProbe(): { stop: () => Promise<{ p99: number; max: number }> } {
       await loop;
       r.disconnect();
       lat.sort((a, b) => a - b);
-      return { p99: Number(pct(lat, 99).toFixed(2)), max: Number((lat.at(-1) ?? 0).toFixed(2)) };
+      const slow = (await redis.slowlog('GET', 1000)) as Array<[number, number, number, string[]]>;
+      await redis.config('SET', 'slowlog-log-slower-than', '10000');
+      return {
+        p99: Number(pct(lat, 99).toFixed(2)),
+        max: Number((lat.at(-1) ?? 0).toFixed(2)),
+        slowCalls: slow.length,
+        slowestMs: slow.reduce((m, e) => Math.max(m, e[2] / 1000), 0),
+      };
     },
   };
 }
@@ -90,7 +103,7 @@ async function zretrySchedule(): Promise<{ perSec: number; bytesPerTask: number;
   return { perSec: N / secs, bytesPerTask, ns };
 }
 
-async function zretryDrain(ns: string): Promise<{ perSec: number; ping: { p99: number; max: number } }> {
+async function zretryDrain(ns: string): Promise<{ perSec: number; ping: { p99: number; max: number; slowCalls: number; slowestMs: number } }> {
   let done = 0;
   const probe = pingProbe();
   const t0 = performance.now();
@@ -154,7 +167,7 @@ async function bullAdd(): Promise<{ perSec: number; bytesPerTask: number; queue:
   return { perSec: N / secs, bytesPerTask, queue };
 }
 
-async function bullDrain(queue: Queue): Promise<{ perSec: number; ping: { p99: number; max: number } }> {
+async function bullDrain(queue: Queue): Promise<{ perSec: number; ping: { p99: number; max: number; slowCalls: number; slowestMs: number } }> {
   let done = 0;
   const probe = pingProbe();
   const t0 = performance.now();
@@ -206,6 +219,8 @@ for (let run = 1; run <= RUNS; run++) {
   const zd = await zretryDrain(zs.ns);
   push('zretry.drain', zd.perSec);
   push('zretry.pingMaxDuringDrain', zd.ping.max);
+  push('zretry.slowCallsDuringDrain', zd.ping.slowCalls);
+  push('zretry.slowestCallMs', zd.ping.slowestMs);
   log(`run ${run}/${RUNS}: bullmq add + drain of ${N}`);
   const ba = await bullAdd();
   push('bullmq.add', ba.perSec);
@@ -213,6 +228,8 @@ for (let run = 1; run <= RUNS; run++) {
   const bd = await bullDrain(ba.queue);
   push('bullmq.drain', bd.perSec);
   push('bullmq.pingMaxDuringDrain', bd.ping.max);
+  push('bullmq.slowCallsDuringDrain', bd.ping.slowCalls);
+  push('bullmq.slowestCallMs', bd.ping.slowestMs);
   for (const rate of [1_000, 10_000]) {
     log(`run ${run}/${RUNS}: lateness at ${rate}/s over ${LATENESS_S}s`);
     for (const [name, fn] of [['zretry', zretryLateness], ['bullmq', bullLateness]] as const) {
@@ -242,7 +259,9 @@ const md = [
   `| --- | --- | --- | --- |`,
   `| schedule / add, tasks/s | ${fmt('zretry.schedule')} | ${fmt('bullmq.add')} | ZADD ${fmt('raw.zadd')} |`,
   `| drain ${N} due tasks, no-op handler, concurrency 100, tasks/s | ${fmt('zretry.drain')} | ${fmt('bullmq.drain')} | ZPOPMIN ${fmt('raw.zpopmin')} |`,
-  `| PING max during the drain, ms | ${fmt('zretry.pingMaxDuringDrain', 1)} | ${fmt('bullmq.pingMaxDuringDrain', 1)} | |`,
+  `| PING max during the drain (client in the worker's process), ms | ${fmt('zretry.pingMaxDuringDrain', 1)} | ${fmt('bullmq.pingMaxDuringDrain', 1)} | |`,
+  `| commands holding Redis >= 5 ms during the drain (slow log) | ${fmt('zretry.slowCallsDuringDrain')} | ${fmt('bullmq.slowCallsDuringDrain')} | |`,
+  `| slowest command during the drain, ms | ${fmt('zretry.slowestCallMs', 1)} | ${fmt('bullmq.slowestCallMs', 1)} | |`,
   `| Redis memory per task, 100-byte payload, bytes | ${fmt('zretry.bytesPerTask')} | ${fmt('bullmq.bytesPerTask')} | |`,
   ...[1_000, 10_000].flatMap((rate) =>
     ['p50', 'p90', 'p99', 'p99.9', 'max'].map((p) => `| lateness at ${rate}/s over ${LATENESS_S} s, ${p}, ms | ${fmt(`zretry.lateness${rate}.${p}`)} | ${fmt(`bullmq.lateness${rate}.${p}`)} | |`),

@@ -1,0 +1,85 @@
+/**
+ * Republish throughput to the real Kafka: N due tasks, one worker in
+ * republish mode (idempotent producer, acks=all, batched sends), time until
+ * every task is republished (in flight under its republish lease). Median
+ * of BENCH_RUNS runs, against the direct-mode drain of the same tasks in the
+ * same run as the baseline.
+ *   npm run bench:republish
+ */
+import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createWorker } from '../src/create-worker.js';
+import { republishRunner } from '../src/kafka/republish-runner.js';
+import { TaskStore } from '../src/store/store.js';
+import { dropNamespace } from './lib.js';
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const N = Number(process.env.BENCH_TASKS ?? 20_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const redis = new Redis(redisUrl);
+const silent = pino({ level: 'silent' });
+const kafka = new kafkajs.Kafka({ clientId: 'zretry-bench', brokers, logLevel: kafkajs.logLevel.NOTHING });
+const payload = Buffer.alloc(100, 120);
+
+async function fill(ns: string, topic: string): Promise<TaskStore> {
+  const store = new TaskStore(redis, { namespace: ns, shards: 4, maxBatch: 500 });
+  for (let i = 0; i < N; i += 500) {
+    await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => ({
+      id: `${topic}/0/${i + k}`, aggregateId: null, delayMs: 0, attempt: 1, error: { class: 'Error', message: 'boom' },
+      record: { topic, partition: 0, offset: String(i + k), timestamp: String(Date.now()), key: Buffer.from(`k${i + k}`), value: payload, headers: [] },
+    })));
+  }
+  return store;
+}
+
+async function run(mode: 'republish' | 'process'): Promise<number> {
+  const ns = `rep-${randomUUID().slice(0, 8)}`;
+  const topic = `bench-republish-${randomUUID().slice(0, 8)}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  const store = await fill(ns, topic);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let done = 0;
+  const t0 = performance.now();
+  const w = await createWorker({
+    redis: new Redis(redisUrl),
+    logger: silent,
+    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 500, batchSize: 500 } },
+    ...(mode === 'republish'
+      ? { runner: republishRunner({ producer, store, logger: silent, republishLeaseMs: 300_000 }) }
+      : { handler: () => void done++ }),
+  });
+  for (;;) {
+    const s = (await store.stats()).total;
+    if (mode === 'process' ? done >= N : s.dueNow === 0 && s.inflight === N && w.worker.active === 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const perSec = N / ((performance.now() - t0) / 1000);
+  await w.close();
+  await w.store.redis.quit();
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  await admin.disconnect();
+  await dropNamespace(redis, ns);
+  return perSec;
+}
+
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rep: number[] = [];
+const dir: number[] = [];
+for (let i = 0; i < RUNS; i++) {
+  rep.push(await run('republish'));
+  dir.push(await run('process'));
+}
+console.log(JSON.stringify({
+  tasks: N,
+  republishPerSec: { median: Math.round(med(rep)), min: Math.round(Math.min(...rep)), max: Math.round(Math.max(...rep)) },
+  directPerSec: { median: Math.round(med(dir)), min: Math.round(Math.min(...dir)), max: Math.round(Math.max(...dir)) },
+  ratioRepublishVsDirect: Number((med(rep) / med(dir)).toFixed(2)),
+}));
+await redis.quit();
