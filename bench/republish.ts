@@ -7,6 +7,7 @@
  *   npm run bench:republish
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -76,10 +77,13 @@ for (let i = 0; i < RUNS; i++) {
   rep.push(await run('republish'));
   dir.push(await run('process'));
 }
-console.log(JSON.stringify({
+const result = JSON.stringify({
   tasks: N,
   republishPerSec: { median: Math.round(med(rep)), min: Math.round(Math.min(...rep)), max: Math.round(Math.max(...rep)) },
   directPerSec: { median: Math.round(med(dir)), min: Math.round(Math.min(...dir)), max: Math.round(Math.max(...dir)) },
   ratioRepublishVsDirect: Number((med(rep) / med(dir)).toFixed(2)),
-}));
+});
+console.log(result);
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/republish.json', result + '\n');
 await redis.quit();
