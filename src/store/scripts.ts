@@ -279,11 +279,6 @@ export class ShardScripts {
     };
   }
 
-  /** Whether a task id lives on this shard. */
-  async has(id: string): Promise<boolean> {
-    return (await this.redis.hexists(this.keys[2]!, id)) === 1;
-  }
-
   async reap(limit: number): Promise<number> {
     return this.redis.zrReap(...this.keys, limit);
   }

@@ -95,13 +95,23 @@ export class TaskStore {
 
   /** The shard holding a task id, or null: ids alone do not say their shard, so each is asked. */
   async locate(id: string): Promise<number | null> {
-    for (const sh of this.shardScripts) if (await sh.has(id)) return sh.shard;
-    return null;
+    return (await this.locateAll([id]))[0]!;
+  }
+
+  /** The shard of each task id (null where none holds it): one HMGET per shard for all of them. */
+  async locateAll(ids: readonly string[]): Promise<Array<number | null>> {
+    const out: Array<number | null> = ids.map(() => null);
+    if (ids.length === 0) return out;
+    const found = await Promise.all(this.shardScripts.map((sh) => this.redis.hmget(shardKeys(this.options.namespace, sh.shard)[2]!, ...ids)));
+    found.forEach((metas, shard) => metas.forEach((m, i) => {
+      if (m !== null && out[i] === null) out[i] = shard;
+    }));
+    return out;
   }
 
   /** Runs an operator script on task ids wherever they live; ids found nowhere are 'gone'. */
   async operate(ids: readonly string[], op: 'requeue' | 'doom' | 'skip'): Promise<OperatorOutcome[]> {
-    const shards = await Promise.all(ids.map((id) => this.locate(id)));
+    const shards = await this.locateAll(ids);
     const found = ids.map((id, i) => ({ id, shard: shards[i] })).filter((x): x is { id: string; shard: number } => x.shard !== null);
     const res = await this.byShard(found, (x) => x.shard, (sh, part) => sh[op](part.map((x) => x.id)));
     const byId = new Map(found.map((x, i) => [x.id, res[i]!]));

@@ -52,20 +52,24 @@ async function startWorker(namespace: string, handler: string, env: Record<strin
   return { proc, url, exited };
 }
 
-function metricValue(body: string, name: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '));
-  return line ? Number(line.split(' ').at(-1)) : NaN;
-}
-
-it('/metrics shows the counters moving and the gauges matching the store; the token is enforced', async () => {
+/** A namespace cleaned up after the test, and a handler module sleeping sleepMs. */
+function setup(sleepMs: number): { redis: ReturnType<typeof newRedis>; namespace: string; h: { path: string; log: string } } {
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
     await dropNamespace(redis, namespace);
     await redis.quit();
   });
-  const dir = mkdtempSync(join(tmpdir(), 'zretry-worker-'));
-  const h = handlerModule(dir, 5);
+  return { redis, namespace, h: handlerModule(mkdtempSync(join(tmpdir(), 'zretry-worker-')), sleepMs) };
+}
+
+function metricValue(body: string, name: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '));
+  return line ? Number(line.split(' ').at(-1)) : NaN;
+}
+
+it('/metrics shows the counters moving and the gauges matching the store; the token is enforced', async () => {
+  const { redis, namespace, h } = setup(5);
   const w = await startWorker(namespace, h.path, { FAIL: '3', ZRETRY_HTTP_TOKEN: 'sekrit-token' });
   const auth = { authorization: 'Bearer sekrit-token' };
   expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
@@ -86,14 +90,7 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
 });
 
 it('SIGTERM during in-flight work: running handlers finish, nothing is lost, nothing that succeeded runs twice', async () => {
-  const redis = newRedis();
-  const namespace = uniqueNamespace();
-  cleanups.push(async () => {
-    await dropNamespace(redis, namespace);
-    await redis.quit();
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'zretry-worker-'));
-  const h = handlerModule(dir, 400);
+  const { redis, namespace, h } = setup(400);
   const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
   await store.schedule(Array.from({ length: 30 }, (_, i) => failed(i, null)));
   const w = await startWorker(namespace, h.path, { ZRETRY_CONCURRENCY: '10' });
