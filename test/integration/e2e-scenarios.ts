@@ -109,6 +109,8 @@ export function scenarios(mode: Mode): void {
     expect(h('kafka_dlt-original-topic')).toBe(topic);
     expect((m.headers['kafka_dlt-original-offset'] as Buffer).readBigInt64BE()).toBe(0n);
     expect(h('kafka_dlt-exception-fqcn')).toBe('Error');
+    // the dead event follows the kill, which is written just after the dead letter
+    await waitFor(() => dead.length === 1, 5_000, 'the dead event');
     expect(dead).toEqual(['attempts-exhausted']);
     await waitFor(async () => (await z.store.stats()).total.dead === 1, 5_000, 'the dead task kept in Redis');
     if (mode === 'republish') {
