@@ -6,9 +6,10 @@
  *   ...
  *   await z.close();
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Consumer, ConsumerConfig as KafkaConsumerConfig, Kafka, Producer } from 'kafkajs';
 import pino, { type Logger } from 'pino';
+import { redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
 import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
@@ -17,9 +18,8 @@ import { retryingEachBatch, type DeliveredRecord } from './kafka/consumer.js';
 import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
 
 export { keyAggregateId, offsetMessageId };
-import { kafkaDeadLetterSink } from './kafka/dead-letter.js';
 import { republishRunner } from './kafka/republish-runner.js';
-import { TopicInfo } from './kafka/topics.js';
+import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
 import { preflight } from './store/preflight.js';
@@ -74,32 +74,20 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
   const events: ZRetryEmitter = opts.events ?? new TypedEmitter<ZRetryEvents>();
   const ownRedis = !opts.redis;
-  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = opts.redis ?? redisFromConfig(cfg.store);
   logRedisErrors(redis, logger, 'store');
   const store = new TaskStore(redis, cfg.store);
-  const admin = opts.kafka.admin();
-  const producer = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...opts.consumerConfig });
   const c = cfg.consumer;
-  const retryTopic = c.retryTopicSuffix ? (t: string) => t + c.retryTopicSuffix : undefined;
-  const dltFor = (t: string) => t + c.dltSuffix;
+  let side: KafkaSide | null = null;
 
   const clock = new RedisClock(redis);
   const closing = new AbortController();
   let worker: Worker | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
-    await admin.connect();
-    const topics = new TopicInfo(admin);
-    await topics.ensure(
-      [
-        ...opts.topics.map((t) => ({ topic: dltFor(t), like: t })),
-        ...(retryTopic ? opts.topics.map((t) => ({ topic: retryTopic(t), like: t })) : []),
-      ],
-      c.autoCreateTopics,
-    );
-    await producer.connect();
-    const deadLetter = kafkaDeadLetterSink(producer, topics, { topicFor: dltFor, springHeaders: c.springHeaders, groupId: opts.groupId, onDead: opts.onDead });
+    side = await startKafkaSide(opts.kafka, c, { sourceTopics: opts.topics, groupId: opts.groupId, onDead: opts.onDead });
+    const { producer, deadLetter, retryTopic } = side;
     const outcomeOptions = {
       ...cfg.failure,
       policy: opts.policy ?? cfg.failure.policy,
@@ -141,6 +129,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         concurrency: c.concurrency,
         blocking: c.blocking,
         redisProbeMs: c.redisProbeMs,
+        maxRecordBytes: c.maxRecordBytes,
+        deadLetter,
         leaseMs: cfg.worker.leaseMs,
         signal: closing.signal,
         logger,
@@ -149,15 +139,16 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     });
   } catch (e) {
     clock.stop();
-    await Promise.allSettled([worker?.close(), consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+    await Promise.allSettled([worker?.close(), consumer.disconnect(), side?.close()]);
     if (ownRedis) redis.disconnect();
     throw e;
   }
 
   let closed: Promise<void> | null = null;
+  const kafkaSide = side!;
   return {
     consumer,
-    producer,
+    producer: kafkaSide.producer,
     store,
     worker,
     events,
@@ -167,8 +158,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         await consumer.disconnect();
         await worker?.close();
         clock.stop();
-        await producer.disconnect();
-        await admin.disconnect();
+        await kafkaSide.close();
         if (ownRedis) await redis.quit().catch(() => redis.disconnect());
       })()),
   };

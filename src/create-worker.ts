@@ -1,11 +1,18 @@
 /**
- * createWorker: the embedded, direct-mode worker in one call. Validates the
- * configuration, checks Redis, and starts claiming.
+ * createWorker: a worker in one call, embedded or standalone. Validates the
+ * configuration, checks Redis, connects to Kafka when it has a client or a
+ * kafka section (dead letters to the dead-letter topic; republish mode), and
+ * starts claiming.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import pino, { type Logger } from 'pino';
+import { kafkaFromConfig, redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
-import { workerConfigSchema, type WorkerConfigInput } from './config/schema.js';
+import { standaloneWorkerSchema, type StandaloneWorkerConfigInput } from './config/schema.js';
+import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from './events.js';
+import { republishRunner } from './kafka/republish-runner.js';
+import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { Handler } from './handler.js';
 import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
@@ -18,18 +25,22 @@ import { Worker, type TaskRunner } from './worker/worker.js';
 /** Options of createWorker; `config` is validated, the rest are code. */
 export interface CreateWorkerOptions {
   /** Settings that could come from a file or the environment. */
-  config?: WorkerConfigInput;
+  config?: StandaloneWorkerConfigInput;
   /** Process mode: the handler the worker calls on due tasks. */
   handler?: Handler;
-  /** Or any runner (republish mode brings its own). */
+  /** Or any runner; default: the handler, or republishing when config.consumer.dispatch is "republish". */
   runner?: TaskRunner;
+  /** A kafkajs client for dead letters and republishing; default: one from config.kafka, if any. */
+  kafka?: Kafka;
+  /** An emitter to report on (e.g. with metrics listening); default: a new one. */
+  events?: ZRetryEmitter;
   /** An existing client; default: one on config.store.redisUrl, closed with the worker. */
   redis?: Redis;
   logger?: Logger;
   /** Overrides config.failure.policy, e.g. with a custom backoff function. */
   policy?: RetryPolicy;
   classifier?: ClassifierOptions;
-  /** Where dead tasks are written (the dead-letter topic); must resolve only once durable. */
+  /** Where dead tasks are written; must resolve only once durable. Default: the dead-letter topic when Kafka is configured, else dead tasks stay in Redis only. */
   deadLetter?: DeadLetterSink;
 }
 
@@ -37,43 +48,64 @@ export interface CreateWorkerOptions {
 export interface StartedWorker {
   worker: Worker;
   store: TaskStore;
+  /** Whether dead tasks go to a dead-letter topic (false: Redis only). */
+  deadLetters: boolean;
   close(): Promise<void>;
 }
 
-/** Validates, checks Redis, starts a worker. */
+/** Validates, checks Redis (and Kafka), starts a worker. */
 export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWorker> {
-  const cfg = parseConfig(workerConfigSchema, opts.config ?? {}, 'worker configuration');
-  const runner = opts.runner ?? (opts.handler ? processRunner(opts.handler) : undefined);
-  if (!runner) throw new TypeError('createWorker needs a handler (process mode) or a runner (republish mode)');
+  const cfg = parseConfig(standaloneWorkerSchema, opts.config ?? {}, 'worker configuration');
   const logger = opts.logger ?? pino({ name: 'zretry' });
+  const kafka = opts.kafka ?? (cfg.kafka ? kafkaFromConfig(cfg.kafka, logger) : undefined);
+  const republish = !opts.runner && cfg.consumer.dispatch === 'republish';
+  if (!opts.runner && !republish && !opts.handler) throw new TypeError('createWorker needs a handler (process mode), a runner, or dispatch "republish"');
+  if (republish && !kafka) throw new TypeError('dispatch "republish" needs a Kafka client: the kafka option or a kafka config section');
   const ownRedis = !opts.redis;
-  const redis = opts.redis ?? new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = opts.redis ?? redisFromConfig(cfg.store);
+  let side: KafkaSide | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
+    if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer);
   } catch (e) {
     if (ownRedis) redis.disconnect();
     throw e;
   }
   const store = new TaskStore(redis, cfg.store);
+  const runner =
+    opts.runner ??
+    (republish
+      ? republishRunner({ producer: side!.producer, store, logger, retryTopic: side!.retryTopic, republishLeaseMs: cfg.consumer.republishLeaseMs })
+      : processRunner(opts.handler!));
+  const deadLetter = opts.deadLetter ?? side?.deadLetter;
   const worker = new Worker({
     store,
     runner,
     logger,
+    events: opts.events ?? new TypedEmitter<ZRetryEvents>(),
     ...cfg.worker,
     outcomes: {
       ...cfg.failure,
       policy: opts.policy ?? cfg.failure.policy,
       classifier: opts.classifier ?? {},
-      deadLetter: opts.deadLetter,
+      deadLetter,
     },
   });
-  await worker.start();
+  try {
+    await worker.start();
+  } catch (e) {
+    await side?.close();
+    if (ownRedis) redis.disconnect();
+    throw e;
+  }
   let closed: Promise<void> | null = null;
   return {
     worker,
     store,
+    deadLetters: deadLetter !== undefined,
     close: () =>
       (closed ??= worker.close().finally(async () => {
+        await side?.close();
         if (ownRedis) await redis.quit().catch(() => redis.disconnect());
       })),
   };

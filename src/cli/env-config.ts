@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 
 /** Environment variables the CLI reads, and where each goes. */
-export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool']> = [
+export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool' | 'list']> = [
   ['ZRETRY_REDIS_URL', 'store.redisUrl', 'string'],
   ['ZRETRY_NAMESPACE', 'store.namespace', 'string'],
   ['ZRETRY_SHARDS', 'store.shards', 'int'],
@@ -19,6 +19,13 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_FOLLOWER_POLICY', 'failure.followerPolicy', 'string'],
   ['ZRETRY_DISPATCH', 'consumer.dispatch', 'string'],
   ['ZRETRY_AUTO_CREATE_TOPICS', 'consumer.autoCreateTopics', 'bool'],
+  ['ZRETRY_DLT_SUFFIX', 'consumer.dltSuffix', 'string'],
+  ['ZRETRY_KAFKA_BROKERS', 'kafka.brokers', 'list'],
+  ['ZRETRY_KAFKA_CLIENT_ID', 'kafka.clientId', 'string'],
+  ['ZRETRY_KAFKA_SSL', 'kafka.ssl', 'bool'],
+  ['ZRETRY_KAFKA_SASL_MECHANISM', 'kafka.sasl.mechanism', 'string'],
+  ['ZRETRY_KAFKA_SASL_USERNAME', 'kafka.sasl.username', 'string'],
+  ['ZRETRY_KAFKA_SASL_PASSWORD', 'kafka.sasl.password', 'string'],
   ['ZRETRY_HTTP', 'http.enabled', 'bool'],
   ['ZRETRY_HTTP_HOST', 'http.host', 'string'],
   ['ZRETRY_HTTP_PORT', 'http.port', 'int'],
@@ -47,7 +54,14 @@ export function rawConfig(file: string | undefined, env: NodeJS.ProcessEnv): Rec
     const v = env[name];
     if (v === undefined || v === '') continue;
     // numbers and booleans that do not parse are passed through as text, so the schema names the variable's field
-    const parsed = kind === 'int' && /^-?\d+$/.test(v) ? Number(v) : kind === 'bool' && /^(1|0|true|false)$/.test(v) ? v === '1' || v === 'true' : v;
+    const parsed =
+      kind === 'int' && /^-?\d+$/.test(v)
+        ? Number(v)
+        : kind === 'bool' && /^(1|0|true|false)$/.test(v)
+          ? v === '1' || v === 'true'
+          : kind === 'list'
+            ? v.split(',').map((x) => x.trim()).filter(Boolean)
+            : v;
     set(cfg, path, parsed);
   }
   return cfg;

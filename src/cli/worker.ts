@@ -16,8 +16,9 @@ import { createMetrics, type ZRetryMetrics } from '../metrics/metrics.js';
 import { startAdminServer } from '../metrics/http.js';
 import type { Handler } from '../handler.js';
 
-async function loadHandler(path: string | undefined): Promise<Handler> {
-  if (!path) throw new ConfigError('the worker needs a handler: --handler <module path> or ZRETRY_HANDLER');
+async function loadHandler(path: string | undefined, republish: boolean): Promise<Handler | undefined> {
+  if (!path && republish) return undefined;
+  if (!path) throw new ConfigError('the worker needs a handler: --handler <module path> or ZRETRY_HANDLER (or consumer.dispatch "republish" with a kafka section)');
   const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; handler?: unknown };
   const h = mod.handler ?? mod.default;
   if (typeof h !== 'function') throw new ConfigError(`handler module ${path} must export a function (default export or "handler")`);
@@ -27,9 +28,15 @@ async function loadHandler(path: string | undefined): Promise<Handler> {
 /** Runs until a signal; returns the exit code. */
 export async function runWorker(raw: Record<string, unknown>, handlerPath: string | undefined): Promise<number> {
   const logger = pino({ name: 'zretry-worker' });
-  const handler = await loadHandler(handlerPath);
+  const republish = (raw.consumer as { dispatch?: unknown } | undefined)?.dispatch === 'republish';
+  const handler = await loadHandler(handlerPath, republish);
   const http = parseConfig(adminSchema, raw.http ?? {}, 'configuration (http)');
-  const w = await createWorker({ config: raw, handler, logger });
+  const { http: _http, ...config } = raw;
+  const w = await createWorker({ config, handler, logger });
+  logger.info(
+    { dispatch: republish ? 'republish' : 'process', deadLetters: w.deadLetters ? 'kafka' : 'redis-only' },
+    w.deadLetters ? 'worker started' : 'worker started without a kafka section: dead tasks stay in Redis (zretry dead list), no dead-letter topic',
+  );
   let admin: { url: string; close: () => Promise<void> } | null = null;
   let metrics: ZRetryMetrics | null = null;
   if (http.enabled) {

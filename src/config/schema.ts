@@ -21,6 +21,16 @@ export const storeSchema = z.object({
   maxBatch: z.number().int().min(1).max(1000).default(500),
   /** Accept a Redis whose maxmemory-policy evicts keys (tasks could vanish). */
   allowEviction: z.boolean().default(false),
+  /** TLS to Redis beyond what a rediss:// URL gives: a private CA or a client certificate (file paths). */
+  tls: z
+    .object({
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      /** Only for tests against self-signed servers. */
+      rejectUnauthorized: z.boolean().default(true),
+    })
+    .optional(),
 });
 
 /** How the worker claims and runs tasks. */
@@ -106,12 +116,61 @@ export const consumerSchema = z.object({
   redisProbeMs: z.number().int().min(10).max(60_000).default(500),
   /** Read new groups from the beginning of the topics. */
   fromBeginning: z.boolean().default(false),
+  /**
+   * Largest record (key + value + headers, bytes) zretry keeps in Redis. A
+   * larger record is never stored: it goes straight to the dead-letter topic
+   * with reason "too-large", without a handler call.
+   */
+  maxRecordBytes: z.number().int().min(1_024).max(64 * 1024 * 1024).default(1024 * 1024),
 });
+
+/** The Kafka client of a standalone worker (consume() takes the user's own kafkajs instance instead). */
+export const kafkaSchema = z.object({
+  /** Bootstrap brokers, host:port. */
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be host:port' })).min(1, { message: 'needs at least one broker, e.g. ["127.0.0.1:9092"]' }),
+  clientId: z.string().min(1).default('zretry-worker'),
+  /** true: TLS with the system CAs; an object: a private CA or a client certificate (file paths). */
+  ssl: z
+    .union([
+      z.boolean(),
+      z.object({
+        caFile: z.string().min(1).optional(),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      }),
+    ])
+    .default(false),
+  /** SASL authentication; the password is best given as ZRETRY_KAFKA_SASL_PASSWORD. */
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+});
+
+export type KafkaClientConfig = z.infer<typeof kafkaSchema>;
 
 /** Everything consume() needs besides code. */
 export const consumeConfigSchema = workerConfigSchema.extend({
   consumer: consumerSchema.default({}),
 });
+
+/**
+ * A standalone worker: with a `kafka` section it writes dead letters to the
+ * dead-letter topic (and can republish); without one, dead tasks stay in
+ * Redis only (`zretry dead list`).
+ */
+export const standaloneWorkerSchema = consumeConfigSchema
+  .extend({ kafka: kafkaSchema.optional() })
+  .refine((c) => c.consumer.dispatch !== 'republish' || c.kafka !== undefined, {
+    message: 'dispatch "republish" needs a kafka section (kafka.brokers, or ZRETRY_KAFKA_BROKERS)',
+    path: ['consumer', 'dispatch'],
+  });
+
+export type StandaloneWorkerConfigInput = z.input<typeof standaloneWorkerSchema>;
 
 export type ConsumerConfig = z.infer<typeof consumerSchema>;
 export type ConsumeConfigInput = z.input<typeof consumeConfigSchema>;

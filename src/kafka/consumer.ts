@@ -21,7 +21,7 @@ import type { TaskStore } from '../store/store.js';
 import type { TaskRecord } from '../store/record-codec.js';
 import type { ClaimedTask, NewTask } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
-import { lease, type Outcomes } from '../worker/outcomes.js';
+import { lease, type DeadLetterSink, type Outcomes } from '../worker/outcomes.js';
 import { offsetMessageId } from './ids.js';
 import { fromKafkaHeaders, parseRepublished, type RepublishedInfo } from './headers.js';
 
@@ -51,6 +51,10 @@ export interface RetryingConsumerOptions {
   blocking: { attempts: number; delayMs: number };
   /** Interval of the probe that resumes paused partitions. */
   redisProbeMs: number;
+  /** A fresh record larger than this (key + value + headers) is never stored: it goes to the dead-letter topic. */
+  maxRecordBytes: number;
+  /** Where such records go. */
+  deadLetter: DeadLetterSink;
   /** Lease of a republished record while the consumer handles it (extended while the handler runs). */
   leaseMs: number;
   /** Aborted when the consumer closes: probes stop. */
@@ -90,13 +94,13 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
   const paused = new Set<string>();
 
   /** Pauses a partition until Redis answers, then seeks back to its first unresolved offset. */
-  function pauseUntilRedis(topic: string, partition: number, fromOffset: string, error: unknown): void {
+  function pauseUntilRedis(topic: string, partition: number, fromOffset: string, error: unknown, what = 'Redis unavailable'): void {
     const key = `${topic}/${partition}`;
     opts.events.emit('store-error', { op: 'consume', error });
     opts.consumer.pause([{ topic, partitions: [partition] }]);
     if (paused.has(key)) return;
     paused.add(key);
-    log.warn({ topic, partition, offset: fromOffset, err: describeError(error, 300) }, 'Redis unavailable: partition paused, nothing committed past this offset');
+    log.warn({ topic, partition, offset: fromOffset, err: describeError(error, 300) }, `${what}: partition paused, nothing committed past this offset`);
     void (async () => {
       for (;;) {
         await sleep(opts.redisProbeMs, opts.signal);
@@ -148,6 +152,11 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           return null;
         }
       });
+      // a record too large to keep in Redis goes to the DLT as it arrives, outside admit and the aggregate's queue
+      const tooLarge = new Set<number>();
+      records.forEach((r, i) => {
+        if (!info[i] && recordBytes(r) > opts.maxRecordBytes) tooLarge.add(i);
+      });
       // the user's id functions may throw on a record they cannot read: that record goes to the DLT
       const badRecord = new Map<number, unknown>();
       const ids = msgs.map((m, i) => {
@@ -178,7 +187,8 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       // 2. one admit call: who runs now
       let admitted: AdmitResult[];
       try {
-        admitted = await opts.store.admit(entries, opts.leaseMs);
+        const judged = await opts.store.admit(entries.filter((_, i) => !tooLarge.has(i)), opts.leaseMs);
+        admitted = entries.map((_, i) => (tooLarge.has(i) ? { outcome: 'go' } : judged.shift()!));
       } catch (error) {
         pauseUntilRedis(topic, partition, msgs[0]!.offset, error);
         return;
@@ -195,11 +205,27 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       const chains = new Map<string, number[]>();
       admitted.forEach((a, i) => {
         if (a.outcome !== 'go') return;
-        const key = info[i] ? `task:${info[i]!.taskId}` : aggs[i] === null ? `rec:${i}` : `agg:${aggs[i]}`;
+        const key = info[i] ? `task:${info[i]!.taskId}` : aggs[i] === null || tooLarge.has(i) ? `rec:${i}` : `agg:${aggs[i]}`;
         let c = chains.get(key);
         if (!c) chains.set(key, (c = []));
         c.push(i);
       });
+
+      let deadLetterFailed: unknown = null;
+      const deadLetterTooLarge = async (i: number): Promise<void> => {
+        const rec = records[i]!;
+        const bytes = recordBytes(rec);
+        const task: ClaimedTask = { id: ids[i]!, shard: -1, token: '', attempt: 0, aggregateId: aggs[i]!, firstFailureAt: null, lastError: null, dueAt: 0, doomed: 'too-large', record: rec };
+        const detail = `record of ${bytes} bytes is larger than consumer.maxRecordBytes (${opts.maxRecordBytes}); not handled, not stored`;
+        try {
+          await opts.deadLetter(task, { kind: 'too-large', detail, error: null });
+          log.warn({ topic, partition, offset: rec.offset, bytes, limit: opts.maxRecordBytes }, 'record too large to keep for retries: written to the dead-letter topic');
+          opts.events.emit('dead', { task, reason: { kind: 'too-large', detail, error: null } });
+          fate[i] = 'done';
+        } catch (error) {
+          deadLetterFailed = error;
+        }
+      };
 
       const retriable = (err: unknown) => classify(err, opts.classifier).kind === 'retriable';
       const runChain = async (chain: number[]): Promise<void> => {
@@ -210,6 +236,10 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
           const rep = info[i];
           if (rep) {
             await runRepublished(rep, ids[i]!, admitted[i]!.token!, i);
+            continue;
+          }
+          if (tooLarge.has(i)) {
+            await deadLetterTooLarge(i);
             continue;
           }
           if (blocked) {
@@ -319,6 +349,11 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
 
       // 5. resolve the longest prefix of records that are done
       resolvePrefix(donePrefix());
+      if (deadLetterFailed !== null && donePrefix() < msgs.length) {
+        // a too-large record's dead letter could not be written: read it again after a pause
+        pauseUntilRedis(topic, partition, msgs[donePrefix()]!.offset, deadLetterFailed, 'dead-letter write of a too-large record failed');
+        return;
+      }
       await commitOffsetsIfNecessary();
 
       function donePrefix(): number {
@@ -335,6 +370,13 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       if (n > 0) resolveOffset(msgs[n - 1]!.offset);
     }
   };
+}
+
+/** Bytes a record takes in Redis, near enough: key, value, header names and values. */
+export function recordBytes(r: TaskRecord): number {
+  let n = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const [name, value] of r.headers) n += Buffer.byteLength(name) + (value?.length ?? 0);
+  return n;
 }
 
 /** How long a batch waits for its republished records' outcomes to reach Redis before pausing instead. */

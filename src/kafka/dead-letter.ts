@@ -23,6 +23,8 @@ export interface DeadLetterOptions {
   groupId?: string;
   /** Called after a dead letter is written. */
   onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
+  /** Create a dead-letter topic met for the first time (a standalone worker does not know its topics up front). */
+  autoCreate?: boolean;
 }
 
 const int32 = (n: number): Buffer => {
@@ -71,7 +73,12 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
   return async (task, reason) => {
     const r = task.record;
     const topic = opts.topicFor(r.topic);
-    const partitions = await topics.partitionCount(topic);
+    let partitions = await topics.partitionCount(topic);
+    if (partitions === 0) {
+      // not there yet: create it like its source topic, or fail naming it (the task stays in Redis)
+      await topics.ensure([{ topic, like: r.topic }], opts.autoCreate ?? false);
+      partitions = await topics.partitionCount(topic);
+    }
     await producer.send({
       topic,
       acks: -1,

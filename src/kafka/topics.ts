@@ -27,15 +27,22 @@ export class TopicInfo {
       missing.map(async (t) => ({ topic: t.topic, numPartitions: t.like && existing.has(t.like) ? await this.partitionCount(t.like) : 1 })),
     );
     await this.admin.createTopics({ topics: specs, waitForLeaders: true });
+    for (const t of missing) this.partitions.delete(t.topic);
   }
 
   /** How many partitions a topic has (cached). */
   async partitionCount(topic: string): Promise<number> {
     const known = this.partitions.get(topic);
     if (known !== undefined) return known;
-    const md = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    let md: Awaited<ReturnType<Admin['fetchTopicMetadata']>>;
+    try {
+      md = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    } catch (e) {
+      if ((e as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return 0;
+      throw e;
+    }
     const n = md.topics[0]?.partitions.length ?? 0;
-    this.partitions.set(topic, n);
+    if (n > 0) this.partitions.set(topic, n);
     return n;
   }
 }

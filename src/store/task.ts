@@ -54,7 +54,7 @@ export interface ClaimedTask {
 }
 
 /** Why a task died. */
-export type DeadKind = 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal' | 'predecessor-died' | 'unreadable' | 'killed-by-operator';
+export type DeadKind = 'attempts-exhausted' | 'time-budget-exhausted' | 'fatal' | 'predecessor-died' | 'unreadable' | 'killed-by-operator' | 'too-large';
 
 /** What happens to the tasks queued behind a head that dies. */
 export type FollowerPolicy = 'release' | 'dead-letter' | 'hold';

@@ -56,6 +56,7 @@ const DOOM_DETAIL: Record<DeadKind, string> = {
   'time-budget-exhausted': 'the retry time budget ran out',
   unreadable: 'the task could not be read',
   'killed-by-operator': 'an operator sent it to the dead-letter topic',
+  'too-large': 'the record is larger than consumer.maxRecordBytes',
 };
 
 /** Runs are told apart by claim: the same task may be claimed again after a lease was lost. */
