@@ -3,8 +3,8 @@
 -- the error code: -1 the task is gone, -2 the lease was lost (the token is
 -- stale or the task is no longer in flight).
 local function checkLease(keys, id, token)
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   if not m then return nil, -1 end
-  if m[3] ~= 'f' or tostring(m[2]) ~= token then return nil, -2 end
+  if m[3] ~= 'f' or m[2] ~= tonumber(token) then return nil, -2 end
   return m, 0
 end

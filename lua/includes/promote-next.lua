@@ -14,14 +14,13 @@ local function promoteNext(keys, agg, now, doom)
     end
     redis.call('ZREM', keys.waiting, member)
     nextId = waitingId(agg, member)
-    m = getMeta(keys.meta, nextId)
+    m = getTask(keys, nextId)
     if m then break end
   end
   if not m then return false end
   m[3] = 'd'
-  m[7] = now
   if doom then m[8] = 'predecessor-died' end
-  setMeta(keys.meta, nextId, m)
+  setTask(keys, nextId, m)
   redis.call('HSET', keys.aggs, agg, nextId)
   addDue(keys.due, keys.channel, nextId, now)
   return nextId

@@ -5,11 +5,10 @@ local function reapExpired(keys, now, limit)
   local expired = redis.call('ZRANGEBYSCORE', keys.inflight, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
     redis.call('ZREM', keys.inflight, id)
-    local m = getMeta(keys.meta, id)
+    local m = getTask(keys, id)
     if m then
       m[3] = 'd'
-      m[7] = now
-      setMeta(keys.meta, id, m)
+      setTask(keys, id, m)
       redis.call('ZADD', keys.due, now, id)
     end
   end

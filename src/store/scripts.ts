@@ -6,6 +6,7 @@ import type { Redis, Result } from 'ioredis';
 import { PayloadError } from '../errors.js';
 import { loadScripts } from './lua-loader.js';
 import { decodeRecord, encodeRecord, type TaskRecord } from './record-codec.js';
+import { decodeTaskValue } from './task-value.js';
 import type {
   AdmitOutcome,
   ClaimedTask,
@@ -154,7 +155,7 @@ export class ShardScripts {
 
   async claim(n: number, leaseMs: number, reapLimit: number): Promise<ClaimReply> {
     const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit);
-    const [now, next, reaped, corruptMeta, ...rows] = reply as [number, number, number, Buffer[], ...unknown[][]];
+    const [now, next, reaped, corruptMeta] = reply as [number, number, number, Buffer[]];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -163,25 +164,28 @@ export class ShardScripts {
       unreadable: [],
       corruptMeta: corruptMeta.map(String),
     };
-    for (const row of rows) {
-      const [id, token, attempt, agg, first, err, dueAt, doom, rec] = row as [Buffer, number, number, Buffer, number, Buffer, number, Buffer, Buffer];
-      const idS = id.toString();
+    for (let i = 4; i + 2 < reply.length; i += 3) {
+      const idS = (reply[i] as Buffer).toString();
+      const dueAt = reply[i + 1] as number;
+      let token = '';
       try {
+        const v = decodeTaskValue(reply[i + 2] as Buffer);
+        token = String(v.token);
         out.tasks.push({
           id: idS,
           shard: this.shard,
-          token: String(token),
-          attempt,
-          aggregateId: agg.length === 0 ? null : agg.toString(),
-          firstFailureAt: first === 0 ? null : first,
-          lastError: decodeError(err.toString()),
+          token,
+          attempt: v.attempt,
+          aggregateId: v.aggregateId === '' ? null : v.aggregateId,
+          firstFailureAt: v.firstFailureAt === 0 ? null : v.firstFailureAt,
+          lastError: decodeError(v.error),
           dueAt,
-          doomed: doom.length === 0 ? null : (doom.toString() as DeadKind),
-          record: decodeRecord(rec),
+          doomed: v.doom === '' ? null : (v.doom as DeadKind),
+          record: decodeRecord(v.record),
         });
       } catch (e) {
         const reason = e instanceof PayloadError ? e.message : String(e);
-        out.unreadable.push({ id: idS, token: String(token), reason });
+        out.unreadable.push({ id: idS, token, reason });
       }
     }
     return out;

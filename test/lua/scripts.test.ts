@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { TaskStore } from '../../src/store/store.js';
 import { shardKeys } from '../../src/store/keys.js';
+import { encodeRecord } from '../../src/store/record-codec.js';
 import { failed, freshStore, record } from './fixtures.js';
 
 let store: TaskStore;
@@ -257,7 +258,11 @@ describe('kill and the follower policy', () => {
 describe('bad data in Redis', () => {
   it('a task whose record bytes are garbage is handed back as unreadable, not thrown', async () => {
     await store.schedule([failed(1, null)]);
-    await redis.hset(shardKeys(namespace, 0)[3]!, 'orders/0/1', Buffer.from('garbage'));
+    // keep the task's own fields, spoil the record bytes that end its value
+    const tasksKey = shardKeys(namespace, 0)[2]!;
+    const value = (await redis.hgetBuffer(tasksKey, 'orders/0/1'))!;
+    const recordBytes = encodeRecord(failed(1, null).record).length;
+    await redis.hset(tasksKey, 'orders/0/1', Buffer.concat([value.subarray(0, value.length - recordBytes), Buffer.from('garbage')]));
     const c = await store.claim(0, 10, 10_000);
     expect(c.tasks).toHaveLength(0);
     expect(c.unreadable).toHaveLength(1);
@@ -266,7 +271,7 @@ describe('bad data in Redis', () => {
 
   it('a task whose metadata is garbage is moved to the dead set by claim; unhold frees its aggregate', async () => {
     await store.schedule([failed(1, 'A'), failed(2, 'A')]);
-    await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/1', 'not msgpack \xc1');
+    await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/1', 'not a task \xc1');
     const c = await store.claim(0, 10, 10_000);
     expect(c.corruptMeta).toEqual(['orders/0/1']);
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, dead: 1, queued: 1 });

@@ -1,14 +1,14 @@
 --[[
   Operator: reads tasks by id.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1..n]  task ids
 
   Returns one entry per id: false when the id is not on this shard, else
   { id, score, attempt, state, agg, first, err, dueAt, doom, rec } as list
   returns them (state is 'due', 'inflight', 'waiting', 'dead' or 'paused').
 ]]
---@include meta
+--@include task
 --@include shard-keys
 
 local keys = shardKeys()
@@ -16,13 +16,13 @@ local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead', p = 'pause
 local sets = { d = keys.due, f = keys.inflight, x = keys.dead, p = keys.paused }
 local out = {}
 for i, id in ipairs(ARGV) do
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   if not m then
     out[i] = false
   else
     local score = 0
     if sets[m[3]] then score = tonumber(redis.call('ZSCORE', sets[m[3]], id) or 0) end
-    out[i] = { id, score, m[1], names[m[3]] or m[3], m[4], m[5], m[6], m[7], m[8], redis.call('HGET', keys.rec, id) or '' }
+    out[i] = { id, score, m[1], names[m[3]] or m[3], m[4], m[5], m[6], score, m[8], taskRecord(m) }
   end
 end
 return out

@@ -2,7 +2,7 @@
   Completes tasks whose handler succeeded: deletes them and makes the next
   task of each one's aggregate due now.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 2 per task: id, token (the fencing token of the claim)
@@ -11,7 +11,7 @@
   another claim owns the task now, nothing was changed).
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -26,30 +26,30 @@ if n == 0 then return out end
 -- one read and one write per key for the whole batch: redis.call has a fixed cost per call
 local ids = {}
 for i = 0, n - 1 do ids[#ids + 1] = ARGV[3 + i * 2] end
-local raws = redis.call('HMGET', keys.meta, unpack(ids))
+local raws = redis.call('HMGET', keys.tasks, unpack(ids))
 local done, seen = {}, {}
 local metas = {}
 for i = 0, n - 1 do
   local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
-  local raw = raws[i + 1]
-  local m = raw and cmsgpack.unpack(raw)
+  local m = decodeTask(raws[i + 1])
   local code
   if not m or seen[id] then
     code = -1
-  elseif m[3] ~= 'f' or tostring(m[2]) ~= token then
+  elseif m[3] ~= 'f' or m[2] ~= tonumber(token) then
     code = -2
   else
     code = 1
     seen[id] = true
     done[#done + 1] = id
-    metas[#metas + 1] = m
+    if m[4] ~= '' then metas[#done] = m end
   end
   out[#out + 1] = code
 end
 if #done > 0 then
   redis.call('ZREM', keys.inflight, unpack(done))
-  redis.call('HDEL', keys.meta, unpack(done))
-  redis.call('HDEL', keys.rec, unpack(done))
-  for k, id in ipairs(done) do leaveAggregate(keys, id, metas[k], now, false, false) end
+  redis.call('HDEL', keys.tasks, unpack(done))
+  for k, id in ipairs(done) do
+    if metas[k] then leaveAggregate(keys, id, metas[k], now, false, false) end
+  end
 end
 return out

@@ -4,7 +4,7 @@
   the end of its aggregate's queue, or due now if the aggregate is free or
   held (under 'hold', the aggregate waits for exactly this task).
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
@@ -14,7 +14,7 @@
   -4 in flight (a worker holds it now), -6 held back by a pause.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -27,7 +27,7 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   local code = operatorRefusal(m)
   if code then
     -- refused
@@ -36,16 +36,13 @@ for i = 1, n do
   elseif m[3] == 'p' then
     code = -6
   elseif m[3] == 'd' then
-    m[7] = now
-    setMeta(keys.meta, id, m)
     addDue(keys.due, keys.channel, id, now)
     code = 1
   else -- 'x': replay
     redis.call('ZREM', keys.dead, id)
-    redis.call('HDEL', keys.meta, id)
     -- a held aggregate is held for this task (it died as head): it is the head again, ahead of its followers
     if m[4] ~= '' and redis.call('HGET', keys.aggs, m[4]) == '' then redis.call('HDEL', keys.aggs, m[4]) end
-    code = storeTask(keys, now, id, m[4], now, 0, 0, m[6], redis.call('HGET', keys.rec, id), '')
+    code = storeTask(keys, now, id, m[4], now, 0, 0, m[6], taskRecord(m), '')
   end
   out[#out + 1] = code
 end

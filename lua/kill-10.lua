@@ -8,7 +8,7 @@
     hold         the aggregate stays blocked (new records park behind it)
                  until an operator releases it
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     policy
   ARGV[3]     keep: 1 to keep the dead task in the dead set for inspection
@@ -19,7 +19,7 @@
   Returns one code per task: 1 killed, -1 gone, -2 lease lost.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -45,12 +45,10 @@ for i = 0, n - 1 do
     if keep then
       m[3] = 'x'
       m[6] = ARGV[b + 2]
-      m[7] = now
-      setMeta(keys.meta, id, m)
+      setTask(keys, id, m)
       redis.call('ZADD', keys.dead, now, id)
     else
-      redis.call('HDEL', keys.meta, id)
-      redis.call('HDEL', keys.rec, id)
+      redis.call('HDEL', keys.tasks, id)
     end
     code = 1
   end

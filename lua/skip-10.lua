@@ -3,7 +3,7 @@
   (the records are given up on purpose). A head's next waiting task becomes
   due now; a dead task leaves the dead set.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
@@ -11,7 +11,7 @@
   Returns one code per id: 1 deleted, -1 gone, -4 in flight.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -25,7 +25,7 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   local code = operatorRefusal(m) or 1
   if code == 1 then
     if m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
@@ -33,8 +33,7 @@ for i = 1, n do
     redis.call('ZREM', keys.dead, id)
     redis.call('ZREM', keys.paused, id)
     redis.call('ZREM', keys.shifting, id)
-    redis.call('HDEL', keys.meta, id)
-    redis.call('HDEL', keys.rec, id)
+    redis.call('HDEL', keys.tasks, id)
   end
   out[#out + 1] = code
 end

@@ -1,7 +1,7 @@
 --[[
   Counts of one shard.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
 
   Returns { now, dueNow, dueLater, inflight, waiting, aggregates, dead,
             oldestDueAt (-1 if nothing is due now), paused, pauses }

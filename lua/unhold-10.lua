@@ -3,7 +3,7 @@
   'hold' policy, or whose head task is gone or unreadable (corrupted data):
   the next waiting task of each becomes due now.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n aggregate ids
@@ -13,7 +13,7 @@
   head is a live task, or it has none).
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -28,9 +28,7 @@ for i = 1, n do
   local head = redis.call('HGET', keys.aggs, agg)
   local broken = false
   if head and head ~= '' then
-    local raw = redis.call('HGET', keys.meta, head)
-    local ok, m = pcall(cmsgpack.unpack, raw or '')
-    broken = not raw or not ok or type(m) ~= 'table'
+    broken = decodeTask(redis.call('HGET', keys.tasks, head)) == nil
   end
   if not (head == '' or broken) then
     out[#out + 1] = 0

@@ -1,7 +1,7 @@
 --[[
   Operator: one page of tasks in a state, in the order of its set.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     state: 'due', 'inflight', 'waiting', 'dead' or 'paused'
   ARGV[2]     offset into that set
   ARGV[3]     count (at most 1000)
@@ -10,7 +10,7 @@
   { id, score, attempt, state, agg, first, err, dueAt, doom, rec } (score:
   due time, lease deadline, 0 for waiting, or time of death).
 ]]
---@include meta
+--@include task
 --@include shard-keys
 
 local keys = shardKeys()
@@ -27,9 +27,9 @@ for i = 1, #members, 2 do
     local len = tonumber(string.sub(id, 1, 8), 16)
     id = string.sub(id, 8 + len + 12 + 1)
   end
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   if m then
-    out[#out + 1] = { id, tonumber(members[i + 1]), m[1], state, m[4], m[5], m[6], m[7], m[8], redis.call('HGET', keys.rec, id) or '' }
+    out[#out + 1] = { id, tonumber(members[i + 1]), m[1], state, m[4], m[5], m[6], tonumber(members[i + 1]), m[8], taskRecord(m) }
   end
 end
 return out

@@ -4,7 +4,7 @@
   running the handler) and kills it, and the follower policy applies. A
   waiting task is written when it reaches the head of its queue.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
@@ -12,7 +12,7 @@
   Returns one code per id: 1 doomed, -1 gone, -4 in flight, -5 dead already.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include shard-keys
 --@include operator-refusal
@@ -23,7 +23,7 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   local code = operatorRefusal(m) or 1
   if code ~= 1 then
     -- refused
@@ -32,10 +32,9 @@ for i = 1, n do
   else
     m[8] = 'killed-by-operator'
     if m[3] == 'd' then
-      m[7] = now
       addDue(keys.due, keys.channel, id, now)
     end
-    setMeta(keys.meta, id, m)
+    setTask(keys, id, m)
   end
   out[#out + 1] = code
 end

@@ -2,7 +2,7 @@
   Operator: lifts a pause and returns the tasks it held back to the due set
   (with their due time; those already due run at once), in bounded steps.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     the pause to lift ('' to only continue moving tasks back)
   ARGV[3]     offset into the paused set where this step starts
@@ -13,7 +13,7 @@
   still holds stay in the paused set.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include shard-keys
 --@include pauses
@@ -27,15 +27,15 @@ local moved = 0
 local members = redis.call('ZRANGE', keys.paused, offset, offset + limit - 1, 'WITHSCORES')
 for i = 1, #members, 2 do
   local id, score = members[i], tonumber(members[i + 1])
-  local m = getMeta(keys.meta, id)
+  local m = getTask(keys, id)
   if not m then
     redis.call('ZREM', keys.paused, id)
-  elseif (pauses and pauses.all) or filteredOut(pauses, m, redis.call('HGET', keys.rec, id)) then
+  elseif (pauses and pauses.all) or filteredOut(pauses, m, taskRecord(m)) then
     offset = offset + 1
   else
     redis.call('ZREM', keys.paused, id)
     m[3] = 'd'
-    setMeta(keys.meta, id, m)
+    setTask(keys, id, m)
     addDue(keys.due, keys.channel, id, score)
     moved = moved + 1
   end

@@ -5,23 +5,25 @@
   Honours dispatch pauses: with 'all' nothing is claimed; a due task whose
   topic or error class is paused moves to the paused set instead.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     n, the most tasks to claim
   ARGV[2]     leaseMs, how long the claimer holds each task
   ARGV[3]     reap limit, the most expired leases to return per call
 
-  Returns { now, next, reaped, corrupt, task... } where
+  Returns { now, next, reaped, corrupt, then 3 per task: id, dueAt, value } where
     now      Redis's time (ms)
     next     the earliest time something else needs doing: the next due
              time or lease deadline, -1 if the shard is idle (or paused)
     reaped   how many expired leases were returned to the due set
     corrupt  a list of ids whose metadata could not be read; they were moved
              to the dead set for an operator to inspect
-    task     { id, token, attempt, agg, first, err, dueAt, doom, rec }
-             (dueAt: the due time it was claimed at, for lateness)
+    id       a claimed task's id
+    dueAt    the due time it was claimed at (for lateness)
+    value    the task's value as now stored (includes/task.lua): in flight,
+             with its new token; the client decodes it
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include shard-keys
 --@include reap-expired
 --@include pauses
@@ -45,39 +47,38 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
     scores[#scores + 1] = due[i + 1]
   end
   examined = examined + #ids
-  redis.call('ZREM', keys.due, unpack(ids))
-  local raws = redis.call('HMGET', keys.meta, unpack(ids))
-  local recs = redis.call('HMGET', keys.rec, unpack(ids))
+  -- the members just read are the lowest ranks of the set
+  redis.call('ZREMRANGEBYRANK', keys.due, 0, #ids - 1)
+  local raws = redis.call('HMGET', keys.tasks, unpack(ids))
   local token = redis.call('INCRBY', keys.seq, #ids) - #ids
-  local metaArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
+  local taskArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
   for k, id in ipairs(ids) do
     local raw = raws[k]
-    local ok, m = pcall(cmsgpack.unpack, raw or '')
-    local rec = recs[k] or ''
-    if not raw or not ok or type(m) ~= 'table' then
+    local m = decodeTask(raw)
+    if not m then
       table.insert(out[4], id)
       deadArgs[#deadArgs + 1] = now
       deadArgs[#deadArgs + 1] = id
-    elseif filteredOut(pauses, m, rec) then
+    elseif pauses and pauses.any and filteredOut(pauses, m, taskRecord(m)) then
       m[3] = 'p'
-      metaArgs[#metaArgs + 1] = id
-      metaArgs[#metaArgs + 1] = cmsgpack.pack(m)
+      taskArgs[#taskArgs + 1] = id
+      taskArgs[#taskArgs + 1] = encodeTask(m)
       pausedArgs[#pausedArgs + 1] = scores[k]
       pausedArgs[#pausedArgs + 1] = id
     else
       token = token + 1
-      m[2] = token
-      m[3] = 'f'
-      m[11] = 0
-      metaArgs[#metaArgs + 1] = id
-      metaArgs[#metaArgs + 1] = cmsgpack.pack(m)
+      local value = withLease(raw, 'f', token)
+      taskArgs[#taskArgs + 1] = id
+      taskArgs[#taskArgs + 1] = value
       leaseArgs[#leaseArgs + 1] = now + lease
       leaseArgs[#leaseArgs + 1] = id
-      out[#out + 1] = { id, token, m[1], m[4], m[5], m[6], tonumber(scores[k]), m[8], rec }
+      out[#out + 1] = id
+      out[#out + 1] = tonumber(scores[k])
+      out[#out + 1] = value
       claimed = claimed + 1
     end
   end
-  if #metaArgs > 0 then redis.call('HSET', keys.meta, unpack(metaArgs)) end
+  if #taskArgs > 0 then redis.call('HSET', keys.tasks, unpack(taskArgs)) end
   if #leaseArgs > 0 then redis.call('ZADD', keys.inflight, unpack(leaseArgs)) end
   if #pausedArgs > 0 then redis.call('ZADD', keys.paused, unpack(pausedArgs)) end
   if #deadArgs > 0 then redis.call('ZADD', keys.dead, unpack(deadArgs)) end

@@ -2,7 +2,7 @@
   Gives claimed tasks back unfinished (a worker closing), due now, with their
   attempt count unchanged: the attempt never ran to an outcome.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 2 per task: id, token
@@ -10,7 +10,7 @@
   Returns one code per task: 1 released, -1 gone, -2 lease lost.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include shard-keys
 --@include check-lease
@@ -25,8 +25,7 @@ for i = 0, n - 1 do
   if m then
     redis.call('ZREM', keys.inflight, id)
     m[3] = 'd'
-    m[7] = now
-    setMeta(keys.meta, id, m)
+    setTask(keys, id, m)
     addDue(keys.due, keys.channel, id, now)
     code = 1
   end

@@ -3,7 +3,7 @@
   further, due delayMs after Redis's now. They stay the head of their
   aggregate.
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 5 per task: id, token, delayMs, err (the new last error, opaque
@@ -14,7 +14,7 @@
   Returns one code per task: 1 rescheduled, -1 gone, -2 lease lost.
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include shard-keys
 --@include check-lease
@@ -35,8 +35,7 @@ for i = 0, n - 1 do
     m[3] = 'd'
     if m[5] == 0 then m[5] = now end
     m[6] = ARGV[b + 3]
-    m[7] = dueAt
-    setMeta(keys.meta, id, m)
+    setTask(keys, id, m)
     addDue(keys.due, keys.channel, id, dueAt)
     code = 1
   end

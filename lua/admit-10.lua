@@ -2,7 +2,7 @@
   Decides, for a batch of records just read from Kafka, which may be handled
   now. The check and the parking are one step (DESIGN.md invariant 2).
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     leaseMs: a republished record that may run gets a lease this
               long (the consumer extends it while its handler runs)
@@ -24,7 +24,7 @@
        (and still holds the lease of); skip it
 ]]
 --@include now-ms
---@include meta
+--@include task
 --@include wake
 --@include waiting
 --@include shard-keys
@@ -43,20 +43,20 @@ for i = 0, n - 1 do
     -- after its lease ran out carries the same attempt. The first copy of
     -- the attempt to arrive takes the task (a new token, a fresh lease);
     -- later copies are stale while that lease holds.
-    local m = getMeta(keys.meta, id)
+    local m = getTask(keys, id)
     local attempt = tonumber(agg)
     local leaseEnd = tonumber(redis.call('ZSCORE', keys.inflight, id) or 0)
     if m and m[3] == 'f' and m[1] + 1 == attempt and ((m[11] or 0) ~= attempt or leaseEnd <= now) then
       local token = redis.call('INCR', keys.seq)
       m[2] = token
       m[11] = attempt
-      setMeta(keys.meta, id, m)
+      setTask(keys, id, m)
       redis.call('ZADD', keys.inflight, now + lease, id)
       out[#out + 1] = { 1, token }
     else
       out[#out + 1] = { 3, 0 }
     end
-  elseif redis.call('HEXISTS', keys.meta, id) == 1 then
+  elseif redis.call('HEXISTS', keys.tasks, id) == 1 then
     out[#out + 1] = { 0, 0 }
   elseif agg ~= '' and redis.call('HEXISTS', keys.aggs, agg) == 1 then
     out[#out + 1] = { storeTask(keys, now, id, agg, now, 0, 0, '', ARGV[b + 3], ''), 0 }

@@ -5,7 +5,7 @@
            scored due time + deltaMs (they are not claimable meanwhile)
     'in'   moves up to limit tasks from the shifting set back to the due set
 
-  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     phase, 'out' or 'in'
   ARGV[2]     deltaMs
   ARGV[3]     limit

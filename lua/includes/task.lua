@@ -1,0 +1,56 @@
+-- A task is ONE field of the shard's tasks hash: task id -> a binary value
+-- (big-endian, Lua struct formats; src/store/task-value.ts reads it too):
+--   state    c1  'd' due, 'f' in flight, 'w' waiting behind its head, 'x' dead,
+--                'p' due but held back by a dispatch pause
+--   token    I6  fencing token, changes at every claim
+--   taken    I4  republish mode: the delivery attempt a consumer admitted since
+--                the last claim (0: none yet)
+--   attempt  I4  handler attempts made so far (0: parked, never tried)
+--   first    I6  first-failure time (ms, Redis clock; 0 if never failed)
+--   seq      I6  its place in its aggregate's queue (waiting.lua)
+--   agg      I2 length + bytes: aggregate id ('' when the task has none)
+--   doom     I2 length + bytes: '' or why it must go to the dead-letter topic
+--                at its next dispatch, without running the handler
+--   err      I4 length + bytes: last error, opaque JSON from the client
+--   record   the rest: the Kafka record, opaque client bytes (record-codec.ts)
+-- The first three fields have fixed offsets, so a claim rewrites them with
+-- one struct.pack and a string.sub, without decoding the rest.
+-- Decoded, a task is m = { attempt, token, state, agg, first, err, nil, doom,
+-- nil, seq, taken, raw = value, at = offset of the record in raw }.
+local TASK_FORMAT = '>c1I6I4I4I6I6I2c0I2c0I4c0'
+local TASK_LEASE_BYTES = 11 -- state, token, taken
+
+local function decodeTask(raw)
+  if not raw then return nil end
+  local ok, state, token, taken, attempt, first, seq, agg, doom, err, at = pcall(struct.unpack, TASK_FORMAT, raw)
+  if not ok or type(at) ~= 'number' or at > #raw + 1 then return nil end
+  return { attempt, token, state, agg, first, err, nil, doom, nil, seq, taken, raw = raw, at = at }
+end
+
+-- The record bytes of a decoded task.
+local function taskRecord(m)
+  return string.sub(m.raw, m.at)
+end
+
+local function encodeTask(m, rec)
+  return struct.pack(TASK_FORMAT, m[3], m[2], m[11] or 0, m[1], m[5], m[10] or 0,
+    #m[4], m[4], #m[8], m[8], #m[6], m[6]) .. (rec or taskRecord(m))
+end
+
+-- The task's value with a new state and token, taken reset: the rest is kept as it is.
+local function withLease(raw, state, token)
+  return struct.pack('>c1I6I4', state, token, 0) .. string.sub(raw, TASK_LEASE_BYTES + 1)
+end
+
+-- A task by id: nil when there is none; a value that cannot be read is an error.
+local function getTask(keys, id)
+  local raw = redis.call('HGET', keys.tasks, id)
+  if not raw then return nil end
+  local m = decodeTask(raw)
+  if not m then error('zretry: task ' .. id .. ' is unreadable') end
+  return m
+end
+
+local function setTask(keys, id, m)
+  redis.call('HSET', keys.tasks, id, encodeTask(m))
+end
