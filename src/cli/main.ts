@@ -14,6 +14,7 @@ import { applyOp, listTasks, purge, selectIds, showTask, type Filter } from './t
 import { TaskStore } from '../store/store.js';
 import { rawConfig } from './env-config.js';
 import { statsReport } from './stats.js';
+import { aclReport } from './acl.js';
 import { runWorker } from './worker.js';
 
 const USAGE = `usage: zretry <command> [options]
@@ -34,6 +35,7 @@ commands:
   shift <duration>              push every due time back (e.g. 90s, 10m, 2h)
   purge [--yes]                 delete every task of the namespace
   worker                        run a standalone worker (see docs/configuration.md)
+  acl [--role worker|operator]  print the ACL SETUSER commands of the namespace's Redis users
 
 filters:
   --state <s>        due, inflight, waiting or dead (list only)
@@ -60,6 +62,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
       namespace: { type: 'string' },
       shards: { type: 'string' },
       handler: { type: 'string' },
+      role: { type: 'string' },
       state: { type: 'string' },
       topic: { type: 'string' },
       aggregate: { type: 'string' },
@@ -84,6 +87,13 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   const raw = rawConfig(values.config, overrides);
 
   if (command === 'worker') return runWorker(raw, values.handler ?? env.ZRETRY_HANDLER);
+  if (command === 'acl') {
+    const { store } = parseConfig(workerConfigSchema, { store: raw.store ?? {} }, 'configuration');
+    const { out, notes } = aclReport(store.namespace, values.role, values.json);
+    if (notes) console.error(notes);
+    console.log(out);
+    return 0;
+  }
   if (!OPERATOR_COMMANDS.has(command)) {
     console.error(`zretry: unknown command "${command}"\n\n${USAGE}`);
     return 2;
