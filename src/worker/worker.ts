@@ -258,6 +258,7 @@ export class Worker {
         // another claim owns the task now: stop this run; its outcome would be refused anyway
         const r = runs[i]!;
         this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
+        this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
         r.abort.abort(new Error('lease lost'));
       });
     } catch (error) {

@@ -1,0 +1,5 @@
+import type { Handler } from '../../../src/handler.js';
+declare const handler: Handler;
+export default handler;
+/** SIGKILLs this process the first time this fault fires. */
+export function killOnce(name: string): void;
