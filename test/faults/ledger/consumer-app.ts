@@ -32,12 +32,15 @@ const z = await consume({
   handler,
   logger,
   worker: false,
+  // the planned id is the dedup id (as a service would use its own message ids)
+  messageId: (r) => (JSON.parse(r.message.value!.toString()) as { id: string }).id,
   config: JSON.parse(env('LEDGER_CONFIG')),
   consumerConfig: { maxWaitTimeInMs: 50, sessionTimeout: 6_000, heartbeatInterval: 500, rebalanceTimeout: 10_000, retry: { retries: 100 } },
 });
 if (process.env.LEDGER_KILL === 'scheduled') {
   z.events.on('scheduled', (e) => {
-    if (e.outcome === 'scheduled') killOnce('consumer-after-schedule');
+    // the id travels as `stored`: the checker expects it never to run again as a first attempt
+    if (e.outcome === 'scheduled') killOnce('consumer-after-schedule', { stored: e.id });
   });
 }
 z.consumer.on(z.consumer.events.GROUP_JOIN, (e) => logger.info({ assigned: e.payload.memberAssignment }, 'group joined'));

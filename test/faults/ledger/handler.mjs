@@ -35,12 +35,12 @@ function line(fields) {
 }
 
 /** SIGKILLs this process the first time this fault fires (for faults outside the handler). */
-export function killOnce(name) {
-  if (once(name)) void die(name);
+export function killOnce(name, fields = {}) {
+  if (once(name)) void die(name, fields);
 }
 
-function die(fault) {
-  line({ ev: 'killed', fault });
+function die(fault, fields = {}) {
+  line({ ...fields, ev: 'killed', fault });
   process.kill(process.pid, 'SIGKILL');
   return new Promise(() => undefined);
 }

@@ -39,6 +39,8 @@ export interface LedgerLine {
   seq?: number;
   attempt?: number;
   fault?: string;
+  /** On a consumer's kill line: the message id whose task was stored just before. */
+  stored?: string;
   role: string;
   pid: number;
   t: number;
@@ -193,6 +195,22 @@ export class LedgerRun {
       }
     } finally {
       await producer.disconnect();
+    }
+  }
+
+  /** Records of the topic the group has not committed yet. */
+  async lag(group = `g-${this.topic}`): Promise<number> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const high = await admin.fetchTopicOffsets(this.topic);
+      const [committed] = await admin.fetchOffsets({ groupId: group, topics: [this.topic] });
+      return high.reduce((sum, p) => {
+        const c = Number(committed?.partitions.find((x) => x.partition === p.partition)?.offset ?? -1);
+        return sum + Number(p.high) - Math.max(c, 0);
+      }, 0);
+    } finally {
+      await admin.disconnect();
     }
   }
 
