@@ -7,6 +7,8 @@ export { processRunner } from './worker/process-runner.js';
 export { Outcomes, type DeadLetterSink, type OutcomeOptions } from './worker/outcomes.js';
 export { TaskStore, type Lease, type StoreOptions } from './store/store.js';
 export { preflight } from './store/preflight.js';
+export { aclRules, workerAclRules, operatorAclRules, aclSetUserLine } from './store/acl.js';
+export { redisFromConfig, kafkaFromConfig } from './config/connections.js';
 export { encodeRecord, decodeRecord, type TaskRecord, type RecordHeader } from './store/record-codec.js';
 export type * from './store/task.js';
 export type { Handler, HandlerRecord, RetryContext, RecordHeaders } from './handler.js';

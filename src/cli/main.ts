@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../config/parse.js';
 import { workerConfigSchema } from '../config/schema.js';
+import { redisFromConfig } from '../config/connections.js';
 import { ConfigError, ZRetryError } from '../errors.js';
 import type { TaskView } from '../store/task.js';
 import { table } from './table.js';
@@ -99,7 +100,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     return 2;
   }
   const cfg = parseConfig(workerConfigSchema, { store: raw.store ?? {} }, 'configuration');
-  const redis = new Redis(cfg.store.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const redis = redisFromConfig(cfg.store, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => undefined); // the failed command reports it
   try {
     await redis.connect();

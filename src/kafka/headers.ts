@@ -118,7 +118,7 @@ export function parseRepublished(r: TaskRecord, shards: number): RepublishedInfo
   const int = (name: string, min: number, max: number): number => {
     const s = get(name);
     const n = Number(s);
-    if (s === undefined || !/^-?\d+$/.test(s) || n < min || n > max) throw new Error(`header ${name} is missing or not an integer in [${min}, ${max}]: ${JSON.stringify(s)}`);
+    if (s === undefined || !/^-?\d+$/.test(s) || n < min || n > max) throw new Error(`header ${name} is missing or not an integer in [${min}, ${max}] (${s === undefined ? 'missing' : `${Buffer.byteLength(s)} bytes`})`);
     return n;
   };
   const shard = int(H.shard, 0, shards - 1);
