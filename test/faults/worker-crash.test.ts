@@ -5,6 +5,7 @@
  * and bounded by what the dead worker had in flight.
  */
 import { afterEach, expect, it } from 'vitest';
+import { waitFor } from '../helpers/env.js';
 import { LedgerRun } from './ledger/ledger.js';
 
 const runs: LedgerRun[] = [];
@@ -84,3 +85,48 @@ it('worker SIGKILLed in the middle of a batch (slow handlers, 20 in flight): not
   expect(rep.wronglyDead).toEqual([]);
   expect(rep.duplicates).toBeLessThanOrEqual(20);
 }, 90_000);
+
+it('worker stopped (SIGSTOP) past its lease, then resumed: another worker took its tasks, its stale outcomes are refused', async () => {
+  const r = await run({ leaseMs: 1_000 });
+  await r.consumer();
+  const a = await r.worker({ LEDGER_SLOW_MS: '300' });
+  await r.produce();
+  await waitFor(() => r.lines().some((l) => l.pid === a.proc.pid), 30_000, 'the first worker to run tasks');
+  a.signal('SIGSTOP');
+  const stoppedAt = Date.now();
+  await r.worker({ LEDGER_SLOW_MS: '300' });
+  await waitFor(() => r.lines().some((l) => l.t > stoppedAt + 1_000 && l.role === 'worker'), 30_000, 'the second worker to take over');
+  await new Promise((res) => setTimeout(res, 2_500 - (Date.now() - stoppedAt)));
+  a.signal('SIGCONT');
+  await r.waitUntilFinished();
+  await waitFor(() => /outcome refused|lease lost while running/.test(a.output()), 10_000, 'the resumed worker to report its lost leases');
+  const rep = r.report();
+  const refused = (a.output().match(/outcome refused|lease lost while running/g) ?? []).length;
+  r.summary('worker SIGSTOP 2.5 s past a 1 s lease', rep, `the resumed worker logged ${refused} refused outcomes/lost leases`);
+  expect(rep.lost).toEqual([]);
+  expect(rep.outOfOrder).toEqual([]);
+  expect(rep.wronglyDead).toEqual([]);
+  expect(rep.duplicates).toBeLessThanOrEqual(20);
+}, 120_000);
+
+it('republish mode: worker SIGKILLed right after its first republished batch reached Kafka: nothing lost', async () => {
+  const r = await run({ dispatch: 'republish' });
+  await r.consumer();
+  const w1 = await r.worker();
+  await r.produce();
+  const admin = r.kafka.admin();
+  await admin.connect();
+  const published = async () => (await admin.fetchTopicOffsets(r.topic)).reduce((s, p) => s + Number(p.high), 0);
+  await waitFor(async () => (await published()) > r.specs.length, 30_000, 'a republished record on the topic');
+  w1.signal('SIGKILL');
+  await admin.disconnect();
+  await w1.exited;
+  await r.worker();
+  await r.waitUntilFinished();
+  const rep = r.report();
+  r.summary('republish: worker kill -9 after its first republish', rep);
+  expect(rep.lost).toEqual([]);
+  expect(rep.outOfOrder).toEqual([]);
+  expect(rep.wronglyDead).toEqual([]);
+  expect(rep.duplicates).toBeLessThanOrEqual(20);
+}, 120_000);
