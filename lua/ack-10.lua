@@ -31,17 +31,21 @@ local done, seen = {}, {}
 local metas = {}
 for i = 0, n - 1 do
   local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
-  local m = decodeTask(raws[i + 1])
+  local raw = raws[i + 1]
   local code
-  if not m or seen[id] then
+  if not taskReadable(raw) or seen[id] then
     code = -1
-  elseif m[3] ~= 'f' or m[2] ~= tonumber(token) then
-    code = -2
   else
-    code = 1
-    seen[id] = true
-    done[#done + 1] = id
-    if m[4] ~= '' then metas[#done] = m end
+    local state, current, hasAgg = taskLease(raw)
+    if state ~= 'f' or current ~= tonumber(token) then
+      code = -2
+    else
+      code = 1
+      seen[id] = true
+      done[#done + 1] = id
+      -- only a task of an aggregate is decoded: its queue moves on
+      if hasAgg then metas[#done] = decodeTask(raw) end
+    end
   end
   out[#out + 1] = code
 end

@@ -10,17 +10,18 @@
   ARGV[2]     leaseMs, how long the claimer holds each task
   ARGV[3]     reap limit, the most expired leases to return per call
 
-  Returns { now, next, reaped, corrupt, then 3 per task: id, dueAt, value } where
+  Returns { now, next, reaped, corrupt, claimed } where
     now      Redis's time (ms)
     next     the earliest time something else needs doing: the next due
              time or lease deadline, -1 if the shard is idle (or paused)
     reaped   how many expired leases were returned to the due set
     corrupt  a list of ids whose metadata could not be read; they were moved
              to the dead set for an operator to inspect
-    id       a claimed task's id
-    dueAt    the due time it was claimed at (for lateness)
-    value    the task's value as now stored (includes/task.lua): in flight,
-             with its new token; the client decodes it
+    claimed  the claimed tasks in one string (one reply element instead of
+             three per task), each: id length (I2), id, the due time it was
+             claimed at (I6, for lateness), value length (I4), and the
+             task's value as now stored (includes/task.lua): in flight, with
+             its new token; the client decodes it
 ]]
 --@include now-ms
 --@include task
@@ -35,7 +36,8 @@ local now = nowMs()
 local reaped = reapExpired(keys, now, tonumber(ARGV[3]))
 local pauses = loadPauses(keys)
 
-local out = { now, -1, reaped, {} }
+local out = { now, -1, reaped, {}, '' }
+local claimedParts = {}
 local claimed, examined = 0, 0
 -- one call per kind of write for the whole batch: redis.call has a fixed cost per call
 while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
@@ -54,12 +56,12 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   local taskArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
   for k, id in ipairs(ids) do
     local raw = raws[k]
-    local m = decodeTask(raw)
-    if not m then
+    local m = pauses and pauses.any and taskReadable(raw) and decodeTask(raw)
+    if not taskReadable(raw) then
       table.insert(out[4], id)
       deadArgs[#deadArgs + 1] = now
       deadArgs[#deadArgs + 1] = id
-    elseif pauses and pauses.any and filteredOut(pauses, m, taskRecord(m)) then
+    elseif m and filteredOut(pauses, m, taskRecord(m)) then
       m[3] = 'p'
       taskArgs[#taskArgs + 1] = id
       taskArgs[#taskArgs + 1] = encodeTask(m)
@@ -72,9 +74,7 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
       taskArgs[#taskArgs + 1] = value
       leaseArgs[#leaseArgs + 1] = now + lease
       leaseArgs[#leaseArgs + 1] = id
-      out[#out + 1] = id
-      out[#out + 1] = tonumber(scores[k])
-      out[#out + 1] = value
+      claimedParts[#claimedParts + 1] = struct.pack('>I2c0I6I4', #id, id, tonumber(scores[k]), #value) .. value
       claimed = claimed + 1
     end
   end
@@ -83,6 +83,8 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   if #pausedArgs > 0 then redis.call('ZADD', keys.paused, unpack(pausedArgs)) end
   if #deadArgs > 0 then redis.call('ZADD', keys.dead, unpack(deadArgs)) end
 end
+
+out[5] = table.concat(claimedParts)
 
 local nextDue = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')[2]
 local nextLease = redis.call('ZRANGE', keys.inflight, 0, 0, 'WITHSCORES')[2]

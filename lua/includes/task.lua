@@ -27,6 +27,23 @@ local function decodeTask(raw)
   return { attempt, token, state, agg, first, err, nil, doom, nil, seq, taken, raw = raw, at = at }
 end
 
+-- Whether raw is a readable task value, checked through its length fields
+-- without decoding it (claim and ack run this for every task).
+local function taskReadable(raw)
+  if not raw or #raw < 35 then return false end
+  local doomAt = 30 + struct.unpack('>I2', raw, 28)
+  if #raw < doomAt + 5 then return false end
+  local errAt = doomAt + 2 + struct.unpack('>I2', raw, doomAt)
+  if #raw < errAt + 3 then return false end
+  return errAt + 4 + struct.unpack('>I4', raw, errAt) <= #raw + 1
+end
+
+-- The state, token and whether the task has an aggregate, from fixed offsets.
+local function taskLease(raw)
+  local state, token = struct.unpack('>c1I6', raw)
+  return state, token, struct.unpack('>I2', raw, 28) > 0
+end
+
 -- The record bytes of a decoded task.
 local function taskRecord(m)
   return string.sub(m.raw, m.at)

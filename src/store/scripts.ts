@@ -155,7 +155,7 @@ export class ShardScripts {
 
   async claim(n: number, leaseMs: number, reapLimit: number): Promise<ClaimReply> {
     const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit);
-    const [now, next, reaped, corruptMeta] = reply as [number, number, number, Buffer[]];
+    const [now, next, reaped, corruptMeta, claimed] = reply as [number, number, number, Buffer[], Buffer];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -164,12 +164,16 @@ export class ShardScripts {
       unreadable: [],
       corruptMeta: corruptMeta.map(String),
     };
-    for (let i = 4; i + 2 < reply.length; i += 3) {
-      const idS = (reply[i] as Buffer).toString();
-      const dueAt = reply[i + 1] as number;
+    // claimed: per task an I2 id length, the id, an I6 due time, an I4 value length, the value (lua/claim-10.lua)
+    for (let at = 0; at < claimed.length; ) {
+      const idLen = claimed.readUInt16BE(at);
+      const idS = claimed.toString('utf8', at + 2, (at += 2 + idLen));
+      const dueAt = claimed.readUIntBE(at, 6);
+      const valueLen = claimed.readUInt32BE(at + 6);
+      const value = claimed.subarray(at + 10, (at += 10 + valueLen));
       let token = '';
       try {
-        const v = decodeTaskValue(reply[i + 2] as Buffer);
+        const v = decodeTaskValue(value);
         token = String(v.token);
         out.tasks.push({
           id: idS,
