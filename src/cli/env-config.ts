@@ -49,7 +49,9 @@ export function rawConfig(file: string | undefined, env: NodeJS.ProcessEnv): Rec
       throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
     }
   }
-  if (env.REDIS_URL && !env.ZRETRY_REDIS_URL) set(cfg, 'store.redisUrl', env.REDIS_URL);
+  // the conventional REDIS_URL is only a fallback: a redisUrl in the file or ZRETRY_REDIS_URL wins
+  const fileUrl = (cfg.store as { redisUrl?: unknown } | undefined)?.redisUrl;
+  if (env.REDIS_URL && !env.ZRETRY_REDIS_URL && fileUrl === undefined) set(cfg, 'store.redisUrl', env.REDIS_URL);
   for (const [name, path, kind] of ENV_MAP) {
     const v = env[name];
     if (v === undefined || v === '') continue;

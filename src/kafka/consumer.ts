@@ -92,6 +92,15 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
   const log = opts.logger.child({ component: 'consumer' });
   const shards = opts.store.options.shards;
   const paused = new Set<string>();
+  /**
+   * Offsets per partition whose records are done (handled, or stored) but
+   * lie past the resolved prefix because an earlier record could not be
+   * stored. When the paused partition is read again they are skipped, so a
+   * Redis outage or an out-of-memory spell does not run them again and
+   * again. Forgotten on a rebalance: a new owner reads them anew.
+   */
+  const doneAhead = new Map<string, Set<string>>();
+  opts.consumer.on(opts.consumer.events.GROUP_JOIN, () => doneAhead.clear());
 
   /** Pauses a partition until Redis answers, then seeks back to its first unresolved offset. */
   function pauseUntilRedis(topic: string, partition: number, fromOffset: string, error: unknown, what = 'Redis unavailable'): void {
@@ -123,6 +132,9 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     const { topic, partition } = batch;
     const msgs = batch.messages;
     if (msgs.length === 0) return;
+    const partKey = `${topic}/${partition}`;
+    const ahead = doneAhead.get(partKey);
+    doneAhead.delete(partKey);
     // kafkajs signals a rebalance by rejecting heartbeat(): stop starting records then, as for isStale()
     let rebalancing = false;
     const beat = setInterval(() => void heartbeat().catch(() => (rebalancing = true)), 1_000);
@@ -154,8 +166,10 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       });
       // a record too large to keep in Redis goes to the DLT as it arrives, outside admit and the aggregate's queue
       const tooLarge = new Set<number>();
+      const already = new Set<number>();
       records.forEach((r, i) => {
-        if (!info[i] && recordBytes(r) > opts.maxRecordBytes) tooLarge.add(i);
+        if (ahead?.has(r.offset)) already.add(i);
+        else if (!info[i] && recordBytes(r) > opts.maxRecordBytes) tooLarge.add(i);
       });
       // the user's id functions may throw on a record they cannot read: that record goes to the DLT
       const badRecord = new Map<number, unknown>();
@@ -187,9 +201,10 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       // 2. one admit call: who runs now
       let admitted: AdmitResult[];
       try {
-        const judged = await opts.store.admit(entries.filter((_, i) => !tooLarge.has(i)), opts.leaseMs);
-        admitted = entries.map((_, i) => (tooLarge.has(i) ? { outcome: 'go' } : judged.shift()!));
+        const judged = await opts.store.admit(entries.filter((_, i) => !tooLarge.has(i) && !already.has(i)), opts.leaseMs);
+        admitted = entries.map((_, i) => (tooLarge.has(i) ? { outcome: 'go' } : already.has(i) ? { outcome: 'stale' } : judged.shift()!));
       } catch (error) {
+        if (ahead) doneAhead.set(partKey, ahead);
         pauseUntilRedis(topic, partition, msgs[0]!.offset, error);
         return;
       }
@@ -334,6 +349,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
         } catch (error) {
           const first = Math.min(donePrefix(), ...toSchedule.map((s) => s.index));
           resolvePrefix(first);
+          rememberDoneAhead(first, fate);
           pauseUntilRedis(topic, partition, msgs[first]!.offset, error);
           return;
         }
@@ -351,6 +367,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       resolvePrefix(donePrefix());
       if (deadLetterFailed !== null && donePrefix() < msgs.length) {
         // a too-large record's dead letter could not be written: read it again after a pause
+        rememberDoneAhead(donePrefix(), fate);
         pauseUntilRedis(topic, partition, msgs[donePrefix()]!.offset, deadLetterFailed, 'dead-letter write of a too-large record failed');
         return;
       }
@@ -368,6 +385,13 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
 
     function resolvePrefix(n: number): void {
       if (n > 0) resolveOffset(msgs[n - 1]!.offset);
+    }
+
+    /** Remembers the done records from index `from` on, so the re-read after a pause skips them. */
+    function rememberDoneAhead(from: number, fate: readonly Fate[]): void {
+      const set = new Set<string>();
+      for (let i = from; i < fate.length; i++) if (fate[i] === 'done') set.add(msgs[i]!.offset);
+      if (set.size > 0) doneAhead.set(partKey, set);
     }
   };
 }

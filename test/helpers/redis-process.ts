@@ -22,6 +22,8 @@ async function freePort(): Promise<number> {
 export interface OwnRedis {
   url: string;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal without waiting for an exit (SIGSTOP / SIGCONT). */
+  signal(signal: NodeJS.Signals): void;
   start(): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -57,7 +59,11 @@ export async function ownRedis(opts: { appendfsync?: 'always' | 'everysec'; extr
       p.kill(signal);
       await exited;
     },
+    signal(sig) {
+      proc?.kill(sig);
+    },
     async cleanup() {
+      proc?.kill('SIGCONT');
       await handle.kill();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
-import { consumeConfigSchema, workerConfigSchema } from '../../src/config/schema.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rawConfig } from '../../src/cli/env-config.js';
+import { consumeConfigSchema, standaloneWorkerSchema, workerConfigSchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 
 const fails = (input: unknown) => {
@@ -46,5 +50,32 @@ describe('configuration', () => {
     })()!;
     expect(e.issues.map((i) => i.path)).toEqual(['worker.leaseMs', 'failure.policy.maxAttempts']);
     expect(e.message).toContain('failure.policy.maxAttempts: must be at least 1 (1 means no retry) (got 0)');
+  });
+});
+
+describe('rawConfig: file, ZRETRY_* and REDIS_URL', () => {
+  const file = (cfg: unknown): string => {
+    const p = join(mkdtempSync(join(tmpdir(), 'zretry-cfg-')), 'c.json');
+    writeFileSync(p, JSON.stringify(cfg));
+    return p;
+  };
+  it('a redisUrl in the file wins over the conventional REDIS_URL; ZRETRY_REDIS_URL wins over both', () => {
+    const f = file({ store: { redisUrl: 'redis://file:1' } });
+    expect((rawConfig(f, { REDIS_URL: 'redis://env:2' }).store as { redisUrl: string }).redisUrl).toBe('redis://file:1');
+    expect((rawConfig(f, { REDIS_URL: 'redis://env:2', ZRETRY_REDIS_URL: 'redis://z:3' }).store as { redisUrl: string }).redisUrl).toBe('redis://z:3');
+    expect((rawConfig(undefined, { REDIS_URL: 'redis://env:2' }).store as { redisUrl: string }).redisUrl).toBe('redis://env:2');
+  });
+  it('ZRETRY_KAFKA_BROKERS is a comma-separated list, validated as host:port', () => {
+    const raw = rawConfig(undefined, { ZRETRY_KAFKA_BROKERS: 'a:9092, b:9093' });
+    expect(raw.kafka).toEqual({ brokers: ['a:9092', 'b:9093'] });
+    expect(() => parseConfig(standaloneWorkerSchema, rawConfig(undefined, { ZRETRY_KAFKA_BROKERS: 'nohost' }))).toThrow(/kafka\.brokers\.0: must be host:port \(got "nohost"\)/);
+  });
+  it('republish dispatch without a kafka section names the fix', () => {
+    expect(() => parseConfig(standaloneWorkerSchema, { consumer: { dispatch: 'republish' } })).toThrow(/consumer\.dispatch: dispatch "republish" needs a kafka section/);
+  });
+  it('a file that is not JSON names the file', () => {
+    const p = join(mkdtempSync(join(tmpdir(), 'zretry-cfg-')), 'bad.json');
+    writeFileSync(p, '{ store: ');
+    expect(() => rawConfig(p, {})).toThrow(new RegExp(`cannot read config file ${p}`));
   });
 });
