@@ -2,29 +2,64 @@
  * zretry against BullMQ and the raw Redis ceiling, on one machine, in one run
  * (issue "Benchmarks"). Every figure is the median of BENCH_RUNS runs (default
  * 3) with min and max; ratios are zretry / BullMQ and zretry / raw.
- *   npm run bench:compare        (starts the services itself)
- * Env: BENCH_TASKS (default 20000), BENCH_RUNS (3), BENCH_LATENESS_SECONDS (10).
+ *   npm run bench:compare
+ * It starts its own redis-server (the flags of scripts/services: AOF
+ * everysec, noeviction) on a free port, so the slow log and INFO
+ * commandstats see only the benchmark, and stops it at the end; with
+ * BENCH_REDIS_URL it uses that server instead.
+ * Env: BENCH_TASKS (default 100000: scheduled, then drained all due at once),
+ * BENCH_RUNS (3), BENCH_LATENESS_SECONDS (10).
  */
-import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createWorker } from '../src/create-worker.js';
+import { loadScripts } from '../src/store/lua-loader.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
 import { dropNamespace } from './lib.js';
 
-const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const ownRedis = process.env.BENCH_REDIS_URL ? null : await startRedis();
+const url = new URL(process.env.BENCH_REDIS_URL ?? `redis://127.0.0.1:${ownRedis!.port}`);
 const connection = { host: url.hostname, port: Number(url.port) };
-const N = Number(process.env.BENCH_TASKS ?? 20_000);
+const N = Number(process.env.BENCH_TASKS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LATENESS_S = Number(process.env.BENCH_LATENESS_SECONDS ?? 10);
 const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
 const payload = Buffer.alloc(100, 120);
 const silent = pino({ level: 'silent' });
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+/** A redis-server of the benchmark's own, configured as scripts/services configures the shared one. */
+async function startRedis(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  const port = await new Promise<number>((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'zretry-bench-redis-'));
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      await r.connect();
+      await r.ping();
+      r.disconnect();
+      return { port, proc, dir };
+    } catch {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  throw new Error(`bench: redis-server did not start on port ${port}`);
+}
 
 type Stat = { median: number; min: number; max: number; runs: number[] };
 const stat = (xs: number[]): Stat => {
@@ -33,6 +68,8 @@ const stat = (xs: number[]): Stat => {
 };
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+/** Microseconds Redis spent in commands since the last CONFIG RESETSTAT (INFO commandstats). */
+const redisUsec = async () => [...(await redis.info('commandstats')).matchAll(/usec=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
 
 function task(i: number, delayMs = 0): NewTask {
   return {
@@ -45,38 +82,74 @@ function task(i: number, delayMs = 0): NewTask {
   };
 }
 
+/** zretry's scripts by SHA1, to name the slow log's EVALSHA entries. */
+const scriptBySha = new Map(loadScripts().map((sc) => [createHash('sha1').update(sc.lua).digest('hex'), sc.name]));
+/** Times the kernel took the CPU from our own redis-server (it runs on a shared 2-core machine). */
+const preemptions = () => {
+  if (!ownRedis) return 0;
+  try {
+    return Number(/nonvoluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${ownRedis.proc.pid}/status`, 'utf8'))![1]);
+  } catch {
+    return 0;
+  }
+};
+const forks = async () => Number(/total_forks:(\d+)/.exec(await redis.info('stats'))![1]);
+const describeCall = (args: string[]) => (args[0]?.toLowerCase() === 'evalsha' ? `evalsha ${scriptBySha.get(args[1] ?? '') ?? (args[1] ?? '').slice(0, 8)}` : (args[0] ?? '').toLowerCase());
+
+type Probe = { pingP99: number; pingMax: number; pings: number; slowCalls: number; slowestMs: number; slowest: string; redisUsPerTask: number; forks: number; slow: string[]; preempted: number; luaMeanMs: number };
+
 /**
- * Samples PING latency from another client until stop(), and reads Redis's
- * slow log: every command that held Redis 5 ms or more (a Lua batch must not
- * stall Redis). The PING client shares this process's event loop with the
- * worker, so its figure includes that; the slow log does not.
+ * While a drain runs: PING latency measured by a separate process
+ * (bench/ping-probe.mjs, its own event loop and connection), and Redis's
+ * slow log with a 1 ms threshold, from which it counts the commands that
+ * held Redis 5 ms or more and takes the slowest. Also Redis's own CPU time
+ * per task over the drain (INFO commandstats, all commands).
  */
-function pingProbe(): { stop: () => Promise<{ p99: number; max: number; slowCalls: number; slowestMs: number }> } {
-  void redis.config('SET', 'slowlog-log-slower-than', '5000').then(() => redis.slowlog('RESET'));
-  const r = new Redis(connection);
-  const lat: number[] = [];
-  let on = true;
-  const loop = (async () => {
-    while (on) {
-      const t = performance.now();
-      await r.ping();
-      lat.push(performance.now() - t);
-      await new Promise((res) => setTimeout(res, 2));
-    }
-  })();
+async function probeDrain(): Promise<{ stop: (tasks: number) => Promise<Probe> }> {
+  const prev = ((await redis.config('GET', 'slowlog-log-slower-than')) as string[])[1]!;
+  const prevLen = ((await redis.config('GET', 'slowlog-max-len')) as string[])[1]!;
+  await redis.config('SET', 'slowlog-log-slower-than', '1000');
+  await redis.config('SET', 'slowlog-max-len', '100000');
+  await redis.slowlog('RESET');
+  await redis.config('RESETSTAT');
+  const forks0 = await forks();
+  const preempt0 = preemptions();
+  const child = spawn(process.execPath, ['bench/ping-probe.mjs', connection.host, String(connection.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 5));
   return {
-    stop: async () => {
-      on = false;
-      await loop;
-      r.disconnect();
-      lat.sort((a, b) => a - b);
-      const slow = (await redis.slowlog('GET', 1000)) as Array<[number, number, number, string[]]>;
-      await redis.config('SET', 'slowlog-log-slower-than', '10000');
+    stop: async (tasks) => {
+      child.stdin!.write('stop\n');
+      await new Promise((r) => child.once('exit', r));
+      const ping = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { samples: number; p99: number; max: number };
+      const statsText = await redis.info('commandstats');
+      const usec = [...statsText.matchAll(/usec=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+      const slow = (await redis.slowlog('GET', 100000)) as Array<[number, number, number, string[]]>;
+      await redis.config('SET', 'slowlog-log-slower-than', prev);
+      await redis.config('SET', 'slowlog-max-len', prevLen);
+      const top = slow.reduce<[number, number, number, string[]] | null>((m, e) => (!m || e[2] > m[2] ? e : m), null);
       return {
-        p99: Number(pct(lat, 99).toFixed(2)),
-        max: Number((lat.at(-1) ?? 0).toFixed(2)),
-        slowCalls: slow.length,
-        slowestMs: slow.reduce((m, e) => Math.max(m, e[2] / 1000), 0),
+        pingP99: ping.p99,
+        pingMax: ping.max,
+        pings: ping.samples,
+        slowCalls: slow.filter((e) => e[2] >= 5000).length,
+        slowestMs: top ? top[2] / 1000 : 0,
+        slowest: top ? describeCall(top[3]) : '',
+        redisUsPerTask: usec / tasks,
+        forks: (await forks()) - forks0,
+        preempted: preemptions() - preempt0,
+        luaMeanMs: (() => {
+          const e = /cmdstat_(evalsha|eval):calls=(\d+),usec=(\d+)/g;
+          let calls = 0;
+          let us = 0;
+          for (const m of statsText.matchAll(e)) {
+            calls += Number(m[2]);
+            us += Number(m[3]);
+          }
+          return calls ? us / calls / 1000 : 0;
+        })(),
+        slow: slow.filter((e) => e[2] >= 5000).map((e) => `${describeCall(e[3])} ${(e[2] / 1000).toFixed(1)} ms (${e[3].length} args)`),
       };
     },
   };
@@ -91,21 +164,23 @@ function redisBenchmark(cmd: string[]): number {
 }
 
 // ---- zretry ----
-async function zretrySchedule(): Promise<{ perSec: number; bytesPerTask: number; ns: string }> {
+async function zretrySchedule(): Promise<{ perSec: number; bytesPerTask: number; ns: string; redisUsPerTask: number }> {
   const ns = `cmp-${randomUUID().slice(0, 8)}`;
   const store = new TaskStore(redis, { namespace: ns, shards: 4, maxBatch: 500 });
   await store.schedule([task(-1, 3_600_000)]);
   const mem0 = await usedMemory();
+  await redis.config('RESETSTAT');
   const t0 = performance.now();
   for (let i = 0; i < N; i += 500) await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => task(i + k, 0)));
   const secs = (performance.now() - t0) / 1000;
+  const redisUsPerTask = (await redisUsec()) / N;
   const bytesPerTask = (await usedMemory() - mem0) / N;
-  return { perSec: N / secs, bytesPerTask, ns };
+  return { perSec: N / secs, bytesPerTask, ns, redisUsPerTask };
 }
 
-async function zretryDrain(ns: string): Promise<{ perSec: number; ping: { p99: number; max: number; slowCalls: number; slowestMs: number } }> {
+async function zretryDrain(ns: string): Promise<{ perSec: number; ping: Probe }> {
   let done = 0;
-  const probe = pingProbe();
+  const probe = await probeDrain();
   const t0 = performance.now();
   const w = await createWorker({
     redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
@@ -115,8 +190,8 @@ async function zretryDrain(ns: string): Promise<{ perSec: number; ping: { p99: n
   });
   while (done < N) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
-  const ping = await probe.stop();
   await w.close();
+  const ping = await probe.stop(N);
   await w.store.redis.quit();
   await dropNamespace(redis, ns);
   return { perSec: N / secs, ping };
@@ -153,29 +228,31 @@ function leadMs(total: number): number {
 }
 
 // ---- BullMQ ----
-async function bullAdd(): Promise<{ perSec: number; bytesPerTask: number; queue: Queue }> {
+async function bullAdd(): Promise<{ perSec: number; bytesPerTask: number; queue: Queue; redisUsPerTask: number }> {
   const queue = new Queue(`cmp-${randomUUID().slice(0, 8)}`, { connection });
   await queue.waitUntilReady();
   await queue.add('warm', { p: payload.toString('latin1') }, { delay: 3_600_000 });
   const mem0 = await usedMemory();
+  await redis.config('RESETSTAT');
   const t0 = performance.now();
   for (let i = 0; i < N; i += 500) {
     await queue.addBulk(Array.from({ length: Math.min(500, N - i) }, (_, k) => ({ name: 'job', data: { p: payload.toString('latin1'), i: i + k }, opts: { delay: 1, removeOnComplete: true } })));
   }
   const secs = (performance.now() - t0) / 1000;
+  const redisUsPerTask = (await redisUsec()) / N;
   const bytesPerTask = (await usedMemory() - mem0) / N;
-  return { perSec: N / secs, bytesPerTask, queue };
+  return { perSec: N / secs, bytesPerTask, queue, redisUsPerTask };
 }
 
-async function bullDrain(queue: Queue): Promise<{ perSec: number; ping: { p99: number; max: number; slowCalls: number; slowestMs: number } }> {
+async function bullDrain(queue: Queue): Promise<{ perSec: number; ping: Probe }> {
   let done = 0;
-  const probe = pingProbe();
+  const probe = await probeDrain();
   const t0 = performance.now();
   const w = new BullWorker(queue.name, async () => void done++, { connection, concurrency: 100 });
   while (done < N) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
-  const ping = await probe.stop();
   await w.close();
+  const ping = await probe.stop(N);
   await queue.obliterate({ force: true });
   await queue.close();
   return { perSec: N / secs, ping };
@@ -206,7 +283,7 @@ async function bullLateness(ratePerSec: number): Promise<number[]> {
 // ---- the run ----
 const r: Record<string, number[]> = {};
 const push = (k: string, v: number) => (r[k] ??= []).push(v);
-const latency: Record<string, Record<string, Stat>> = {};
+const slowest: string[] = [];
 
 for (let run = 1; run <= RUNS; run++) {
   log(`run ${run}/${RUNS}: raw`);
@@ -216,20 +293,34 @@ for (let run = 1; run <= RUNS; run++) {
   const zs = await zretrySchedule();
   push('zretry.schedule', zs.perSec);
   push('zretry.bytesPerTask', zs.bytesPerTask);
+  push('zretry.redisUsPerTaskSchedule', zs.redisUsPerTask);
   const zd = await zretryDrain(zs.ns);
   push('zretry.drain', zd.perSec);
-  push('zretry.pingMaxDuringDrain', zd.ping.max);
+  push('zretry.pingP99DuringDrain', zd.ping.pingP99);
+  push('zretry.pingMaxDuringDrain', zd.ping.pingMax);
   push('zretry.slowCallsDuringDrain', zd.ping.slowCalls);
   push('zretry.slowestCallMs', zd.ping.slowestMs);
+  push('zretry.redisUsPerTaskDrain', zd.ping.redisUsPerTask);
+  push('zretry.forksDuringDrain', zd.ping.forks);
+  push('zretry.luaMeanMsDuringDrain', zd.ping.luaMeanMs);
+  push('zretry.redisPreemptedDuringDrain', zd.ping.preempted);
+  slowest.push(`zretry run ${run}: slowest ${zd.ping.slowest} ${zd.ping.slowestMs} ms; >= 5 ms: ${zd.ping.slow.join(', ') || 'none'}; forks (AOF rewrites) during the drain: ${zd.ping.forks}`);
   log(`run ${run}/${RUNS}: bullmq add + drain of ${N}`);
   const ba = await bullAdd();
   push('bullmq.add', ba.perSec);
   push('bullmq.bytesPerTask', ba.bytesPerTask);
+  push('bullmq.redisUsPerTaskSchedule', ba.redisUsPerTask);
   const bd = await bullDrain(ba.queue);
   push('bullmq.drain', bd.perSec);
-  push('bullmq.pingMaxDuringDrain', bd.ping.max);
+  push('bullmq.pingP99DuringDrain', bd.ping.pingP99);
+  push('bullmq.pingMaxDuringDrain', bd.ping.pingMax);
   push('bullmq.slowCallsDuringDrain', bd.ping.slowCalls);
   push('bullmq.slowestCallMs', bd.ping.slowestMs);
+  push('bullmq.redisUsPerTaskDrain', bd.ping.redisUsPerTask);
+  push('bullmq.forksDuringDrain', bd.ping.forks);
+  push('bullmq.luaMeanMsDuringDrain', bd.ping.luaMeanMs);
+  push('bullmq.redisPreemptedDuringDrain', bd.ping.preempted);
+  slowest.push(`bullmq run ${run}: slowest ${bd.ping.slowest} ${bd.ping.slowestMs} ms; >= 5 ms: ${bd.ping.slow.join(', ') || 'none'}; forks (AOF rewrites) during the drain: ${bd.ping.forks}`);
   for (const rate of [1_000, 10_000]) {
     log(`run ${run}/${RUNS}: lateness at ${rate}/s over ${LATENESS_S}s`);
     for (const [name, fn] of [['zretry', zretryLateness], ['bullmq', bullLateness]] as const) {
@@ -249,18 +340,23 @@ const ratios = {
   drainVsRawZpopmin: m('zretry.drain') / m('raw.zpopmin'),
   memoryVsBullmq: m('zretry.bytesPerTask') / m('bullmq.bytesPerTask'),
 };
-void latency;
 const machine = { cores: (await import('node:os')).cpus().length, node: process.version, redis: /redis_version:(\S+)/.exec(await redis.info('server'))![1] };
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/compare.json', JSON.stringify({ date: new Date().toISOString(), tasks: N, runs: RUNS, latenessSeconds: LATENESS_S, machine, stats, ratios }, null, 2) + '\n');
+writeFileSync('bench/results/compare.json', JSON.stringify({ date: new Date().toISOString(), tasks: N, runs: RUNS, latenessSeconds: LATENESS_S, machine, stats, ratios, slowest }, null, 2) + '\n');
 const fmt = (k: string, d = 0) => `${stats[k]!.median.toFixed(d)} (${stats[k]!.min.toFixed(d)}–${stats[k]!.max.toFixed(d)})`;
 const md = [
   `| figure | zretry | BullMQ | raw Redis |`,
   `| --- | --- | --- | --- |`,
   `| schedule / add, tasks/s | ${fmt('zretry.schedule')} | ${fmt('bullmq.add')} | ZADD ${fmt('raw.zadd')} |`,
-  `| drain ${N} due tasks, no-op handler, concurrency 100, tasks/s | ${fmt('zretry.drain')} | ${fmt('bullmq.drain')} | ZPOPMIN ${fmt('raw.zpopmin')} |`,
-  `| PING max during the drain (client in the worker's process), ms | ${fmt('zretry.pingMaxDuringDrain', 1)} | ${fmt('bullmq.pingMaxDuringDrain', 1)} | |`,
+  `| drain of ${N} tasks all due at once, no-op handler, concurrency 100, tasks/s | ${fmt('zretry.drain')} | ${fmt('bullmq.drain')} | ZPOPMIN ${fmt('raw.zpopmin')} |`,
+  `| PING p99 during the drain (another process), ms | ${fmt('zretry.pingP99DuringDrain', 1)} | ${fmt('bullmq.pingP99DuringDrain', 1)} | |`,
+  `| PING max during the drain (another process), ms | ${fmt('zretry.pingMaxDuringDrain', 1)} | ${fmt('bullmq.pingMaxDuringDrain', 1)} | |`,
+  `| Redis CPU per task while scheduling (INFO commandstats), µs | ${fmt('zretry.redisUsPerTaskSchedule', 1)} | ${fmt('bullmq.redisUsPerTaskSchedule', 1)} | |`,
+  `| Redis CPU per task during the drain (INFO commandstats), µs | ${fmt('zretry.redisUsPerTaskDrain', 1)} | ${fmt('bullmq.redisUsPerTaskDrain', 1)} | |`,
   `| commands holding Redis >= 5 ms during the drain (slow log) | ${fmt('zretry.slowCallsDuringDrain')} | ${fmt('bullmq.slowCallsDuringDrain')} | |`,
+  `| mean Lua call (EVAL/EVALSHA) during the drain, ms | ${fmt('zretry.luaMeanMsDuringDrain', 2)} | ${fmt('bullmq.luaMeanMsDuringDrain', 2)} | |`,
+  `| times the kernel preempted redis-server during the drain | ${fmt('zretry.redisPreemptedDuringDrain')} | ${fmt('bullmq.redisPreemptedDuringDrain')} | |`,
+  `| forks (AOF rewrites) during the drain | ${fmt('zretry.forksDuringDrain')} | ${fmt('bullmq.forksDuringDrain')} | |`,
   `| slowest command during the drain, ms | ${fmt('zretry.slowestCallMs', 1)} | ${fmt('bullmq.slowestCallMs', 1)} | |`,
   `| Redis memory per task, 100-byte payload, bytes | ${fmt('zretry.bytesPerTask')} | ${fmt('bullmq.bytesPerTask')} | |`,
   ...[1_000, 10_000].flatMap((rate) =>
@@ -268,7 +364,16 @@ const md = [
   ),
   '',
   `ratios (medians): zretry/BullMQ schedule ${ratios.scheduleVsBullmqAdd.toFixed(2)}, drain ${ratios.drainVsBullmq.toFixed(2)}, memory ${ratios.memoryVsBullmq.toFixed(2)}; zretry/raw schedule vs ZADD ${ratios.scheduleVsRawZadd.toFixed(3)}, drain vs ZPOPMIN ${ratios.drainVsRawZpopmin.toFixed(3)}`,
+  '',
+  'slow calls during each drain (slow log, 1 ms threshold):',
+  '',
+  ...slowest.map((l) => `- ${l}`),
 ].join('\n');
 writeFileSync('bench/results/compare.md', md + '\n');
 console.log(md);
 await redis.quit();
+if (ownRedis) {
+  ownRedis.proc.kill();
+  await new Promise((r) => ownRedis.proc.once('exit', r));
+  rmSync(ownRedis.dir, { recursive: true, force: true });
+}
