@@ -106,7 +106,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         outcomes: outcomeOptions,
         runner:
           c.dispatch === 'republish'
-            ? republishRunner({ producer, store, logger, retryTopic, republishLeaseMs: c.republishLeaseMs })
+            ? republishRunner({ producer, store, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
             : processRunner(opts.handler),
       });
       await worker.start();
@@ -130,6 +130,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         blocking: c.blocking,
         redisProbeMs: c.redisProbeMs,
         maxRecordBytes: c.maxRecordBytes,
+        republishSecret: c.republishSecret,
         deadLetter,
         leaseMs: cfg.worker.leaseMs,
         signal: closing.signal,

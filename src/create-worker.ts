@@ -75,7 +75,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   const runner =
     opts.runner ??
     (republish
-      ? republishRunner({ producer: side!.producer, store, logger, retryTopic: side!.retryTopic, republishLeaseMs: cfg.consumer.republishLeaseMs })
+      ? republishRunner({ producer: side!.producer, store, logger, retryTopic: side!.retryTopic, republishLeaseMs: cfg.consumer.republishLeaseMs, secret: cfg.consumer.republishSecret })
       : processRunner(opts.handler!));
   const deadLetter = opts.deadLetter ?? side?.deadLetter;
   const worker = new Worker({

@@ -20,6 +20,8 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_DISPATCH', 'consumer.dispatch', 'string'],
   ['ZRETRY_AUTO_CREATE_TOPICS', 'consumer.autoCreateTopics', 'bool'],
   ['ZRETRY_DLT_SUFFIX', 'consumer.dltSuffix', 'string'],
+  ['ZRETRY_REPUBLISH_SECRET', 'consumer.republishSecret', 'string'],
+  ['ZRETRY_MAX_RECORD_BYTES', 'consumer.maxRecordBytes', 'int'],
   ['ZRETRY_KAFKA_BROKERS', 'kafka.brokers', 'list'],
   ['ZRETRY_KAFKA_CLIENT_ID', 'kafka.clientId', 'string'],
   ['ZRETRY_KAFKA_SSL', 'kafka.ssl', 'bool'],

@@ -117,6 +117,13 @@ export const consumerSchema = z.object({
   /** Read new groups from the beginning of the topics. */
   fromBeginning: z.boolean().default(false),
   /**
+   * Signs republished copies (HMAC-SHA256 over their zretry headers); the
+   * consumer then takes only signed records for copies. Without it, whoever
+   * can write to the topic can forge headers that make a record be skipped
+   * as a stale copy. The same value on every consumer and worker.
+   */
+  republishSecret: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  /**
    * Largest record (key + value + headers, bytes) zretry keeps in Redis. A
    * larger record is never stored: it goes straight to the dead-letter topic
    * with reason "too-large", without a handler call.

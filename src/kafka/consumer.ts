@@ -55,6 +55,8 @@ export interface RetryingConsumerOptions {
   maxRecordBytes: number;
   /** Where such records go. */
   deadLetter: DeadLetterSink;
+  /** When set, only copies signed with it count as republished; other zretry headers are ignored. */
+  republishSecret?: string;
   /** Lease of a republished record while the consumer handles it (extended while the handler runs). */
   leaseMs: number;
   /** Aborted when the consumer closes: probes stop. */
@@ -158,7 +160,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       }));
       const info: (RepublishedInfo | null)[] = records.map((r) => {
         try {
-          return parseRepublished(r, shards);
+          return parseRepublished(r, shards, opts.republishSecret);
         } catch (e) {
           log.warn({ topic, partition, offset: r.offset, reason: (e as Error).message }, 'record has malformed zretry headers; handling it as a fresh record');
           return null;

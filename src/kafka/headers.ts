@@ -3,6 +3,7 @@
  * and how a republished record is recognized. Names are lower-case and
  * start with "zretry-"; they are stripped before the handler sees a record.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IHeaders } from 'kafkajs';
 import { toHeaderObject } from '../handler.js';
 import type { RecordHeader, TaskRecord } from '../store/record-codec.js';
@@ -25,6 +26,7 @@ export const H = {
   errorStack: 'zretry-error-stack',
   deadReason: 'zretry-dead-reason',
   deadDetail: 'zretry-dead-detail',
+  signature: 'zretry-signature',
 } as const;
 
 const PREFIX = 'zretry-';
@@ -69,15 +71,22 @@ export function taskHeaders(task: ClaimedTask, extra: RecordHeader[]): RecordHea
   return h;
 }
 
-/** The headers of a republished task: the original ones plus where it came from and why. */
-export function republishHeaders(task: ClaimedTask): RecordHeader[] {
+/** The headers of a republished task: the original ones plus where it came from and why; signed when a secret is set. */
+export function republishHeaders(task: ClaimedTask, secret?: string): RecordHeader[] {
   const h = taskHeaders(task, [
     [H.shard, Buffer.from(String(task.shard))],
     [H.token, Buffer.from(task.token)],
     [H.attempt, Buffer.from(String(task.attempt + 1))],
   ]);
   if (task.lastError) h.push(...errorHeaders(task.lastError, false));
+  if (secret) h.push([H.signature, signature(secret, (name) => h.find(([n]) => n === name)?.[1]?.toString('utf8'))]);
   return h;
+}
+
+/** HMAC-SHA256 over the headers that decide what a copy does (its task, attempt and origin). */
+function signature(secret: string, get: (name: string) => string | undefined): Buffer {
+  const signed = [H.task, H.shard, H.token, H.attempt, H.aggregate, H.origTopic, H.origPartition, H.origOffset].map((n) => `${n}=${get(n) ?? ''}`).join('\n');
+  return createHmac('sha256', secret).update(signed).digest();
 }
 
 /** Error class and message (and stack if asked) as headers. */
@@ -108,13 +117,19 @@ export interface RepublishedInfo {
  * is not a republished one; throws a readable Error when the headers are
  * present but malformed (forged or garbled).
  */
-export function parseRepublished(r: TaskRecord, shards: number): RepublishedInfo | null {
+export function parseRepublished(r: TaskRecord, shards: number, secret?: string): RepublishedInfo | null {
   const get = (name: string): string | undefined => {
     const v = r.headers.find(([n]) => n === name)?.[1];
     return v === undefined || v === null ? undefined : v.toString('utf8');
   };
   const taskId = get(H.task);
-  if (taskId === undefined) return null;
+  // a dead letter copied back to the topic carries the task id but no token: it is a fresh record
+  if (taskId === undefined || get(H.token) === undefined) return null;
+  if (secret) {
+    const given = r.headers.find(([n]) => n === H.signature)?.[1];
+    const want = signature(secret, get);
+    if (!given || given.length !== want.length || !timingSafeEqual(given, want)) throw new Error(`header ${H.signature} is missing or does not match consumer.republishSecret`);
+  }
   const int = (name: string, min: number, max: number): number => {
     const s = get(name);
     const n = Number(s);

@@ -25,6 +25,8 @@ export interface RepublishOptions {
   retryTopic?: (sourceTopic: string) => string;
   /** How long a republished record may take to come back through the consumer. */
   republishLeaseMs: number;
+  /** Signs the copies' zretry headers (HMAC-SHA256), so forged ones are not taken for copies. */
+  secret?: string;
 }
 
 type Pending = { task: ClaimedTask; done: () => void };
@@ -50,7 +52,7 @@ export function republishRunner(opts: RepublishOptions): TaskRunner {
         key: r.key,
         value: r.value,
         partition: retry === undefined ? r.partition : undefined,
-        headers: toKafkaHeaders(republishHeaders(task)),
+        headers: toKafkaHeaders(republishHeaders(task, opts.secret)),
       });
     }
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {

@@ -257,4 +257,62 @@ export function commonScenarios(): void {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(seen).toHaveLength(2);
   });
+
+  it('a record over consumer.maxRecordBytes goes to the DLT unhandled and unstored; its aggregate flows on', async () => {
+    const { topic, seen, z } = await start('process', () => undefined, { config: { consumer: { maxRecordBytes: 2_048 } } });
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    await produce(topic, [
+      { key: 'a', value: 'small-1' },
+      { key: 'a', value: Buffer.alloc(5_000, 120) },
+      { key: 'a', value: 'small-2' },
+    ]);
+    await waitFor(() => dlt.messages.length === 1 && seen.length === 2, 15_000, 'the dead letter and two handled records');
+    expect(seen.map((s) => text(s.record))).toEqual(['small-1', 'small-2']);
+    const h = dlt.messages[0]!.headers;
+    expect(h['zretry-dead-reason']?.toString()).toBe('too-large');
+    expect(h['zretry-dead-detail']?.toString()).toBe('record of 5001 bytes is larger than consumer.maxRecordBytes (2048); not handled, not stored');
+    expect(dlt.messages[0]!.value).toEqual(Buffer.alloc(5_000, 120));
+    expect((await z.store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, queued: 0, dead: 0 });
+  });
+
+  it('garbage zretry headers, or a dead letter copied back to the topic, are handled as fresh records', async () => {
+    const { topic, seen } = await start('process', () => undefined);
+    await produce(topic, [
+      { key: 'k', value: 'garbled', headers: { 'zretry-task': 'x', 'zretry-token': 'not-a-number', 'zretry-shard': '999' } },
+      { key: 'k', value: 'from-the-dlt', headers: { 'zretry-task': 't/0/1', 'zretry-attempt': '4', 'zretry-dead-reason': 'attempts-exhausted' } },
+    ]);
+    await waitFor(() => seen.length === 2, 10_000, 'both records handled');
+    expect(seen.map((s) => [text(s.record), s.ctx.attempt, s.ctx.taskId])).toEqual([
+      ['garbled', 1, null],
+      ['from-the-dlt', 1, null],
+    ]);
+  });
+
+  it('with republishSecret, signed copies are retried as usual and a forged copy is handled as a fresh record', async () => {
+    let failures = 0;
+    const secret = 'a-secret-of-24-characters';
+    const { topic, seen } = await start(
+      'republish',
+      (r) => {
+        if (text(r) === 'real' && failures++ === 0) throw new Error('once');
+      },
+      { config: { consumer: { republishSecret: secret } } },
+    );
+    await produce(topic, [{ key: 'k1', value: 'real' }]);
+    await waitFor(() => seen.filter((s) => text(s.record) === 'real').length === 2, 15_000, 'the signed copy to be handled');
+    // well-formed headers naming a task that does not exist, without a valid signature
+    await produce(topic, [
+      {
+        key: 'k2',
+        value: 'forged',
+        headers: { 'zretry-task': 'someone/0/7', 'zretry-shard': '0', 'zretry-token': '42', 'zretry-attempt': '2', 'zretry-original-topic': topic, 'zretry-original-partition': '0', 'zretry-original-offset': '7', 'zretry-signature': 'AAAA' },
+      },
+    ]);
+    await waitFor(() => seen.some((s) => text(s.record) === 'forged'), 10_000, 'the forged record to be handled');
+    const real = seen.filter((s) => text(s.record) === 'real');
+    expect(real.map((s) => s.ctx.attempt)).toEqual([1, 2]);
+    expect(real[1]!.ctx.taskId).not.toBeNull();
+    expect(seen.find((s) => text(s.record) === 'forged')!.ctx).toMatchObject({ attempt: 1, taskId: null });
+  });
 }
