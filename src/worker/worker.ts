@@ -190,7 +190,7 @@ export class Worker {
           }
           for (const t of reply.tasks) this.startTask(t);
           if (reply.unreadable.length > 0) void this.killUnreadable(shard, reply.unreadable);
-          if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set');
+          if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
           if (reply.tasks.length + reply.unreadable.length >= want) full = true;
           if (reply.next !== null) waitMs = Math.min(waitMs, reply.next - reply.now);
         }
