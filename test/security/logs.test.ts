@@ -95,7 +95,7 @@ it('a marker in key, value and headers never reaches a log line at level trace; 
   await send('acct-2', 'flaky');
   const unreadableAt = await send('unreadable', 'never-handled');
   // a record forged to look republished: its zretry headers do not parse
-  const forgedAt = await send('acct-3', 'forged', { 'zretry-task': 'x', 'zretry-shard': 'not-a-number' });
+  const forgedAt = await send('acct-3', 'forged', { 'zretry-task': 'x', 'zretry-token': '7', 'zretry-shard': 'not-a-number' });
 
   await waitFor(() => dlt.messages.length === 2 && handled.get(`flaky:${MARKER}`) === 2 && handled.has(`forged:${MARKER}`), 15_000, 'the dead letters and the retried record');
   expect(handled.get(`dies:${MARKER}`)).toBe(3);

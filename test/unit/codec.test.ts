@@ -51,8 +51,20 @@ describe('republish headers', () => {
   it('a record without them is fresh; forged or garbled ones are refused with the header named', () => {
     expect(parseRepublished(record, 4)).toBeNull();
     const forged = { ...record, headers: [...republishHeaders(task).filter(([n]) => n !== 'zretry-shard'), ['zretry-shard', Buffer.from('9')] as const] };
-    expect(() => parseRepublished(forged, 4)).toThrow('header zretry-shard is missing or not an integer in [0, 3]: "9"');
+    expect(() => parseRepublished(forged, 4)).toThrow('header zretry-shard is missing or not an integer in [0, 3] (1 bytes)');
     const garbled = { ...record, headers: [...republishHeaders(task).filter(([n]) => n !== 'zretry-token'), ['zretry-token', Buffer.from('x')] as const] };
     expect(() => parseRepublished(garbled, 4)).toThrow(/zretry-token/);
+    const dead = { ...record, headers: republishHeaders(task).filter(([n]) => n !== 'zretry-token') };
+    expect(parseRepublished(dead, 4)).toBeNull();
+  });
+
+  it('with a secret, only copies signed with it are copies; a change to any deciding header breaks the signature', () => {
+    const secret = 'sixteen-chars-or-more';
+    const signed = { ...record, headers: republishHeaders(task, secret) };
+    expect(parseRepublished(signed, 4, secret)!.taskId).toBe('orders/3/42');
+    expect(() => parseRepublished({ ...record, headers: republishHeaders(task) }, 4, secret)).toThrow('header zretry-signature is missing or does not match consumer.republishSecret');
+    expect(() => parseRepublished(signed, 4, 'another-secret-of-16')).toThrow(/does not match/);
+    const bumped = { ...record, headers: signed.headers.map(([n, v]) => (n === 'zretry-attempt' ? ([n, Buffer.from('9')] as const) : ([n, v] as const))) };
+    expect(() => parseRepublished(bumped, 4, secret)).toThrow(/does not match/);
   });
 });
