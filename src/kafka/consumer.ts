@@ -24,6 +24,7 @@ import { sleep } from '../util/sleep.js';
 import { lease, type DeadLetterSink, type Outcomes } from '../worker/outcomes.js';
 import { offsetMessageId } from './ids.js';
 import { fromKafkaHeaders, parseRepublished, type RepublishedInfo } from './headers.js';
+import { redactCommand } from '../util/redis-errors.js';
 
 /** A delivered record with where it came from. */
 export interface DeliveredRecord {
@@ -107,7 +108,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
   /** Pauses a partition until Redis answers, then seeks back to its first unresolved offset. */
   function pauseUntilRedis(topic: string, partition: number, fromOffset: string, error: unknown, what = 'Redis unavailable'): void {
     const key = `${topic}/${partition}`;
-    opts.events.emit('store-error', { op: 'consume', error });
+    opts.events.emit('store-error', { op: 'consume', error: redactCommand(error) });
     opts.consumer.pause([{ topic, partitions: [partition] }]);
     if (paused.has(key)) return;
     paused.add(key);

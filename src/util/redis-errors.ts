@@ -25,3 +25,15 @@ export function logRedisErrors(redis: Redis, log: Logger, role: string): void {
     log.info({ role }, 'Redis connection back');
   });
 }
+
+/**
+ * ioredis attaches the failed command to its errors (`error.command.args`):
+ * for a script call those are task records, payload bytes included. The
+ * args are replaced by a count before an error leaves zretry (events, logs),
+ * so a user logging an error object does not log payloads.
+ */
+export function redactCommand<E>(error: E): E {
+  const cmd = (error as { command?: { name?: string; args?: unknown[] } } | null)?.command;
+  if (cmd && Array.isArray(cmd.args)) cmd.args = [`<${cmd.args.length} arguments redacted>`];
+  return error;
+}

@@ -11,6 +11,7 @@ import type { DeadReason, ZRetryEmitter } from '../events.js';
 import type { Lease, TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
+import { redactCommand } from '../util/redis-errors.js';
 
 /** Writes a dead task somewhere durable (the dead-letter topic); must resolve only once written. */
 export type DeadLetterSink = (task: ClaimedTask, reason: DeadReason) => Promise<void>;
@@ -135,7 +136,7 @@ export class Outcomes {
           await this.flushOnce();
           delay = 50;
         } catch (error) {
-          this.events.emit('store-error', { op: 'outcomes', error });
+          this.events.emit('store-error', { op: 'outcomes', error: redactCommand(error) });
           this.log.warn({ err: describeError(error, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again');
           await sleep(delay);
           delay = Math.min(delay * 2, 2000);

@@ -15,6 +15,7 @@ import { sleep } from '../util/sleep.js';
 import { Outcomes, lease, type OutcomeOptions } from './outcomes.js';
 import { Waker } from './waker.js';
 import { logRedisErrors } from '../util/redis-errors.js';
+import { redactCommand } from '../util/redis-errors.js';
 
 /** What the worker does with a claimed task (process: call the handler; republish: send it to Kafka). */
 export interface TaskRunner {
@@ -199,7 +200,7 @@ export class Worker {
         outage = false;
         backoff = 100;
       } catch (error) {
-        this.events.emit('store-error', { op: 'claim', error });
+        this.events.emit('store-error', { op: 'claim', error: redactCommand(error) });
         if (!outage) this.log.warn({ err: describeError(error, 500) }, 'claim failed (Redis unavailable?); pausing and trying again');
         outage = true;
         await sleep(backoff);
@@ -244,7 +245,7 @@ export class Worker {
         true,
       );
     } catch (error) {
-      this.events.emit('store-error', { op: 'kill-unreadable', error });
+      this.events.emit('store-error', { op: 'kill-unreadable', error: redactCommand(error) });
     }
   }
 
@@ -262,7 +263,7 @@ export class Worker {
         r.abort.abort(new Error('lease lost'));
       });
     } catch (error) {
-      this.events.emit('store-error', { op: 'extend', error });
+      this.events.emit('store-error', { op: 'extend', error: redactCommand(error) });
     }
   }
 }

@@ -80,6 +80,12 @@ it('a marker in key, value and headers never reaches a log line at level trace; 
     },
     consumerConfig: { maxWaitTimeInMs: 50 },
   });
+  // a user who logs the store-error event's error object as it is, with pino's err serializer
+  let storeErrors = 0;
+  z.events.on('store-error', (e) => {
+    storeErrors++;
+    logger.warn({ err: e.error }, 'a user logs the store error');
+  });
   cleanups.push(() => z.close());
   const dlt = await collect(`${topic}.dlt`);
   cleanups.push(() => dlt.stop());
@@ -113,6 +119,7 @@ it('a marker in key, value and headers never reaches a log line at level trace; 
   const text = raw.join('');
   expect(raw.length).toBeGreaterThan(10);
   expect(lines().filter((l) => l.component !== 'kafkajs').length).toBeGreaterThan(3);
+  expect(storeErrors, 'the out-of-memory refusal should have reached the store-error event').toBeGreaterThan(0);
   const leaked = raw.filter((s) => s.includes(MARKER));
   expect(leaked, 'log lines with the payload marker').toEqual([]);
   expect(text).not.toContain(Buffer.from(MARKER).toString('base64').slice(0, 24));
