@@ -23,7 +23,7 @@ import type { ClaimedTask, NewTask } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { lease, type DeadLetterSink, type Outcomes } from '../worker/outcomes.js';
 import { offsetMessageId } from './ids.js';
-import { fromKafkaHeaders, parseRepublished, type RepublishedInfo } from './headers.js';
+import { fromKafkaHeaders, parseRepublished, SignatureError, type RepublishedInfo } from './headers.js';
 import { redactCommand } from '../util/redis-errors.js';
 
 /** A delivered record with where it came from. */
@@ -159,11 +159,18 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
         value: m.value ?? null,
         headers: fromKafkaHeaders(m.headers),
       }));
-      const info: (RepublishedInfo | null)[] = records.map((r) => {
+      // a copy whose signature does not verify is neither a copy nor fresh: skipped (its task, if real, stays in Redis)
+      const unsigned = new Set<number>();
+      const info: (RepublishedInfo | null)[] = records.map((r, i) => {
         try {
           return parseRepublished(r, shards, opts.republishSecret);
         } catch (e) {
-          log.warn({ topic, partition, offset: r.offset, reason: (e as Error).message }, 'record has malformed zretry headers; handling it as a fresh record');
+          if (e instanceof SignatureError) {
+            unsigned.add(i);
+            log.error({ topic, partition, offset: r.offset, reason: e.message }, 'zretry copy with a bad signature skipped: forged, or a worker without the same consumer.republishSecret');
+          } else {
+            log.warn({ topic, partition, offset: r.offset, reason: (e as Error).message }, 'record has malformed zretry headers; handling it as a fresh record');
+          }
           return null;
         }
       });
@@ -171,7 +178,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       const tooLarge = new Set<number>();
       const already = new Set<number>();
       records.forEach((r, i) => {
-        if (ahead?.has(r.offset)) already.add(i);
+        if (ahead?.has(r.offset) || unsigned.has(i)) already.add(i);
         else if (!info[i] && recordBytes(r) > opts.maxRecordBytes) tooLarge.add(i);
       });
       // the user's id functions may throw on a record they cannot read: that record goes to the DLT

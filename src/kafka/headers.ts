@@ -79,14 +79,36 @@ export function republishHeaders(task: ClaimedTask, secret?: string): RecordHead
     [H.attempt, Buffer.from(String(task.attempt + 1))],
   ]);
   if (task.lastError) h.push(...errorHeaders(task.lastError, false));
-  if (secret) h.push([H.signature, signature(secret, (name) => h.find(([n]) => n === name)?.[1]?.toString('utf8'))]);
+  if (secret) h.push([H.signature, signature(secret, task.record.key, task.record.value, h)]);
   return h;
 }
 
-/** HMAC-SHA256 over the headers that decide what a copy does (its task, attempt and origin). */
-function signature(secret: string, get: (name: string) => string | undefined): Buffer {
-  const signed = [H.task, H.shard, H.token, H.attempt, H.aggregate, H.origTopic, H.origPartition, H.origOffset].map((n) => `${n}=${get(n) ?? ''}`).join('\n');
-  return createHmac('sha256', secret).update(signed).digest();
+/** A copy whose zretry-signature does not verify: not taken for a copy, and not handled. */
+export class SignatureError extends Error {}
+
+/**
+ * HMAC-SHA256 over the whole copy: key, value and every header but the
+ * signature, length-prefixed, headers in name order (Kafka clients group
+ * repeated names, so only the order within a name is kept).
+ */
+function signature(secret: string, key: Buffer | null, value: Buffer | null, headers: readonly RecordHeader[]): Buffer {
+  const mac = createHmac('sha256', secret);
+  const part = (b: Buffer | null) => {
+    const len = Buffer.alloc(5);
+    len.writeUInt8(b === null ? 0 : 1, 0);
+    len.writeUInt32BE(b?.length ?? 0, 1);
+    mac.update(len);
+    if (b) mac.update(b);
+  };
+  part(key);
+  part(value);
+  const sorted = headers.filter(([n]) => n !== H.signature).map((h, i) => [h, i] as const);
+  sorted.sort(([[a], i], [[b], j]) => (a < b ? -1 : a > b ? 1 : i - j));
+  for (const [[name, v]] of sorted) {
+    part(Buffer.from(name));
+    part(v);
+  }
+  return mac.digest();
 }
 
 /** Error class and message (and stack if asked) as headers. */
@@ -127,8 +149,8 @@ export function parseRepublished(r: TaskRecord, shards: number, secret?: string)
   if (taskId === undefined || get(H.token) === undefined) return null;
   if (secret) {
     const given = r.headers.find(([n]) => n === H.signature)?.[1];
-    const want = signature(secret, get);
-    if (!given || given.length !== want.length || !timingSafeEqual(given, want)) throw new Error(`header ${H.signature} is missing or does not match consumer.republishSecret`);
+    const want = signature(secret, r.key, r.value, r.headers);
+    if (!given || given.length !== want.length || !timingSafeEqual(given, want)) throw new SignatureError(`header ${H.signature} is missing or does not match consumer.republishSecret`);
   }
   const int = (name: string, min: number, max: number): number => {
     const s = get(name);
