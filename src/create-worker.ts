@@ -71,27 +71,38 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
     if (ownRedis) redis.disconnect();
     throw e;
   }
-  const store = new TaskStore(redis, cfg.store);
-  const runner =
-    opts.runner ??
-    (republish
-      ? republishRunner({ producer: side!.producer, store, logger, retryTopic: side!.retryTopic, republishLeaseMs: cfg.consumer.republishLeaseMs, secret: cfg.consumer.republishSecret })
-      : processRunner(opts.handler!));
-  const deadLetter = opts.deadLetter ?? side?.deadLetter;
-  const worker = new Worker({
-    store,
-    runner,
-    logger,
-    events: opts.events ?? new TypedEmitter<ZRetryEvents>(),
-    ...cfg.worker,
-    outcomes: {
-      ...cfg.failure,
-      policy: opts.policy ?? cfg.failure.policy,
-      classifier: opts.classifier ?? {},
-      deadLetter,
-    },
-  });
+  let worker: Worker;
+  let store: TaskStore;
+  let deadLetter: DeadLetterSink | undefined;
   try {
+    store = new TaskStore(redis, cfg.store);
+    const runner =
+      opts.runner ??
+      (republish
+        ? republishRunner({
+            producer: side!.producer,
+            store,
+            logger,
+            retryTopic: side!.retryTopic,
+            ensureTopic: side!.ensureTopic,
+            republishLeaseMs: cfg.consumer.republishLeaseMs,
+            secret: cfg.consumer.republishSecret,
+          })
+        : processRunner(opts.handler!));
+    deadLetter = opts.deadLetter ?? side?.deadLetter;
+    worker = new Worker({
+      store,
+      runner,
+      logger,
+      events: opts.events ?? new TypedEmitter<ZRetryEvents>(),
+      ...cfg.worker,
+      outcomes: {
+        ...cfg.failure,
+        policy: opts.policy ?? cfg.failure.policy,
+        classifier: opts.classifier ?? {},
+        deadLetter,
+      },
+    });
     await worker.start();
   } catch (e) {
     await side?.close();

@@ -369,7 +369,10 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
         const firstRepublished = info.findIndex((x, i) => x !== null && admitted[i]!.outcome === 'go');
         const upTo = Math.min(donePrefix(), firstRepublished < 0 ? msgs.length : firstRepublished);
         resolvePrefix(upTo);
-        if (upTo < msgs.length) pauseUntilRedis(topic, partition, msgs[upTo]!.offset, new Error('outcomes of republished records could not be written'));
+        if (upTo < msgs.length) {
+          rememberDoneAhead(upTo, fate);
+          pauseUntilRedis(topic, partition, msgs[upTo]!.offset, new Error('outcomes of republished records could not be written'));
+        }
         return;
       }
 
@@ -391,6 +394,14 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     } finally {
       clearInterval(beat);
       clearInterval(keepLeases);
+      // remembered offsets past this batch (a smaller re-read) stay remembered
+      const last = BigInt(msgs.at(-1)!.offset);
+      const rest = [...(ahead ?? [])].filter((o) => BigInt(o) > last);
+      if (rest.length > 0) {
+        const set = doneAhead.get(partKey) ?? new Set<string>();
+        for (const o of rest) set.add(o);
+        doneAhead.set(partKey, set);
+      }
     }
 
     function resolvePrefix(n: number): void {

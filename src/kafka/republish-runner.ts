@@ -27,6 +27,8 @@ export interface RepublishOptions {
   republishLeaseMs: number;
   /** Signs the copies' zretry headers (HMAC-SHA256), so forged ones are not taken for copies. */
   secret?: string;
+  /** Makes sure a retry topic exists before the first send to it (a standalone worker learns its topics from its tasks). */
+  ensureTopic?: (topic: string, like: string) => Promise<void>;
 }
 
 type Pending = { task: ClaimedTask; done: () => void };
@@ -57,6 +59,12 @@ export function republishRunner(opts: RepublishOptions): TaskRunner {
     }
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
       try {
+        if (opts.ensureTopic && opts.retryTopic) {
+          for (const tm of byTopic.values()) {
+            const source = batch.find((p) => opts.retryTopic!(p.task.record.topic) === tm.topic)!.task.record.topic;
+            await opts.ensureTopic(tm.topic, source);
+          }
+        }
         await opts.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 });
         break;
       } catch (error) {

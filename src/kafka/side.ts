@@ -20,6 +20,8 @@ export interface KafkaSide {
   /** The retry topic of a source topic, when republishing goes to one. */
   retryTopic?: (sourceTopic: string) => string;
   dltFor: (sourceTopic: string) => string;
+  /** Creates a topic like its source when missing (and allowed); remembered once it exists. */
+  ensureTopic: (topic: string, like: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,12 @@ export async function startKafkaSide(
       onDead: opts.onDead,
       autoCreate: c.autoCreateTopics,
     });
+    const known = new Set<string>();
+    const ensureTopic = async (topic: string, like: string) => {
+      if (known.has(topic)) return;
+      await topics.ensure([{ topic, like }], c.autoCreateTopics);
+      known.add(topic);
+    };
     return {
       producer,
       admin,
@@ -56,6 +64,7 @@ export async function startKafkaSide(
       deadLetter,
       retryTopic,
       dltFor,
+      ensureTopic,
       close: async () => {
         await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
       },

@@ -24,10 +24,30 @@ export class TopicInfo {
       throw new TopicMissingError(missing[0]!.topic, 'create it, or set autoCreateTopics: true (ZRETRY_AUTO_CREATE_TOPICS=1) to let zretry create it');
     }
     const specs = await Promise.all(
-      missing.map(async (t) => ({ topic: t.topic, numPartitions: t.like && existing.has(t.like) ? await this.partitionCount(t.like) : 1 })),
+      missing.map(async (t) => {
+        const like = t.like && existing.has(t.like) ? t.like : undefined;
+        // a dead letter is its record plus headers: the DLT takes records as large as its source does
+        const maxBytes = like ? await this.maxMessageBytes(like) : undefined;
+        return {
+          topic: t.topic,
+          numPartitions: like ? await this.partitionCount(like) : 1,
+          ...(maxBytes ? { configEntries: [{ name: 'max.message.bytes', value: maxBytes }] } : {}),
+        };
+      }),
     );
     await this.admin.createTopics({ topics: specs, waitForLeaders: true });
     for (const t of missing) this.partitions.delete(t.topic);
+  }
+
+  /** The source topic's max.message.bytes plus room for zretry's headers, or undefined if it cannot be read. */
+  private async maxMessageBytes(topic: string): Promise<string | undefined> {
+    try {
+      const r = await this.admin.describeConfigs({ resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['max.message.bytes'] }], includeSynonyms: false });
+      const v = Number(r.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+      return Number.isFinite(v) && v > 0 ? String(v + 64 * 1024) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** How many partitions a topic has (cached). */

@@ -274,6 +274,13 @@ export function commonScenarios(): void {
     expect(h['zretry-dead-detail']?.toString()).toBe('record of 5001 bytes is larger than consumer.maxRecordBytes (2048); not handled, not stored');
     expect(dlt.messages[0]!.value).toEqual(Buffer.alloc(5_000, 120));
     expect((await z.store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, queued: 0, dead: 0 });
+    // the DLT zretry created takes records as large as its source topic does, plus room for the headers
+    const admin = kafka().admin();
+    await admin.connect();
+    const sizes = await admin.describeConfigs({ resources: [topic, `${topic}.dlt`].map((name) => ({ type: 2, name, configNames: ['max.message.bytes'] })), includeSynonyms: false });
+    await admin.disconnect();
+    const [src, dltMax] = sizes.resources.map((r) => Number(r.configEntries[0]!.configValue));
+    expect(dltMax).toBe(src! + 65_536);
   });
 
   it('garbage zretry headers, or a dead letter copied back to the topic, are handled as fresh records', async () => {
