@@ -15,7 +15,7 @@
     next     the earliest time something else needs doing: the next due
              time or lease deadline, -1 if the shard is idle (or paused)
     reaped   how many expired leases were returned to the due set
-    corrupt  a list of ids whose metadata could not be read; they were moved
+    corrupt  a list of ids whose task value could not be read; they were moved
              to the dead set for an operator to inspect
     claimed  the claimed tasks in one string (one reply element instead of
              three per task), each: id length (I2), id, the due time it was

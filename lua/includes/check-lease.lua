@@ -1,5 +1,5 @@
 -- The fencing check of ack, retry, kill, extend and release. Returns the
--- task's metadata when token holds the task's current lease, else nil and
+-- decoded task when token holds the task's current lease, else nil and
 -- the error code: -1 the task is gone, -2 the lease was lost (the token is
 -- stale or the task is no longer in flight).
 local function checkLease(keys, id, token)

@@ -78,7 +78,7 @@ export interface ClaimReply {
   tasks: ClaimedTask[];
   /** Claimed tasks whose record bytes are unreadable: the caller must kill them. */
   unreadable: CorruptClaim[];
-  /** Ids whose metadata was unreadable; the script moved them to the dead set. */
+  /** Ids whose task value was unreadable; the script moved them to the dead set. */
   corruptMeta: string[];
 }
 
@@ -104,7 +104,7 @@ function decodeCodes<T>(script: string, codes: number[], table: Record<number, T
   });
 }
 
-/** Serializes a task error for the meta hash. */
+/** Serializes a task error for the err field of a task value (lua/includes/task.lua). */
 export function encodeError(e: TaskError | null): string {
   return e === null ? '' : JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
 }
