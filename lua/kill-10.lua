@@ -43,6 +43,9 @@ for i = 0, n - 1 do
     local chain = m[8] == 'predecessor-died'
     leaveAggregate(keys, id, m, now, policy == 'dead-letter' or chain, policy == 'hold' and not chain)
     if keep then
+      -- the attempt that just failed counts, as in the dead letter's zretry-attempt header;
+      -- a doomed task died without a run, its count is already complete
+      if m[8] == '' or m[8] == nil then m[1] = m[1] + 1 end
       m[3] = 'x'
       m[6] = ARGV[b + 2]
       setTask(keys, id, m)

@@ -37,8 +37,8 @@ export const storeSchema = z.object({
 export const workerSchema = z.object({
   /** Most tasks running at once in this worker. */
   concurrency: z.number().int().min(1).max(10_000).default(100),
-  /** Most tasks claimed per script call. */
-  batchSize: z.number().int().min(1).max(1000).default(100),
+  /** Most tasks claimed per script call; 500 keeps a claim near 3 ms of Redis time (docs/benchmarks.md). */
+  batchSize: z.number().int().min(1).max(500).default(100),
   /** How long a claim holds a task before another worker may take it; extended while the handler runs. */
   leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
   /** Longest sleep when nothing is due; wake-ups are pushed, this is a safety net. */

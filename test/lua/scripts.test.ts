@@ -217,6 +217,15 @@ describe('kill and the follower policy', () => {
     return head;
   }
 
+  it('a task kept in the dead set counts the attempt that just failed (as its dead letter does); a doomed one does not', async () => {
+    await killHead('release', true); // failed once in the consumer, then attempt 2 failed in a worker
+    expect((await store.shard(0).get(['orders/0/1']))[0]).toMatchObject({ state: 'dead', attempt: 2 });
+    await store.shard(0).doom(['orders/0/2']);
+    const doomed = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    await store.kill([{ ...lease(doomed), error: null }], 'release', true);
+    expect((await store.shard(0).get(['orders/0/2']))[0]).toMatchObject({ state: 'dead', attempt: 1 });
+  });
+
   it('release: the next task becomes due at once, not doomed', async () => {
     await killHead('release');
     const next = (await store.claim(0, 10, 10_000)).tasks;
