@@ -22,6 +22,7 @@ import { republishRunner } from './kafka/republish-runner.js';
 import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
+import { claimShards } from './store/namespace.js';
 import { preflight } from './store/preflight.js';
 import { TaskStore } from './store/store.js';
 import type { ClaimedTask } from './store/task.js';
@@ -86,6 +87,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   let worker: Worker | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
+    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
     side = await startKafkaSide(opts.kafka, c, { sourceTopics: opts.topics, groupId: opts.groupId, onDead: opts.onDead });
     const { producer, deadLetter, retryTopic } = side;
     const outcomeOptions = {

@@ -16,6 +16,7 @@ import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { Handler } from './handler.js';
 import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
+import { claimShards } from './store/namespace.js';
 import { preflight } from './store/preflight.js';
 import { TaskStore } from './store/store.js';
 import type { DeadLetterSink } from './worker/outcomes.js';
@@ -66,6 +67,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   let side: KafkaSide | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
+    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
     if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer);
   } catch (e) {
     if (ownRedis) redis.disconnect();

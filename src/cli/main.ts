@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { parseConfig } from '../config/parse.js';
 import { workerConfigSchema } from '../config/schema.js';
 import { redisFromConfig } from '../config/connections.js';
+import { shardMismatch, storedShards } from '../store/namespace.js';
 import { ConfigError, ZRetryError } from '../errors.js';
 import type { TaskView } from '../store/task.js';
 import { table } from './table.js';
@@ -104,7 +105,11 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   redis.on('error', () => undefined); // the failed command reports it
   try {
     await redis.connect();
-    const store = new TaskStore(redis, cfg.store);
+    // the namespace knows its shard count: a given one must match it, an absent one is read from it
+    const stored = await storedShards(redis, cfg.store.namespace);
+    const given = (raw.store as { shards?: unknown } | undefined)?.shards !== undefined;
+    if (stored !== null && given && stored !== cfg.store.shards) throw shardMismatch(cfg.store.namespace, stored, cfg.store.shards);
+    const store = new TaskStore(redis, { ...cfg.store, shards: stored ?? cfg.store.shards });
     return await operate(store, command, positionals.slice(1), values);
   } finally {
     redis.disconnect();

@@ -30,10 +30,10 @@ const DIRECT_COMMANDS: Record<AclRole, readonly string[]> = {
   // evalsha: every script call (ioredis defineCommand); eval: its fallback when Redis answers NOSCRIPT
   // info: preflight (version, maxmemory-policy) and ioredis's ready check
   // time: the Redis clock of time budgets; ping: the outage probe and /readyz
-  // subscribe: the wake channel
-  worker: ['evalsha', 'eval', 'info', 'time', 'ping', 'subscribe'],
-  // hmget: locating task ids; zcard: sizing a shift; del: purge
-  operator: ['evalsha', 'eval', 'info', 'hmget', 'zcard', 'del'],
+  // subscribe: the wake channel; hsetnx, hget: the namespace's shard count (store/namespace.ts)
+  worker: ['evalsha', 'eval', 'info', 'time', 'ping', 'subscribe', 'hsetnx', 'hget'],
+  // hmget: locating task ids; zcard: sizing a shift; del: purge; hget: the namespace's shard count
+  operator: ['evalsha', 'eval', 'info', 'hmget', 'zcard', 'del', 'hget'],
 };
 
 const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -2,6 +2,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorker } from '../../src/create-worker.js';
+import { claimShards } from '../../src/store/namespace.js';
 import { TaskStore } from '../../src/store/store.js';
 import { newRedis, redisUrl, uniqueNamespace, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
@@ -96,7 +98,7 @@ describe('task commands on a real queue', () => {
   });
 
   it('dead list, then dead replay puts the task back due with fresh attempts', async () => {
-    expect((await Z('dead', 'list')).stdout).toMatch(/orders\/0\/4\s+dead\s+\S+ ago\s+1\s+carol\s+orders\/0@4\s+Error: card declined/);
+    expect((await Z('dead', 'list')).stdout).toMatch(/orders\/0\/4\s+dead\s+\S+ ago\s+2\s+carol\s+orders\/0@4\s+Error: card declined/);
     const r = await Z('dead', 'replay', '--all');
     expect(r.stdout).toContain('due-now: 1');
     const shown = await Z('show', 'orders/0/4', '--json');
@@ -131,4 +133,20 @@ describe('task commands on a real queue', () => {
     expect((await Z('purge', '--yes')).stdout).toMatch(/purged namespace/);
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, queued: 0, dead: 0 });
   });
+});
+
+it('the namespace remembers its shard count: operator commands read it, and a different count is refused with the fix', async () => {
+  const ns = uniqueNamespace();
+  await claimShards(redis, ns, 3);
+  try {
+    const r = await zretry(['stats', '--json', '--redis', redisUrl(), '--namespace', ns]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { shards: unknown[] }).shards).toHaveLength(3);
+    const wrong = await zretry(['stats', '--redis', redisUrl(), '--namespace', ns, '--shards', '4']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`store.shards: namespace "${ns}" keeps its tasks in 3 shards, but 4 was configured; set store.shards (ZRETRY_SHARDS, --shards) to 3`);
+    await expect(createWorker({ redis, handler: () => undefined, config: { store: { namespace: ns, shards: 2 } } })).rejects.toThrow(`namespace "${ns}" keeps its tasks in 3 shards, but 2 was configured`);
+  } finally {
+    await dropNamespace(redis, ns);
+  }
 });
