@@ -12,6 +12,7 @@ import type { ClaimedTask } from '../store/task.js';
 import type { DeadLetterSink } from '../worker/outcomes.js';
 import { errorHeaders, H, taskHeaders, toKafkaHeaders } from './headers.js';
 import type { TopicInfo } from './topics.js';
+import { sleep } from '../util/sleep.js';
 
 /** How dead letters are named and labelled. */
 export interface DeadLetterOptions {
@@ -77,7 +78,8 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
     if (partitions === 0) {
       // not there yet: create it like its source topic, or fail naming it (the task stays in Redis)
       await topics.ensure([{ topic, like: r.topic }], opts.autoCreate ?? false);
-      partitions = await topics.partitionCount(topic);
+      // metadata can lag a creation by a moment: wait for it, so the record keeps its partition
+      for (let i = 0; i < 20 && (partitions = await topics.partitionCount(topic)) === 0; i++) await sleep(100);
     }
     await producer.send({
       topic,
