@@ -11,6 +11,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_NAMESPACE', 'store.namespace', 'string'],
   ['ZRETRY_SHARDS', 'store.shards', 'int'],
   ['ZRETRY_ALLOW_EVICTION', 'store.allowEviction', 'bool'],
+  ['ZRETRY_COMMAND_TIMEOUT_MS', 'store.commandTimeoutMs', 'int'],
   ['ZRETRY_CONCURRENCY', 'worker.concurrency', 'int'],
   ['ZRETRY_BATCH_SIZE', 'worker.batchSize', 'int'],
   ['ZRETRY_LEASE_MS', 'worker.leaseMs', 'int'],

@@ -31,9 +31,9 @@ function tlsOptions(t: TlsFiles, field: string): ConnectionOptions {
 }
 
 /** A Redis client for the store: the URL (rediss:// for TLS, user:password@ for an ACL user) plus store.tls. */
-export function redisFromConfig(store: Pick<StoreConfig, 'redisUrl' | 'tls'>, extra: RedisOptions = {}): Redis {
+export function redisFromConfig(store: Pick<StoreConfig, 'redisUrl' | 'tls'> & Partial<Pick<StoreConfig, 'commandTimeoutMs'>>, extra: RedisOptions = {}): Redis {
   const tls = store.tls ? tlsOptions(store.tls, 'store.tls') : undefined;
-  return new Redis(store.redisUrl, { maxRetriesPerRequest: 3, ...(tls ? { tls } : {}), ...extra });
+  return new Redis(store.redisUrl, { maxRetriesPerRequest: 3, commandTimeout: store.commandTimeoutMs, ...(tls ? { tls } : {}), ...extra });
 }
 
 const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {

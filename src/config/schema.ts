@@ -21,6 +21,13 @@ export const storeSchema = z.object({
   maxBatch: z.number().int().min(1).max(1000).default(500),
   /** Accept a Redis whose maxmemory-policy evicts keys (tasks could vanish). */
   allowEviction: z.boolean().default(false),
+  /**
+   * A Redis call that gets no answer for this long fails, and the work is
+   * paused and tried again (every step is safe to repeat). Without it a
+   * connection that hangs (a network partition, a frozen server) stalls
+   * the consumer silently until TCP gives up.
+   */
+  commandTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** TLS to Redis beyond what a rediss:// URL gives: a private CA or a client certificate (file paths). */
   tls: z
     .object({

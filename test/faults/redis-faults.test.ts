@@ -35,14 +35,14 @@ for (const fsync of ['always', 'everysec'] as const) {
     const { redis, r } = await setup(fsync);
     await r.consumer({ LEDGER_SLOW_MS: '5' });
     await r.worker();
-    const producing = r.produce();
+    await r.produce(0, 150);
     await midStream(r);
     await redis.kill('SIGKILL');
     const downAt = Date.now();
-    await new Promise((res) => setTimeout(res, 1_000));
+    // records keep arriving while Redis is down
+    await Promise.all([r.produce(150, 300), new Promise((res) => setTimeout(res, 1_000))]);
     await redis.start();
     const upAt = Date.now();
-    await producing;
     await r.waitUntilFinished(90_000);
     const rep = r.report();
     const firstAfter = r.lines().find((l) => l.t > upAt && l.ev !== 'killed');
@@ -53,19 +53,19 @@ for (const fsync of ['always', 'everysec'] as const) {
   }, 150_000);
 }
 
-it('Redis unreachable for 10 s (SIGSTOP, connections hang): the consumer waits, then resumes; nothing lost', async () => {
+it('Redis unreachable for 10 s (SIGSTOP, connections hang): calls time out, the consumer pauses, then resumes; nothing lost', async () => {
   const { redis, r } = await setup();
   const c = await r.consumer({ LEDGER_SLOW_MS: '5' });
   await r.worker();
-  const producing = r.produce();
+  await r.produce(0, 150);
   await midStream(r);
   redis.signal('SIGSTOP');
   const frozenAt = Date.now();
-  await new Promise((res) => setTimeout(res, 10_000));
+  // records keep arriving while Redis does not answer
+  await Promise.all([r.produce(150, 300), new Promise((res) => setTimeout(res, 10_000))]);
   const during = r.lines().filter((l) => l.t > frozenAt + 2_000 && l.t < frozenAt + 10_000 && l.role === 'consumer' && l.ev === 'fail').length;
   redis.signal('SIGCONT');
   const backAt = Date.now();
-  await producing;
   await r.waitUntilFinished(90_000);
   const rep = r.report();
   const firstAfter = r.lines().find((l) => l.t > backAt);
@@ -73,6 +73,8 @@ it('Redis unreachable for 10 s (SIGSTOP, connections hang): the consumer waits, 
   // failures cannot be stored while Redis is frozen, so the consumer does not run ahead of them
   expect(during).toBe(0);
   expect(c.proc.exitCode).toBeNull();
+  // store.commandTimeoutMs (2 s here) turns the hang into an error: the partition pauses instead of waiting silently
+  expect(c.output(), c.output().slice(-4000)).toMatch(/Command timed out.*partition paused/);
   expect(rep.lost).toEqual([]);
   expect(rep.outOfOrder).toEqual([]);
   expect(rep.wronglyDead).toEqual([]);
