@@ -1,0 +1,136 @@
+/**
+ * The drain alone, zretry against BullMQ, in one process and one run: 100k
+ * tasks all due at once, direct mode, no-op handler, concurrency 100 (the
+ * drain figure of bench/compare.ts, without its probes, raw ceiling and
+ * lateness runs). Each run drains zretry and then BullMQ on the same fresh
+ * redis-server; the ratio is reported per run and as the ratio of medians.
+ *   npx tsx bench/drain.ts
+ * Env: BENCH_TASKS (100000), BENCH_RUNS (3), BENCH_ONLY=zretry (skip BullMQ,
+ * e.g. under `node --cpu-prof --import tsx bench/drain.ts`),
+ * BENCH_REDIS_URL (use that server instead of starting one).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker as BullWorker } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createWorker } from '../src/create-worker.js';
+import { TaskStore } from '../src/store/store.js';
+import type { NewTask } from '../src/store/task.js';
+import { dropNamespace } from './lib.js';
+
+const N = Number(process.env.BENCH_TASKS ?? 100_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const ONLY = process.env.BENCH_ONLY;
+const payload = Buffer.alloc(100, 120);
+const silent = pino({ level: 'silent' });
+const log = (m: string) => process.stderr.write(`drain: ${m}\n`);
+
+async function startRedis(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
+  const port = await new Promise<number>((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'zretry-drain-redis-'));
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      await r.connect();
+      await r.ping();
+      r.disconnect();
+      return { port, proc, dir };
+    } catch {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  throw new Error(`drain: redis-server did not start on port ${port}`);
+}
+
+const ownRedis = process.env.BENCH_REDIS_URL ? null : await startRedis();
+const url = new URL(process.env.BENCH_REDIS_URL ?? `redis://127.0.0.1:${ownRedis!.port}`);
+const connection = { host: url.hostname, port: Number(url.port) };
+const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
+
+function task(i: number): NewTask {
+  return {
+    id: `bench/0/${i}`,
+    aggregateId: null,
+    delayMs: 0,
+    attempt: 1,
+    error: { class: 'Error', message: 'boom' },
+    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
+  };
+}
+
+async function zretryDrain(): Promise<number> {
+  const ns = `drain-${randomUUID().slice(0, 8)}`;
+  const store = new TaskStore(redis, { namespace: ns, shards: 4, maxBatch: 500 });
+  for (let i = 0; i < N; i += 500) await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => task(i + k)));
+  let done = 0;
+  const t0 = performance.now();
+  const w = await createWorker({
+    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
+    handler: () => void done++,
+    logger: silent,
+    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
+  });
+  while (done < N) await new Promise((r) => setTimeout(r, 5));
+  const secs = (performance.now() - t0) / 1000;
+  await w.close();
+  await w.store.redis.quit();
+  await dropNamespace(redis, ns);
+  return N / secs;
+}
+
+async function bullDrain(): Promise<number> {
+  const queue = new Queue(`drain-${randomUUID().slice(0, 8)}`, { connection });
+  await queue.waitUntilReady();
+  for (let i = 0; i < N; i += 500) {
+    await queue.addBulk(Array.from({ length: Math.min(500, N - i) }, (_, k) => ({ name: 'job', data: { p: payload.toString('latin1'), i: i + k }, opts: { delay: 1, removeOnComplete: true } })));
+  }
+  let done = 0;
+  const t0 = performance.now();
+  const w = new BullWorker(queue.name, async () => void done++, { connection, concurrency: 100 });
+  while (done < N) await new Promise((r) => setTimeout(r, 5));
+  const secs = (performance.now() - t0) / 1000;
+  await w.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return N / secs;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const z: number[] = [];
+const b: number[] = [];
+for (let run = 1; run <= RUNS; run++) {
+  z.push(await zretryDrain());
+  if (ONLY === 'zretry') {
+    log(`run ${run}/${RUNS}: zretry ${Math.round(z.at(-1)!)} tasks/s`);
+    continue;
+  }
+  b.push(await bullDrain());
+  log(`run ${run}/${RUNS}: zretry ${Math.round(z.at(-1)!)} tasks/s, BullMQ ${Math.round(b.at(-1)!)} tasks/s, ratio ${(z.at(-1)! / b.at(-1)!).toFixed(2)}`);
+}
+const out = {
+  tasks: N,
+  runs: RUNS,
+  zretry: z.map(Math.round),
+  bullmq: b.map(Math.round),
+  ratios: z.map((v, i) => (b[i] ? Number((v / b[i]!).toFixed(2)) : null)),
+  ratioOfMedians: b.length ? Number((median(z) / median(b)).toFixed(2)) : null,
+};
+console.log(JSON.stringify(out));
+await redis.quit();
+if (ownRedis) {
+  ownRedis.proc.kill();
+  await new Promise((r) => ownRedis.proc.once('exit', r));
+  rmSync(ownRedis.dir, { recursive: true, force: true });
+}
