@@ -10,7 +10,7 @@ import { describeError } from '../policy/classify.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../events.js';
 import type { TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind } from '../store/task.js';
-import type { CorruptClaim } from '../store/scripts.js';
+import type { ClaimReply, CorruptClaim } from '../store/scripts.js';
 import { sleep } from '../util/sleep.js';
 import { Outcomes, lease, type OutcomeOptions } from './outcomes.js';
 import { Waker } from './waker.js';
@@ -26,6 +26,23 @@ export interface TaskRunner {
   run(task: ClaimedTask, outcomes: Outcomes, signal: AbortSignal): Promise<void>;
   /** True when the runner manages the task's lease itself (the worker then does not extend it). */
   ownsLease?(task: ClaimedTask): boolean;
+}
+
+/**
+ * The abort state of one run, read lazily: an AbortSignal costs about 1.5 µs
+ * to create in Node 20 (a sixth of the client's time per task in a drain),
+ * and most runs never look at it.
+ */
+export interface RunAbort {
+  /** Created on first read. */
+  readonly signal: AbortSignal;
+  /** True once the run was aborted; does not create the signal. */
+  readonly aborted: boolean;
+}
+
+/** A runner that takes the abort state lazily (the process runner); the worker prefers runLazy when present. */
+export interface LazyTaskRunner extends TaskRunner {
+  runLazy(task: ClaimedTask, outcomes: Outcomes, abort: RunAbort): Promise<void>;
 }
 
 /** Worker settings (validated by the config schema before they get here). */
@@ -65,11 +82,32 @@ function runKey(t: ClaimedTask): string {
   return `${t.id}#${t.token}`;
 }
 
-/** A running task and the controller that aborts it. */
-interface Running {
-  task: ClaimedTask;
-  abort: AbortController;
-  done: Promise<void>;
+/** A running task; its AbortController is made only when the signal is read or the run is aborted. */
+class Running implements RunAbort {
+  done: Promise<void> = Promise.resolve();
+  private ctrl: AbortController | null = null;
+
+  constructor(readonly task: ClaimedTask) {}
+
+  get signal(): AbortSignal {
+    return (this.ctrl ??= new AbortController()).signal;
+  }
+
+  get aborted(): boolean {
+    return this.ctrl !== null && this.ctrl.signal.aborted;
+  }
+
+  abort(reason: Error): void {
+    (this.ctrl ??= new AbortController()).abort(reason);
+  }
+}
+
+/** A claim call under way or answered. */
+interface ClaimResult {
+  shard: number;
+  want: number;
+  reply?: ClaimReply;
+  error?: unknown;
 }
 
 /** Claims and runs due tasks until closed. */
@@ -82,7 +120,11 @@ export class Worker {
   private closing = false;
   private closed: Promise<void> | null = null;
   private loopDone: Promise<void> | null = null;
-  private slotFreed: (() => void) | null = null;
+  /** Resolves the loop's wait for a freed slot or a claim's answer. */
+  private loopWake: (() => void) | null = null;
+  /** Claim answers the loop has not taken yet. */
+  private readonly answers: ClaimResult[] = [];
+  private readonly lazyRunner: LazyTaskRunner | null;
   private extendTimer: NodeJS.Timeout | null = null;
   /** Redis time minus local time, from the last claim reply. */
   private clockOffset = 0;
@@ -96,6 +138,8 @@ export class Worker {
     logRedisErrors(opts.store.redis, this.log, 'store');
     logRedisErrors(sub, this.log, 'wake-subscriber');
     this.waker = new Waker(sub, opts.store.channel, this.log);
+    const runner = opts.runner as Partial<LazyTaskRunner>;
+    this.lazyRunner = typeof runner.runLazy === 'function' ? (opts.runner as LazyTaskRunner) : null;
   }
 
   /** Starts claiming. Resolves once subscribed to the wake channel. */
@@ -125,7 +169,7 @@ export class Worker {
   private async doClose(): Promise<void> {
     this.closing = true;
     this.waker.interrupt();
-    this.slotFreed?.();
+    this.signalLoop();
     await this.loopDone;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const deadline = new AbortController();
@@ -133,7 +177,7 @@ export class Worker {
     deadline.abort(); // clears the deadline timer, which would keep the process alive
     if (timedOut) {
       const left = [...this.running.values()];
-      for (const r of left) r.abort.abort(new Error('worker closing'));
+      for (const r of left) r.abort(new Error('worker closing'));
       await this.releaseLeft(left.map((r) => r.task));
     }
     if (!(await this.outcomes.drain(this.opts.closeTimeoutMs))) {
@@ -161,79 +205,142 @@ export class Worker {
     }
   }
 
+  /** Wakes the loop: a slot freed, a claim answered, or close() began. */
+  private signalLoop(): void {
+    const wake = this.loopWake;
+    this.loopWake = null;
+    wake?.();
+  }
+
+  private answer(r: ClaimResult): void {
+    this.answers.push(r);
+    this.signalLoop();
+  }
+
+  /**
+   * Claims with up to two calls in flight, each for at most half the slots,
+   * so that Redis runs one claim while this process starts and acks the
+   * tasks of the other; shards are taken in turn. A claim waits for a
+   * quarter of a batch of free slots (or an idle worker), so one freed slot
+   * does not cost a round trip. When every shard had less due than asked
+   * for, the worker sleeps until the earliest next due time (or a nudge).
+   */
   private async loop(): Promise<void> {
+    const { concurrency, batchSize, leaseMs, maxSleepMs } = this.opts;
+    const shards = this.opts.store.options.shards;
+    const perClaim = Math.max(1, Math.min(batchSize, Math.ceil(concurrency / 2)));
+    const minClaim = Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 4));
+    const maxInFlight = 2;
     let backoff = 100;
     let outage = false;
-    while (!this.closing) {
-      const free = this.opts.concurrency - this.running.size;
-      if (free <= 0) {
-        await new Promise<void>((r) => (this.slotFreed = r));
-        continue;
-      }
-      const shards = this.opts.store.options.shards;
-      let full = false;
-      let waitMs = this.opts.maxSleepMs;
-      let nowRedis = Date.now() + this.clockOffset;
-      this.waker.beginRound();
-      try {
-        for (let i = 0; i < shards && !this.closing; i++) {
-          const shard = (this.shardCursor + i) % shards;
-          const want = Math.min(this.opts.concurrency - this.running.size, this.opts.batchSize);
-          if (want <= 0) {
-            full = true;
-            break;
-          }
-          const reply = await this.opts.store.claim(shard, want, this.opts.leaseMs);
-          this.clockOffset = reply.now - Date.now();
-          nowRedis = reply.now;
-          if (reply.tasks.length > 0) {
-            this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
-          }
-          for (const t of reply.tasks) this.startTask(t);
-          if (reply.unreadable.length > 0) void this.killUnreadable(shard, reply.unreadable);
-          if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
-          if (reply.tasks.length + reply.unreadable.length >= want) full = true;
-          if (reply.next !== null) waitMs = Math.min(waitMs, reply.next - reply.now);
+    let failed = false;
+    let inFlight = 0;
+    /** Slots promised to the claims in flight. */
+    let reserved = 0;
+    /** Shards that had less due than asked for since the last full claim or sleep. */
+    const dry = new Set<number>();
+    /** Earliest Redis time a dry shard needs attention. */
+    let wakeAt = Infinity;
+    this.waker.beginRound();
+    while (!this.closing || inFlight > 0) {
+      for (let r = this.answers.shift(); r; r = this.answers.shift()) {
+        inFlight--;
+        reserved -= r.want;
+        if (!r.reply) {
+          this.events.emit('store-error', { op: 'claim', error: redactCommand(r.error) });
+          if (!outage) this.log.warn({ err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); pausing and trying again');
+          outage = true;
+          failed = true;
+          continue;
         }
-        this.shardCursor = (this.shardCursor + 1) % shards;
         if (outage) this.log.info('Redis answers again; claiming resumed');
         outage = false;
         backoff = 100;
-      } catch (error) {
-        this.events.emit('store-error', { op: 'claim', error: redactCommand(error) });
-        if (!outage) this.log.warn({ err: describeError(error, 500) }, 'claim failed (Redis unavailable?); pausing and trying again');
-        outage = true;
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        const { shard, reply } = r;
+        this.clockOffset = reply.now - Date.now();
+        if (reply.tasks.length > 0) {
+          this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
+        }
+        for (const t of reply.tasks) this.startTask(t);
+        if (reply.unreadable.length > 0) void this.killUnreadable(shard, reply.unreadable);
+        if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
+        if (reply.tasks.length + reply.unreadable.length >= r.want) {
+          dry.clear();
+          wakeAt = Infinity;
+        } else {
+          dry.add(shard);
+          if (reply.next !== null) wakeAt = Math.min(wakeAt, reply.next);
+        }
+      }
+      if (this.closing) {
+        // claims in flight still hand over their tasks, which run (or are released) like the others
+        if (inFlight > 0) await new Promise<void>((res) => (this.loopWake = res));
         continue;
       }
-      if (!full && !this.closing) {
-        const ms = Math.max(0, waitMs);
-        await this.waker.sleep(ms, nowRedis + ms);
+      if (failed) {
+        if (inFlight > 0) {
+          await new Promise<void>((res) => (this.loopWake = res));
+          continue;
+        }
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        failed = false;
+        dry.clear();
+        wakeAt = Infinity;
+        this.waker.beginRound();
+        continue;
       }
+      const busy = this.running.size + reserved;
+      const free = concurrency - busy;
+      if (inFlight < maxInFlight && free > 0 && (free >= minClaim || busy === 0) && dry.size < shards) {
+        let shard = this.shardCursor;
+        while (dry.has(shard)) shard = (shard + 1) % shards;
+        this.shardCursor = (shard + 1) % shards;
+        const want = Math.min(perClaim, free);
+        inFlight++;
+        reserved += want;
+        this.opts.store.claim(shard, want, leaseMs).then(
+          (reply) => this.answer({ shard, want, reply }),
+          (error: unknown) => this.answer({ shard, want, error }),
+        );
+        continue;
+      }
+      if (dry.size >= shards && inFlight === 0) {
+        const nowRedis = Date.now() + this.clockOffset;
+        const until = Math.min(wakeAt, nowRedis + maxSleepMs);
+        await this.waker.sleep(Math.max(0, until - nowRedis), until);
+        dry.clear();
+        wakeAt = Infinity;
+        this.waker.beginRound();
+        continue;
+      }
+      await new Promise<void>((res) => (this.loopWake = res));
     }
   }
 
   private startTask(task: ClaimedTask): void {
-    const abort = new AbortController();
-    const run = async (): Promise<void> => {
-      try {
-        if (task.doomed) {
-          await this.outcomes.die(task, { kind: task.doomed, detail: DOOM_DETAIL[task.doomed], error: task.lastError });
-        } else {
-          await this.opts.runner.run(task, this.outcomes, abort.signal);
-        }
-      } catch (error) {
-        // A runner must report its own failures; reaching here is a bug in it. Keep the task: its lease expires.
-        this.log.error({ taskId: task.id, err: describeError(error, 2000) }, 'task runner threw; the task comes back when its lease expires');
-      } finally {
-        this.running.delete(runKey(task));
-        const wake = this.slotFreed;
-        this.slotFreed = null;
-        wake?.();
+    const r = new Running(task);
+    this.running.set(runKey(task), r);
+    r.done = this.runTask(r);
+  }
+
+  private async runTask(r: Running): Promise<void> {
+    const task = r.task;
+    try {
+      if (task.doomed) {
+        await this.outcomes.die(task, { kind: task.doomed, detail: DOOM_DETAIL[task.doomed], error: task.lastError });
+      } else if (this.lazyRunner) {
+        await this.lazyRunner.runLazy(task, this.outcomes, r);
+      } else {
+        await this.opts.runner.run(task, this.outcomes, r.signal);
       }
-    };
-    this.running.set(runKey(task), { task, abort, done: run() });
+    } catch (error) {
+      // A runner must report its own failures; reaching here is a bug in it. Keep the task: its lease expires.
+      this.log.error({ taskId: task.id, err: describeError(error, 2000) }, 'task runner threw; the task comes back when its lease expires');
+    } finally {
+      this.running.delete(runKey(task));
+      this.signalLoop();
+    }
   }
 
   private async killUnreadable(shard: number, bad: CorruptClaim[]): Promise<void> {
@@ -260,7 +367,7 @@ export class Worker {
         const r = runs[i]!;
         this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
         this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
-        r.abort.abort(new Error('lease lost'));
+        r.abort(new Error('lease lost'));
       });
     } catch (error) {
       this.events.emit('store-error', { op: 'extend', error: redactCommand(error) });
