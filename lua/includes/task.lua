@@ -50,6 +50,8 @@ local function taskRecord(m)
 end
 
 local function encodeTask(m, rec)
+  -- struct.pack would keep only the low 16 bits of a longer length and corrupt the value
+  if #m[4] > 65535 or #m[8] > 65535 then error('zretry: an aggregate id or doom reason is longer than 65535 bytes') end
   return struct.pack(TASK_FORMAT, m[3], m[2], m[11] or 0, m[1], m[5], m[10] or 0,
     #m[4], m[4], #m[8], m[8], #m[6], m[6]) .. (rec or taskRecord(m))
 end

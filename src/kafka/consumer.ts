@@ -186,7 +186,7 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       const ids = msgs.map((m, i) => {
         if (info[i]) return info[i]!.taskId;
         try {
-          return opts.messageId({ topic, partition, message: m });
+          return checkedId(opts.messageId({ topic, partition, message: m }), 'messageId');
         } catch (e) {
           badRecord.set(i, e);
           return offsetMessageId({ topic, partition, message: m });
@@ -196,7 +196,9 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
         if (info[i]) return info[i]!.aggregateId;
         if (badRecord.has(i)) return null;
         try {
-          return opts.aggregateId({ topic, partition, message: m });
+          const agg = opts.aggregateId({ topic, partition, message: m });
+          // an empty key is no aggregate, as a null one (the store keeps '' for "none")
+          return agg === null || agg === '' ? null : checkedId(agg, 'aggregateId');
         } catch (e) {
           badRecord.set(i, e);
           return null;
@@ -415,6 +417,17 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       if (set.size > 0) doneAhead.set(partKey, set);
     }
   };
+}
+
+/** Longest message or aggregate id (bytes, UTF-8); a task stores both with 16-bit lengths. */
+export const MAX_ID_BYTES = 16 * 1024;
+
+/** An id from the user's functions, checked: a string of 1 to MAX_ID_BYTES bytes. */
+function checkedId(id: unknown, fn: 'messageId' | 'aggregateId'): string {
+  if (typeof id !== 'string' || id.length === 0) throw new TypeError(`${fn} must return a non-empty string (got ${id === '' ? 'an empty string' : typeof id})`);
+  const bytes = Buffer.byteLength(id);
+  if (bytes > MAX_ID_BYTES) throw new RangeError(`${fn} returned ${bytes} bytes; at most ${MAX_ID_BYTES} are allowed`);
+  return id;
 }
 
 /** Bytes a record takes in Redis, near enough: key, value, header names and values. */

@@ -323,4 +323,19 @@ export function commonScenarios(): void {
     expect(real[1]!.ctx.taskId).not.toBeNull();
     expect(seen.map((s) => text(s.record))).not.toContain('forged');
   });
+
+  it('a message id or aggregate id over 16 KiB sends its record to the DLT with the reason; other records flow', async () => {
+    const { topic, seen } = await start('process', () => undefined);
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    await produce(topic, [
+      { key: 'k'.repeat(20_000), value: 'huge-key' },
+      { key: 'small', value: 'ok' },
+    ]);
+    await waitFor(() => dlt.messages.length === 1 && seen.length === 1, 15_000, 'the dead letter and the other record');
+    expect(text(seen[0]!.record)).toBe('ok');
+    expect(dlt.messages[0]!.value?.toString()).toBe('huge-key');
+    expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('fatal');
+    expect(dlt.messages[0]!.headers['zretry-error-message']?.toString()).toBe('aggregateId returned 20000 bytes; at most 16384 are allowed');
+  });
 }
