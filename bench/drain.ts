@@ -70,11 +70,22 @@ function task(i: number): NewTask {
   };
 }
 
+/** Redis's own time per task over a drain, and its EVALSHA calls (INFO commandstats since RESETSTAT). */
+const redisStats = async () => {
+  const text = await redis.info('commandstats');
+  const usec = [...text.matchAll(/usec=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  const evalsha = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(text);
+  return { usec, evalshaCalls: Number(evalsha?.[1] ?? 0), evalshaUsec: Number(evalsha?.[2] ?? 0) };
+};
+const zRedis: Array<{ usPerTask: number; evalshaCalls: number; evalshaUsPerTask: number }> = [];
+const bRedis: Array<{ usPerTask: number; evalshaCalls: number; evalshaUsPerTask: number }> = [];
+
 async function zretryDrain(): Promise<number> {
   const ns = `drain-${randomUUID().slice(0, 8)}`;
   const store = new TaskStore(redis, { namespace: ns, shards: 4, maxBatch: 500 });
   for (let i = 0; i < N; i += 500) await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => task(i + k)));
   let done = 0;
+  await redis.config('RESETSTAT');
   const t0 = performance.now();
   const w = await createWorker({
     redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
@@ -85,6 +96,8 @@ async function zretryDrain(): Promise<number> {
   while (done < N) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
   await w.close();
+  const rs = await redisStats();
+  zRedis.push({ usPerTask: Number((rs.usec / N).toFixed(1)), evalshaCalls: rs.evalshaCalls, evalshaUsPerTask: Number((rs.evalshaUsec / N).toFixed(1)) });
   await w.store.redis.quit();
   await dropNamespace(redis, ns);
   return N / secs;
@@ -97,11 +110,14 @@ async function bullDrain(): Promise<number> {
     await queue.addBulk(Array.from({ length: Math.min(500, N - i) }, (_, k) => ({ name: 'job', data: { p: payload.toString('latin1'), i: i + k }, opts: { delay: 1, removeOnComplete: true } })));
   }
   let done = 0;
+  await redis.config('RESETSTAT');
   const t0 = performance.now();
   const w = new BullWorker(queue.name, async () => void done++, { connection, concurrency: 100 });
   while (done < N) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
   await w.close();
+  const rs = await redisStats();
+  bRedis.push({ usPerTask: Number((rs.usec / N).toFixed(1)), evalshaCalls: rs.evalshaCalls, evalshaUsPerTask: Number((rs.evalshaUsec / N).toFixed(1)) });
   await queue.obliterate({ force: true });
   await queue.close();
   return N / secs;
@@ -126,6 +142,8 @@ const out = {
   bullmq: b.map(Math.round),
   ratios: z.map((v, i) => (b[i] ? Number((v / b[i]!).toFixed(2)) : null)),
   ratioOfMedians: b.length ? Number((median(z) / median(b)).toFixed(2)) : null,
+  zretryRedis: zRedis,
+  bullmqRedis: bRedis,
 };
 console.log(JSON.stringify(out));
 await redis.quit();
