@@ -16,8 +16,12 @@ local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead', p = 'pause
 local sets = { d = keys.due, f = keys.inflight, x = keys.dead, p = keys.paused }
 local out = {}
 for i, id in ipairs(ARGV) do
-  local m = getTask(keys, id)
-  if not m then
+  local raw = redis.call('HGET', keys.tasks, id)
+  local m = raw and decodeTask(raw)
+  if raw and not m then
+    local dead = redis.call('ZSCORE', keys.dead, id)
+    out[i] = { id, tonumber(dead or 0), 0, dead and 'dead' or 'unreadable', '', 0, UNREADABLE_ERR, tonumber(dead or 0), 'unreadable', '' }
+  elseif not m then
     out[i] = false
   else
     local score = 0

@@ -27,9 +27,12 @@ for i = 1, #members, 2 do
     local len = tonumber(string.sub(id, 1, 8), 16)
     id = string.sub(id, 8 + len + 12 + 1)
   end
-  local m = getTask(keys, id)
+  local raw = redis.call('HGET', keys.tasks, id)
+  local m = raw and decodeTask(raw)
   if m then
     out[#out + 1] = { id, tonumber(members[i + 1]), m[1], state, m[4], m[5], m[6], tonumber(members[i + 1]), m[8], taskRecord(m) }
+  elseif raw then
+    out[#out + 1] = { id, tonumber(members[i + 1]), 0, state, '', 0, UNREADABLE_ERR, tonumber(members[i + 1]), 'unreadable', '' }
   end
 end
 return out

@@ -5,7 +5,8 @@
 local function promoteNext(keys, agg, now, doom)
   if agg == '' then return false end
   local nextId, m
-  -- an entry whose task is gone (corrupted data) is dropped, and the next one tried
+  -- an entry whose task is gone or unreadable (corrupted data) is dropped (an
+  -- unreadable one goes to the dead set), and the next one tried
   for _ = 1, 100 do
     local member = firstWaiting(keys.waiting, agg)
     if not member then
@@ -14,7 +15,7 @@ local function promoteNext(keys, agg, now, doom)
     end
     redis.call('ZREM', keys.waiting, member)
     nextId = waitingId(agg, member)
-    m = getTask(keys, nextId)
+    m = readTask(keys, nextId, now)
     if m then break end
   end
   if not m then return false end

@@ -5,7 +5,8 @@ local function reapExpired(keys, now, limit)
   local expired = redis.call('ZRANGEBYSCORE', keys.inflight, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
     redis.call('ZREM', keys.inflight, id)
-    local m = getTask(keys, id)
+    -- an unreadable one goes to the dead set instead of stopping every claim of the shard
+    local m = readTask(keys, id, now)
     if m then
       m[3] = 'd'
       setTask(keys, id, m)

@@ -70,6 +70,21 @@ local function getTask(keys, id)
   return m
 end
 
+-- A task by id, for paths that must not stop on bad data: nil when there is
+-- none, false when its value cannot be read; such an id is put in the dead
+-- set (its value kept) for an operator to see in `zretry dead list`.
+local function readTask(keys, id, now)
+  local raw = redis.call('HGET', keys.tasks, id)
+  if not raw then return nil end
+  local m = decodeTask(raw)
+  if m then return m end
+  redis.call('ZADD', keys.dead, now, id)
+  return false
+end
+
+-- What list and get show for a task whose value cannot be read.
+local UNREADABLE_ERR = '["ZRetryUnreadable","the stored task value cannot be read (corrupted data)"]'
+
 local function setTask(keys, id, m)
   redis.call('HSET', keys.tasks, id, encodeTask(m))
 end

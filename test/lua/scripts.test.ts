@@ -289,6 +289,29 @@ describe('bad data in Redis', () => {
   });
 });
 
+describe('bad data does not stop a shard', () => {
+  it('an in-flight task corrupted before its lease ends: claim goes on and the id is in the dead set, listed as unreadable', async () => {
+    await store.schedule([failed(1, null), failed(2, null, 200)]);
+    const [t1] = (await store.claim(0, 1, 100)).tasks;
+    await redis.hset(shardKeys(namespace, 0)[2]!, t1!.id, Buffer.from([0x66, 1, 2]));
+    await new Promise((r) => setTimeout(r, 250));
+    const c = await store.claim(0, 10, 10_000);
+    expect(c.tasks.map((t) => t.id)).toEqual(['orders/0/2']);
+    const dead = await store.shard(0).list('dead', 0, 10);
+    expect(dead.tasks.map((t) => [t.id, t.doomed, t.lastError?.message])).toEqual([['orders/0/1', 'unreadable', 'the stored task value cannot be read (corrupted data)']]);
+    expect((await store.shard(0).get(['orders/0/1']))[0]).toMatchObject({ state: 'dead', doomed: 'unreadable', record: null });
+  });
+
+  it('a corrupted follower is skipped into the dead set when its head leaves; the next follower becomes due', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A')]);
+    await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/2', 'garbage');
+    const [head] = (await store.claim(0, 10, 10_000)).tasks;
+    expect(await store.ack([lease(head!)])).toEqual(['ok']);
+    expect((await store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/3']);
+    expect((await store.stats()).total).toMatchObject({ dead: 1, queued: 0 });
+  });
+});
+
 describe('stats', () => {
   it('counts due now, due later, in flight, queued, blocked aggregates and overdue age', async () => {
     await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'B', 60_000), failed(4, null)]);
