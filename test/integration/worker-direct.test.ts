@@ -166,6 +166,48 @@ describe('direct-mode worker', () => {
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, inflight: 0, queued: 0, blockedAggregates: 0 });
   });
 
+  it('runs at most `concurrency` handlers at once while it claims ahead, and drains every shard', async () => {
+    const { namespace, store } = await setup(4);
+    let active = 0;
+    let most = 0;
+    const handled = new Set<string>();
+    await start(namespace, async (r) => {
+      most = Math.max(most, ++active);
+      await new Promise((res) => setTimeout(res, Math.random() * 3));
+      active--;
+      handled.add(r.offset);
+    }, {}, 4);
+    await store.schedule(Array.from({ length: 400 }, (_, i) => failed(i, null)));
+    await waitFor(() => handled.size === 400, 20_000, 'all 400 tasks handled');
+    expect(most).toBeLessThanOrEqual(8);
+    expect(most).toBeGreaterThan(1);
+    await waitFor(async () => (await store.stats()).total.inflight === 0, 5_000, 'every outcome written');
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0 });
+  });
+
+  it('a task due on an idle shard is not held back by a backlog on another shard', async () => {
+    const { namespace, store } = await setup(2);
+    const ids = Array.from({ length: 2000 }, (_, i) => failed(i, null));
+    const busy = ids.filter((t) => store.shardOf(null, t.id) === 0).slice(0, 800);
+    const idle = ids.find((t) => store.shardOf(null, t.id) === 1)!;
+    const ranAt = new Map<string, number>();
+    let backlogDoneWhenIdleRan = -1;
+    await start(namespace, async (r) => {
+      if (r.offset !== idle.record.offset) await new Promise((res) => setTimeout(res, 2));
+      else backlogDoneWhenIdleRan = ranAt.size;
+      ranAt.set(r.offset, Date.now());
+    }, {}, 2);
+    await store.schedule(busy);
+    await waitFor(() => ranAt.size >= 20, 5_000, 'the backlog to be under way');
+    const due = Date.now() + 100;
+    await store.schedule([{ ...idle, delayMs: 100 }]);
+    await waitFor(() => ranAt.has(idle.record.offset), 5_000, 'the task on the idle shard to run');
+    // it ran while most of the backlog still waited (about 300 of 800 done here; a worker that
+    // stopped polling the idle shard during a backlog ran it near the end, at 794)
+    expect(backlogDoneWhenIdleRan).toBeLessThan(busy.length - 200);
+    expect(ranAt.get(idle.record.offset)!).toBeGreaterThanOrEqual(due - 5);
+  });
+
   it('close() lets running handlers finish, then gives nothing up; a second close returns the same promise', async () => {
     const { namespace, store } = await setup();
     let finished = 0;
