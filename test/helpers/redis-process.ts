@@ -29,7 +29,7 @@ export interface OwnRedis {
 }
 
 /** Starts a redis-server with AOF in a fresh directory. */
-export async function ownRedis(opts: { appendfsync?: 'always' | 'everysec'; extra?: string[] } = {}): Promise<OwnRedis> {
+export async function ownRedis(opts: { appendfsync?: 'always' | 'everysec'; extra?: string[]; env?: Record<string, string> } = {}): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'zretry-redis-'));
   const port = await freePort();
   let proc: ChildProcess | null = null;
@@ -49,7 +49,7 @@ export async function ownRedis(opts: { appendfsync?: 'always' | 'everysec'; extr
   const handle: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      proc = spawn('redis-server', args, { stdio: 'ignore' });
+      proc = spawn('redis-server', args, { stdio: 'ignore', env: { ...process.env, ...opts.env } });
       await waitFor(ping, 10_000, `redis-server on port ${port}`);
     },
     async kill(signal = 'SIGKILL') {
