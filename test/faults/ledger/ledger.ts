@@ -215,7 +215,10 @@ export class LedgerRun {
   }
 
   lines(): LedgerLine[] {
-    return readFileSync(this.ledger, 'utf8')
+    const text = readFileSync(this.ledger, 'utf8');
+    // a line a process is writing right now has no newline yet: leave it for the next read
+    return text
+      .slice(0, text.lastIndexOf('\n') + 1)
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as LedgerLine);
