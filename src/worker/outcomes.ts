@@ -13,6 +13,9 @@ import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } f
 import { sleep } from '../util/sleep.js';
 import { redactCommand } from '../util/redis-errors.js';
 
+/** How long a dying task's lease is held for its dead-letter write. */
+const DEAD_LETTER_LEASE_MS = 60_000;
+
 /** Writes a dead task somewhere durable (the dead-letter topic); must resolve only once written. */
 export type DeadLetterSink = (task: ClaimedTask, reason: DeadReason) => Promise<void>;
 
@@ -83,6 +86,14 @@ export class Outcomes {
   /** Writes the dead letter, then kills; a failed write keeps the task (doomed) for later. */
   async die(task: ClaimedTask, reason: DeadReason): Promise<void> {
     if (this.opts.deadLetter) {
+      // a run whose lease was lost (stalled past it) must not write a dead letter the new owner writes too;
+      // the check also holds the lease for the write. Redis away: write anyway, the kill is fenced.
+      const code = await this.store.extend([lease(task)], DEAD_LETTER_LEASE_MS).then((c) => c[0], () => 'ok' as const);
+      if (code !== 'ok') {
+        this.events.emit('lease-lost', { id: task.id, shard: task.shard, op: 'dead-letter' });
+        this.log.warn({ taskId: task.id, shard: task.shard, code }, 'dead letter not written: the lease was lost, another claim owns the task');
+        return;
+      }
       try {
         await this.opts.deadLetter(task, reason);
       } catch (e) {
