@@ -49,7 +49,7 @@ export interface ConsumeOptions {
   aggregateId?: (r: DeliveredRecord) => string | null;
   /** The dedup id of a record; default: topic/partition/offset. */
   messageId?: (r: DeliveredRecord) => string;
-  /** Called after a dead letter is written. */
+  /** Called after a dead letter is written; an error it throws is logged (the letter is not written again). */
   onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
   /** Run a worker in this process (default true); false when standalone workers do it. */
   worker?: boolean;
@@ -88,7 +88,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
     await claimShards(redis, cfg.store.namespace, cfg.store.shards);
-    side = await startKafkaSide(opts.kafka, c, { sourceTopics: opts.topics, groupId: opts.groupId, onDead: opts.onDead });
+    side = await startKafkaSide(opts.kafka, c, { sourceTopics: opts.topics, groupId: opts.groupId, onDead: opts.onDead, logger });
     const { producer, deadLetter, retryTopic } = side;
     const outcomeOptions = {
       ...cfg.failure,

@@ -68,7 +68,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
     await claimShards(redis, cfg.store.namespace, cfg.store.shards);
-    if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer);
+    if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer, { logger });
   } catch (e) {
     if (ownRedis) redis.disconnect();
     throw e;

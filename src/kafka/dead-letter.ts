@@ -6,6 +6,8 @@
  * stays in Redis.
  */
 import type { Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { describeError } from '../policy/classify.js';
 import type { DeadReason } from '../events.js';
 import type { RecordHeader } from '../store/record-codec.js';
 import type { ClaimedTask } from '../store/task.js';
@@ -22,8 +24,10 @@ export interface DeadLetterOptions {
   springHeaders: boolean;
   /** Consumer group, for Spring's kafka_dlt-original-consumer-group. */
   groupId?: string;
-  /** Called after a dead letter is written. */
+  /** Called after a dead letter is written; an error it throws is logged, and the letter is not written again. */
   onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
+  /** Where an onDead error is reported. */
+  logger?: Logger;
   /** Create a dead-letter topic met for the first time (a standalone worker does not know its topics up front). */
   autoCreate?: boolean;
 }
@@ -94,6 +98,10 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
         },
       ],
     });
-    await opts.onDead?.(task, reason);
+    try {
+      await opts.onDead?.(task, reason);
+    } catch (e) {
+      opts.logger?.error({ taskId: task.id, err: describeError(e, 2_000) }, 'onDead hook failed (the dead letter is written)');
+    }
   };
 }

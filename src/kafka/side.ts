@@ -4,6 +4,7 @@
  * standalone worker build it the same way.
  */
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
 import type { ConsumerConfig } from '../config/schema.js';
 import type { DeadReason } from '../events.js';
 import type { ClaimedTask } from '../store/task.js';
@@ -29,7 +30,7 @@ export interface KafkaSide {
 export async function startKafkaSide(
   kafka: Kafka,
   c: Pick<ConsumerConfig, 'dltSuffix' | 'retryTopicSuffix' | 'autoCreateTopics' | 'springHeaders'>,
-  opts: { sourceTopics?: string[]; groupId?: string; onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void> } = {},
+  opts: { sourceTopics?: string[]; groupId?: string; onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>; logger?: Logger } = {},
 ): Promise<KafkaSide> {
   const admin = kafka.admin();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -49,6 +50,7 @@ export async function startKafkaSide(
       springHeaders: c.springHeaders,
       groupId: opts.groupId,
       onDead: opts.onDead,
+      logger: opts.logger,
       autoCreate: c.autoCreateTopics,
     });
     const known = new Set<string>();

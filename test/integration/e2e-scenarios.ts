@@ -3,7 +3,7 @@
  * dispatch mode (e2e-process.test.ts, e2e-republish.test.ts).
  */
 import { afterEach, expect, it } from 'vitest';
-import { consume, type ZRetryConsumer } from '../../src/consume.js';
+import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/consume.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../../src/events.js';
 import type { ConsumeConfigInput } from '../../src/config/schema.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
@@ -22,7 +22,7 @@ const fast = { backoff: { type: 'exponential' as const, initialMs: 100, multipli
 async function start(
   mode: Mode,
   handler: (r: HandlerRecord, ctx: RetryContext) => Promise<void> | void,
-  opts: { topic?: string; partitions?: number; namespace?: string; groupId?: string; config?: ConsumeConfigInput; events?: ZRetryEmitter } = {},
+  opts: { topic?: string; partitions?: number; namespace?: string; groupId?: string; config?: ConsumeConfigInput; events?: ZRetryEmitter; onDead?: ConsumeOptions['onDead'] } = {},
 ): Promise<{ z: ZRetryConsumer; topic: string; namespace: string; seen: Seen[] }> {
   const topic = opts.topic ?? uniqueTopic('e2e');
   const namespace = opts.namespace ?? uniqueNamespace();
@@ -48,6 +48,7 @@ async function start(
     },
     consumerConfig: { maxWaitTimeInMs: 50 },
     events: opts.events,
+    onDead: opts.onDead,
   });
   cleanups.push(async () => {
     await z.close();
@@ -337,5 +338,29 @@ export function commonScenarios(): void {
     expect(dlt.messages[0]!.value?.toString()).toBe('huge-key');
     expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('fatal');
     expect(dlt.messages[0]!.headers['zretry-error-message']?.toString()).toBe('aggregateId returned 20000 bytes; at most 16384 are allowed');
+  });
+
+  it('an onDead hook that throws is logged; the dead letter is written once', async () => {
+    let hooks = 0;
+    const { topic } = await start(
+      'process',
+      () => {
+        throw new SyntaxError('cannot parse');
+      },
+      {
+        config: { failure: { deadLetterRetryMs: 100 } },
+        onDead: () => {
+          hooks++;
+          throw new Error('hook broke');
+        },
+      },
+    );
+    const dlt = await collect(`${topic}.dlt`);
+    cleanups.push(dlt.stop);
+    await produce(topic, [{ key: 'k', value: 'poison' }]);
+    await waitFor(() => dlt.messages.length === 1, 15_000, 'the dead letter');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(dlt.messages).toHaveLength(1);
+    expect(hooks).toBe(1);
   });
 }
