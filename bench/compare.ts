@@ -10,12 +10,9 @@
  * Env: BENCH_TASKS (default 100000: scheduled, then drained all due at once),
  * BENCH_RUNS (3), BENCH_LATENESS_SECONDS (10).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -23,10 +20,10 @@ import { createWorker } from '../src/create-worker.js';
 import { loadScripts } from '../src/store/lua-loader.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { dropNamespace } from './lib.js';
+import { benchRedis, dropNamespace } from './lib.js';
 
-const ownRedis = process.env.BENCH_REDIS_URL ? null : await startRedis();
-const url = new URL(process.env.BENCH_REDIS_URL ?? `redis://127.0.0.1:${ownRedis!.port}`);
+const server = await benchRedis('bench');
+const url = server.url;
 const connection = { host: url.hostname, port: Number(url.port) };
 const N = Number(process.env.BENCH_TASKS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -36,30 +33,6 @@ const payload = Buffer.alloc(100, 120);
 const silent = pino({ level: 'silent' });
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
-/** A redis-server of the benchmark's own, configured as scripts/services configures the shared one. */
-async function startRedis(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
-  const port = await new Promise<number>((res) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => res(p));
-    });
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'zretry-bench-redis-'));
-  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      r.on('error', () => {});
-      await r.connect();
-      await r.ping();
-      r.disconnect();
-      return { port, proc, dir };
-    } catch {
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  }
-  throw new Error(`bench: redis-server did not start on port ${port}`);
-}
 
 type Stat = { median: number; min: number; max: number; runs: number[] };
 const stat = (xs: number[]): Stat => {
@@ -86,9 +59,9 @@ function task(i: number, delayMs = 0): NewTask {
 const scriptBySha = new Map(loadScripts().map((sc) => [createHash('sha1').update(sc.lua).digest('hex'), sc.name]));
 /** Times the kernel took the CPU from our own redis-server (it runs on a shared 2-core machine). */
 const preemptions = () => {
-  if (!ownRedis) return 0;
+  if (server.pid === null) return 0;
   try {
-    return Number(/nonvoluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${ownRedis.proc.pid}/status`, 'utf8'))![1]);
+    return Number(/nonvoluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]);
   } catch {
     return 0;
   }
@@ -372,8 +345,4 @@ const md = [
 writeFileSync('bench/results/compare.md', md + '\n');
 console.log(md);
 await redis.quit();
-if (ownRedis) {
-  ownRedis.proc.kill();
-  await new Promise((r) => ownRedis.proc.once('exit', r));
-  rmSync(ownRedis.dir, { recursive: true, force: true });
-}
+await server.stop();

@@ -9,19 +9,14 @@
  * e.g. under `node --cpu-prof --import tsx bench/drain.ts`),
  * BENCH_REDIS_URL (use that server instead of starting one).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createWorker } from '../src/create-worker.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { dropNamespace } from './lib.js';
+import { benchRedis, dropNamespace } from './lib.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -30,32 +25,9 @@ const payload = Buffer.alloc(100, 120);
 const silent = pino({ level: 'silent' });
 const log = (m: string) => process.stderr.write(`drain: ${m}\n`);
 
-async function startRedis(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
-  const port = await new Promise<number>((res) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => res(p));
-    });
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'zretry-drain-redis-'));
-  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      r.on('error', () => {});
-      await r.connect();
-      await r.ping();
-      r.disconnect();
-      return { port, proc, dir };
-    } catch {
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  }
-  throw new Error(`drain: redis-server did not start on port ${port}`);
-}
 
-const ownRedis = process.env.BENCH_REDIS_URL ? null : await startRedis();
-const url = new URL(process.env.BENCH_REDIS_URL ?? `redis://127.0.0.1:${ownRedis!.port}`);
+const server = await benchRedis('drain');
+const url = server.url;
 const connection = { host: url.hostname, port: Number(url.port) };
 const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
 
@@ -147,8 +119,4 @@ const out = {
 };
 console.log(JSON.stringify(out));
 await redis.quit();
-if (ownRedis) {
-  ownRedis.proc.kill();
-  await new Promise((r) => ownRedis.proc.once('exit', r));
-  rmSync(ownRedis.dir, { recursive: true, force: true });
-}
+await server.stop();

@@ -1,8 +1,59 @@
 /** Small helpers shared by the benchmarks. */
-import type { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
   const keys = await redis.keys(`{${namespace}:*`);
   if (keys.length) await redis.del(...keys);
+}
+
+/** The Redis a benchmark runs against: BENCH_REDIS_URL, or a redis-server of its own. */
+export interface BenchRedis {
+  url: URL;
+  /** The own server's pid; null for BENCH_REDIS_URL. */
+  pid: number | null;
+  /** Stops the own server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * BENCH_REDIS_URL if set; else a redis-server of the benchmark's own on a
+ * free port, configured as scripts/services configures the shared one (AOF
+ * everysec, noeviction), so its slow log and INFO commandstats see only the
+ * benchmark.
+ */
+export async function benchRedis(label: string): Promise<BenchRedis> {
+  if (process.env.BENCH_REDIS_URL) return { url: new URL(process.env.BENCH_REDIS_URL), pid: null, stop: async () => {} };
+  const port = await new Promise<number>((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), `zretry-${label}-redis-`));
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  const stop = async () => {
+    proc.kill();
+    await new Promise((r) => proc.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      await r.connect();
+      await r.ping();
+      r.disconnect();
+      return { url: new URL(`redis://127.0.0.1:${port}`), pid: proc.pid ?? null, stop };
+    } catch {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  await stop();
+  throw new Error(`${label}: redis-server did not start on port ${port}`);
 }
