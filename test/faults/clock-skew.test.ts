@@ -4,21 +4,16 @@
  * nor minutes late (clock behind).
  */
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
-import { LedgerRun } from './ledger/ledger.js';
+import { expect, it } from 'vitest';
+import { ledgerRuns } from './ledger/ledger.js';
 
-const runs: LedgerRun[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.cleanup();
-});
+const run = ledgerRuns();
 
 const SKEW = join(import.meta.dirname, 'ledger/skew-clock.mjs');
 
 for (const skewMs of [5 * 60_000, -5 * 60_000]) {
   it(`worker clock ${skewMs > 0 ? 'ahead' : 'behind'} by 5 minutes: retries still fire 1 s after the failure`, async () => {
-    const r = new LedgerRun({ records: 100, backoffMs: 1_000 });
-    runs.push(r);
-    await r.start();
+    const r = await run({ records: 100, backoffMs: 1_000 });
     await r.consumer();
     const w = await r.worker({ CLOCK_SKEW_MS: String(skewMs) }, ['--import', SKEW]);
     // the skew is real: the worker's own log timestamps are 5 minutes off

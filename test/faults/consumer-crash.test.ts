@@ -3,20 +3,11 @@
  * offset commit, and a rebalance in the middle of a batch: checked by the
  * ledger (nothing lost, order per aggregate, duplicates counted).
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/env.js';
-import { LedgerRun } from './ledger/ledger.js';
+import { ledgerRuns } from './ledger/ledger.js';
 
-const runs: LedgerRun[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.cleanup();
-});
-
-async function run(opts: ConstructorParameters<typeof LedgerRun>[0] = {}): Promise<LedgerRun> {
-  const r = new LedgerRun(opts);
-  runs.push(r);
-  return r.start();
-}
+const run = ledgerRuns();
 
 it('consumer SIGKILLed after a failure is stored, before the offset commit: the re-read skips the stored record, nothing lost', async () => {
   const r = await run();

@@ -4,20 +4,11 @@
  * by the ledger: nothing lost, each aggregate in order, duplicates counted
  * and bounded by what the dead worker had in flight.
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/env.js';
-import { LedgerRun } from './ledger/ledger.js';
+import { ledgerRuns } from './ledger/ledger.js';
 
-const runs: LedgerRun[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.cleanup();
-});
-
-async function run(opts: ConstructorParameters<typeof LedgerRun>[0] = {}): Promise<LedgerRun> {
-  const r = new LedgerRun(opts);
-  runs.push(r);
-  return r.start();
-}
+const run = ledgerRuns();
 
 it('no fault: the ledger sees every record once, in order, and the always-failing ones in the DLT', async () => {
   const r = await run();

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import kafkajs, { type Consumer, type Kafka } from 'kafkajs';
+import { afterEach } from 'vitest';
 import { TaskStore } from '../../../src/store/store.js';
 import { dropNamespace, kafkaBrokers, redisUrl, uniqueNamespace, uniqueTopic, waitFor } from '../../helpers/env.js';
 
@@ -319,4 +320,17 @@ export class LedgerRun {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Registers cleanup after each test of the file; returns a function that starts a run. */
+export function ledgerRuns(): (opts?: RunOptions) => Promise<LedgerRun> {
+  const runs: LedgerRun[] = [];
+  afterEach(async () => {
+    for (const r of runs.splice(0)) await r.cleanup();
+  });
+  return (opts = {}) => {
+    const r = new LedgerRun(opts);
+    runs.push(r);
+    return r.start();
+  };
 }
