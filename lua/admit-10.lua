@@ -43,7 +43,8 @@ for i = 0, n - 1 do
     -- after its lease ran out carries the same attempt. The first copy of
     -- the attempt to arrive takes the task (a new token, a fresh lease);
     -- later copies are stale while that lease holds.
-    local m = getTask(keys, id)
+    -- an unreadable task goes to the dead set (readTask); its copy is stale
+    local m = readTask(keys, id, now)
     local attempt = tonumber(agg)
     local leaseEnd = tonumber(redis.call('ZSCORE', keys.inflight, id) or 0)
     if m and m[3] == 'f' and m[1] + 1 == attempt and ((m[11] or 0) ~= attempt or leaseEnd <= now) then

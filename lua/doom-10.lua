@@ -23,8 +23,8 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getTask(keys, id)
-  local code = operatorRefusal(m) or 1
+  local m, refused = operatorTask(keys, id)
+  local code = refused or 1
   if code ~= 1 then
     -- refused
   elseif m[3] == 'x' then

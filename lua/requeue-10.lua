@@ -27,8 +27,7 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getTask(keys, id)
-  local code = operatorRefusal(m)
+  local m, code = operatorTask(keys, id)
   if code then
     -- refused
   elseif m[3] == 'w' then

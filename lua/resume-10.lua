@@ -21,13 +21,15 @@
 local keys = shardKeys(ARGV[1])
 if ARGV[2] ~= '' then redis.call('HDEL', keys.pauses, ARGV[2]) end
 local pauses = loadPauses(keys)
+local now = nowMs()
 local offset = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local moved = 0
 local members = redis.call('ZRANGE', keys.paused, offset, offset + limit - 1, 'WITHSCORES')
 for i = 1, #members, 2 do
   local id, score = members[i], tonumber(members[i + 1])
-  local m = getTask(keys, id)
+  -- gone, or unreadable (readTask puts it in the dead set): no longer paused
+  local m = readTask(keys, id, now)
   if not m then
     redis.call('ZREM', keys.paused, id)
   elseif (pauses and pauses.all) or filteredOut(pauses, m, taskRecord(m)) then

@@ -25,10 +25,12 @@ local now = nowMs()
 local out = {}
 for i = 1, n do
   local id = ARGV[2 + i]
-  local m = getTask(keys, id)
-  local code = operatorRefusal(m) or 1
+  local m, refused = operatorTask(keys, id)
+  -- an unreadable task is deleted as it is: its aggregate, if it headed one, is freed by unhold
+  local code = (refused == -7 and 1) or refused or 1
   if code == 1 then
-    if m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
+    if m and m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
+    redis.call('ZREM', keys.inflight, id)
     redis.call('ZREM', keys.due, id)
     redis.call('ZREM', keys.dead, id)
     redis.call('ZREM', keys.paused, id)

@@ -61,15 +61,6 @@ local function withLease(raw, state, token)
   return struct.pack('>c1I6I4', state, token, 0) .. string.sub(raw, TASK_LEASE_BYTES + 1)
 end
 
--- A task by id: nil when there is none; a value that cannot be read is an error.
-local function getTask(keys, id)
-  local raw = redis.call('HGET', keys.tasks, id)
-  if not raw then return nil end
-  local m = decodeTask(raw)
-  if not m then error('zretry: task ' .. id .. ' is unreadable') end
-  return m
-end
-
 -- A task by id, for paths that must not stop on bad data: nil when there is
 -- none, false when its value cannot be read; such an id is put in the dead
 -- set (its value kept) for an operator to see in `zretry dead list`.

@@ -92,6 +92,7 @@ const OPERATOR_CODES: Record<number, OperatorOutcome> = {
   [-4]: 'in-flight',
   [-5]: 'dead-already',
   [-6]: 'paused',
+  [-7]: 'unreadable',
 };
 const LEASE_CODES: Record<number, LeaseOutcome> = { 1: 'ok', [-1]: 'gone', [-2]: 'lease-lost' };
 

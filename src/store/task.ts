@@ -69,7 +69,7 @@ export type AdmitOutcome = 'go' | 'parked' | 'duplicate' | 'stale';
 export type LeaseOutcome = 'ok' | 'gone' | 'lease-lost';
 
 /** Per-id results of the operator commands. */
-export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'deleted' | 'gone' | 'waiting' | 'in-flight' | 'dead-already' | 'paused';
+export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'deleted' | 'gone' | 'waiting' | 'in-flight' | 'dead-already' | 'paused' | 'unreadable';
 
 /** A task as an operator sees it. */
 export interface TaskView {

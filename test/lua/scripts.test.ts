@@ -302,6 +302,28 @@ describe('bad data does not stop a shard', () => {
     expect((await store.shard(0).get(['orders/0/1']))[0]).toMatchObject({ state: 'dead', doomed: 'unreadable', record: null });
   });
 
+  it('operator steps and admit meet an unreadable task without failing: skip deletes it, requeue and doom say unreadable, a copy is stale', async () => {
+    await store.schedule([failed(1, null), failed(2, null), failed(3, null, 60_000)]);
+    const [t1] = (await store.claim(0, 1, 10_000)).tasks;
+    const tasksKey = shardKeys(namespace, 0)[2]!;
+    for (const id of ['orders/0/1', 'orders/0/2', 'orders/0/3']) await redis.hset(tasksKey, id, 'garbage');
+    expect(await store.admit([{ kind: 'republished', taskId: t1!.id, attempt: t1!.attempt + 1 }], 60)).toEqual([{ outcome: 'stale' }]);
+    expect(await store.shard(0).requeue(['orders/0/2'])).toEqual(['unreadable']);
+    expect(await store.shard(0).doom(['orders/0/2'])).toEqual(['unreadable']);
+    expect(await store.shard(0).skip(['orders/0/1', 'orders/0/2', 'orders/0/3'])).toEqual(['deleted', 'deleted', 'deleted']);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, dead: 0 });
+    expect(await redis.hlen(tasksKey)).toBe(0);
+  });
+
+  it('outcomes for an in-flight task whose value broke count it as gone, and the others of the batch still apply', async () => {
+    await store.schedule([failed(1, null), failed(2, null)]);
+    const [a, b] = (await store.claim(0, 2, 10_000)).tasks;
+    await redis.hset(shardKeys(namespace, 0)[2]!, a!.id, 'garbage');
+    expect(await store.retry([{ ...lease(a!), delayMs: 0, error: null }, { ...lease(b!), delayMs: 0, error: null }])).toEqual(['gone', 'ok']);
+    expect(await store.extend([lease(a!)], 10_000)).toEqual(['gone']);
+    expect(await store.kill([{ ...lease(a!), error: null }], 'release', true)).toEqual(['gone']);
+  });
+
   it('a corrupted follower is skipped into the dead set when its head leaves; the next follower becomes due', async () => {
     await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A')]);
     await redis.hset(shardKeys(namespace, 0)[2]!, 'orders/0/2', 'garbage');
