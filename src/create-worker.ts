@@ -65,18 +65,13 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   let side: KafkaSide | null = null;
-  try {
-    await preflight(redis, { allowEviction: cfg.store.allowEviction });
-    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
-    if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer, { logger });
-  } catch (e) {
-    if (ownRedis) redis.disconnect();
-    throw e;
-  }
   let worker: Worker;
   let store: TaskStore;
   let deadLetter: DeadLetterSink | undefined;
   try {
+    await preflight(redis, { allowEviction: cfg.store.allowEviction });
+    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
+    if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer, { logger });
     store = new TaskStore(redis, cfg.store);
     const runner =
       opts.runner ??

@@ -4,7 +4,6 @@
  * the config schemas.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { parseConfig } from '../config/parse.js';
 import { workerConfigSchema } from '../config/schema.js';
 import { redisFromConfig } from '../config/connections.js';

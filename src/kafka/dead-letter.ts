@@ -14,7 +14,6 @@ import type { ClaimedTask } from '../store/task.js';
 import type { DeadLetterSink } from '../worker/outcomes.js';
 import { errorHeaders, H, taskHeaders, toKafkaHeaders } from './headers.js';
 import type { TopicInfo } from './topics.js';
-import { sleep } from '../util/sleep.js';
 
 /** How dead letters are named and labelled. */
 export interface DeadLetterOptions {
@@ -78,13 +77,8 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
   return async (task, reason) => {
     const r = task.record;
     const topic = opts.topicFor(r.topic);
-    let partitions = await topics.partitionCount(topic);
-    if (partitions === 0) {
-      // not there yet: create it like its source topic, or fail naming it (the task stays in Redis)
-      await topics.ensure([{ topic, like: r.topic }], opts.autoCreate ?? false);
-      // metadata can lag a creation by a moment: wait for it, so the record keeps its partition
-      for (let i = 0; i < 20 && (partitions = await topics.partitionCount(topic)) === 0; i++) await sleep(100);
-    }
+    // missing: created like its source topic, or an error naming it (the task stays in Redis)
+    const partitions = await topics.ensureOne(topic, r.topic, opts.autoCreate ?? false);
     await producer.send({
       topic,
       acks: -1,

@@ -3,7 +3,7 @@
  * topics zretry writes to, and the dead-letter sink. consume() and a
  * standalone worker build it the same way.
  */
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ConsumerConfig } from '../config/schema.js';
 import type { DeadReason } from '../events.js';
@@ -15,13 +15,10 @@ import { TopicInfo } from './topics.js';
 /** A connected producer and admin, and what is built on them. */
 export interface KafkaSide {
   producer: Producer;
-  admin: Admin;
-  topics: TopicInfo;
   deadLetter: DeadLetterSink;
   /** The retry topic of a source topic, when republishing goes to one. */
   retryTopic?: (sourceTopic: string) => string;
-  dltFor: (sourceTopic: string) => string;
-  /** Creates a topic like its source when missing (and allowed); remembered once it exists. */
+  /** Creates a topic like its source when missing (and allowed). */
   ensureTopic: (topic: string, like: string) => Promise<void>;
   close(): Promise<void>;
 }
@@ -53,20 +50,11 @@ export async function startKafkaSide(
       logger: opts.logger,
       autoCreate: c.autoCreateTopics,
     });
-    const known = new Set<string>();
-    const ensureTopic = async (topic: string, like: string) => {
-      if (known.has(topic)) return;
-      await topics.ensure([{ topic, like }], c.autoCreateTopics);
-      known.add(topic);
-    };
     return {
       producer,
-      admin,
-      topics,
       deadLetter,
       retryTopic,
-      dltFor,
-      ensureTopic,
+      ensureTopic: async (topic, like) => void (await topics.ensureOne(topic, like, c.autoCreateTopics)),
       close: async () => {
         await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
       },

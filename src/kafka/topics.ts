@@ -4,6 +4,7 @@
  */
 import type { Admin } from 'kafkajs';
 import { TopicMissingError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 
 /** Partition counts of topics, looked up once and cached. */
 export class TopicInfo {
@@ -37,6 +38,20 @@ export class TopicInfo {
     );
     await this.admin.createTopics({ topics: specs, waitForLeaders: true });
     for (const t of missing) this.partitions.delete(t.topic);
+  }
+
+  /**
+   * Makes sure one topic exists, for writers that learn their topics from
+   * their tasks (a standalone worker): created like `like` when allowed, else
+   * a TopicMissingError. Returns its partition count (cached once known).
+   */
+  async ensureOne(topic: string, like: string, autoCreate: boolean): Promise<number> {
+    let n = await this.partitionCount(topic);
+    if (n > 0) return n;
+    await this.ensure([{ topic, like }], autoCreate);
+    // metadata can lag a creation by a moment: wait for it, so records keep their partition
+    for (let i = 0; i < 20 && (n = await this.partitionCount(topic)) === 0; i++) await sleep(100);
+    return n;
   }
 
   /** The source topic's max.message.bytes plus room for zretry's headers, or undefined if it cannot be read. */
