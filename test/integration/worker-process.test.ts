@@ -78,7 +78,12 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
   const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
   await store.schedule([failed(1, 'a'), failed(2, 'b'), failed(3, 'c'), failed(4, 'd', 60_000)]);
   await waitFor(() => readFileSync(h.log, 'utf8').split('\n').filter(Boolean).length === 3, 20_000, 'three tasks to succeed');
-  const body = await (await fetch(`${w.url}/metrics`, { headers: auth })).text();
+  // the counter moves when the ack is written, a moment after the handler's own log line
+  let body = '';
+  await waitFor(async () => {
+    body = await (await fetch(`${w.url}/metrics`, { headers: auth })).text();
+    return metricValue(body, 'zretry_succeeded_total') === 3;
+  }, 5_000, 'zretry_succeeded_total to reach 3');
   expect(metricValue(body, 'zretry_succeeded_total')).toBe(3);
   expect(metricValue(body, 'zretry_retried_total')).toBe(1);
   expect(metricValue(body, 'zretry_lateness_seconds_count')).toBeGreaterThanOrEqual(4);
