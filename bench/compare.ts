@@ -20,7 +20,7 @@ import { createWorker } from '../src/create-worker.js';
 import { loadScripts } from '../src/store/lua-loader.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { benchRedis, dropNamespace } from './lib.js';
+import { benchRedis, drainWithWorker, dropNamespace } from './lib.js';
 
 const server = await benchRedis('bench');
 const url = server.url;
@@ -152,20 +152,9 @@ async function zretrySchedule(): Promise<{ perSec: number; bytesPerTask: number;
 }
 
 async function zretryDrain(ns: string): Promise<{ perSec: number; ping: Probe }> {
-  let done = 0;
   const probe = await probeDrain();
-  const t0 = performance.now();
-  const w = await createWorker({
-    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
-    handler: () => void done++,
-    logger: silent,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
-  });
-  while (done < N) await new Promise((r) => setTimeout(r, 5));
-  const secs = (performance.now() - t0) / 1000;
-  await w.close();
+  const secs = await drainWithWorker(connection, ns, N, silent);
   const ping = await probe.stop(N);
-  await w.store.redis.quit();
   await dropNamespace(redis, ns);
   return { perSec: N / secs, ping };
 }

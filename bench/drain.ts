@@ -13,10 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { createWorker } from '../src/create-worker.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { benchRedis, dropNamespace } from './lib.js';
+import { benchRedis, drainWithWorker, dropNamespace } from './lib.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -56,21 +55,10 @@ async function zretryDrain(): Promise<number> {
   const ns = `drain-${randomUUID().slice(0, 8)}`;
   const store = new TaskStore(redis, { namespace: ns, shards: 4, maxBatch: 500 });
   for (let i = 0; i < N; i += 500) await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => task(i + k)));
-  let done = 0;
   await redis.config('RESETSTAT');
-  const t0 = performance.now();
-  const w = await createWorker({
-    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
-    handler: () => void done++,
-    logger: silent,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
-  });
-  while (done < N) await new Promise((r) => setTimeout(r, 5));
-  const secs = (performance.now() - t0) / 1000;
-  await w.close();
+  const secs = await drainWithWorker(connection, ns, N, silent);
   const rs = await redisStats();
   zRedis.push({ usPerTask: Number((rs.usec / N).toFixed(1)), evalshaCalls: rs.evalshaCalls, evalshaUsPerTask: Number((rs.evalshaUsec / N).toFixed(1)) });
-  await w.store.redis.quit();
   await dropNamespace(redis, ns);
   return N / secs;
 }

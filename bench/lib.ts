@@ -5,6 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createWorker } from '../src/create-worker.js';
 
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
@@ -56,4 +58,25 @@ export async function benchRedis(label: string): Promise<BenchRedis> {
   }
   await stop();
   throw new Error(`${label}: redis-server did not start on port ${port}`);
+}
+
+/**
+ * Drains a namespace with one direct-mode worker as the benchmarks configure
+ * it (no-op handler, concurrency 100, batchSize 100, 4 shards) until n tasks
+ * ran; returns the seconds from start to the n-th run (close not counted).
+ */
+export async function drainWithWorker(connection: { host: string; port: number }, ns: string, n: number, logger: Logger): Promise<number> {
+  let done = 0;
+  const t0 = performance.now();
+  const w = await createWorker({
+    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
+    handler: () => void done++,
+    logger,
+    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
+  });
+  while (done < n) await new Promise((r) => setTimeout(r, 5));
+  const secs = (performance.now() - t0) / 1000;
+  await w.close();
+  await w.store.redis.quit();
+  return secs;
 }
