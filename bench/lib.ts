@@ -62,17 +62,18 @@ export async function benchRedis(label: string): Promise<BenchRedis> {
 
 /**
  * Drains a namespace with one direct-mode worker as the benchmarks configure
- * it (no-op handler, concurrency 100, batchSize 100, 4 shards) until n tasks
+ * it (no-op handler, concurrency 100, batchSize 100, 4 shards, the default
+ * chainLength unless given) until n tasks
  * ran; returns the seconds from start to the n-th run (close not counted).
  */
-export async function drainWithWorker(connection: { host: string; port: number }, ns: string, n: number, logger: Logger): Promise<number> {
+export async function drainWithWorker(connection: { host: string; port: number }, ns: string, n: number, logger: Logger, chainLength?: number): Promise<number> {
   let done = 0;
   const t0 = performance.now();
   const w = await createWorker({
     redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
     handler: () => void done++,
     logger,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
+    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100, ...(chainLength ? { chainLength } : {}) } },
   });
   while (done < n) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;

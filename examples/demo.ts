@@ -25,8 +25,8 @@ say(`created topic ${topic}; Redis ${redisUrl}, Kafka ${brokers.join(',')}`);
 // The handler: order-2 fails twice (a flaky payment service), order-4 always fails.
 const failuresOf = new Map<string, number>();
 const done = new Set<string>();
-const handler = async (record: { value: Buffer | null; key: Buffer | null }, ctx: { attempt: number }) => {
-  const order = JSON.parse(record.value!.toString()) as { id: string; customer: string };
+const handler = async ({ message }: { message: { value: Buffer | null } }, ctx: { attempt: number }) => {
+  const order = JSON.parse(message.value!.toString()) as { id: string; customer: string };
   const n = (failuresOf.get(order.id) ?? 0) + 1;
   failuresOf.set(order.id, n);
   if ((order.id === 'order-2' && n <= 2) || order.id === 'order-4') {

@@ -1,14 +1,32 @@
 --[[
   Completes tasks whose handler succeeded: deletes them and makes the next
-  task of each one's aggregate due now.
+  task of each one's aggregate due now. A chain (claim-10.lua) is acked in
+  the same call: its head, then the followers that succeeded, in order;
+  when a follower failed, the tail says what becomes of it: it leaves the
+  waiting set and becomes the aggregate's head, either due again after a
+  backoff ('r') or in flight under the chain's lease and token ('h', so the
+  worker can write its dead letter and kill it as any claimed task), and
+  the followers after it stay waiting behind it.
 
   KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
-  ARGV[2]     n
-  then 2 per task: id, token (the fencing token of the claim)
+  ARGV[2]     leaseMs, the lease of a follower handed over with 'h'
+  ARGV[3]     n, the number of items
+  then per item:
+    id        the claimed task (a chain's head)
+    token     the fencing token of the claim
+    f         the number of followers that succeeded, then their ids in
+              chain order
+    tail      '' none, 'r' or 'h': what becomes of the follower that failed
+              right after them; with 'r' or 'h' its id follows, and with
+              'r' its delay (ms) and its error (opaque JSON)
 
-  Returns one code per task: 1 acked, -1 gone, -2 lease lost (stale token:
-  another claim owns the task now, nothing was changed).
+  Returns three numbers per item:
+    code      1 acked, -1 gone, -2 lease lost (stale token: another claim
+              owns the task now, nothing was changed)
+    acked     how many of the followers were acked: each must still carry
+              the chain's token; the chain stops at the first that does not
+    tail      1 when the tail was applied, else 0
 ]]
 --@include now-ms
 --@include task
@@ -19,41 +37,112 @@
 --@include leave-head
 
 local keys = shardKeys(ARGV[1])
-local n = tonumber(ARGV[2])
+local lease = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
 local now = nowMs()
 local out = {}
 if n == 0 then return out end
--- one read and one write per key for the whole batch: redis.call has a fixed cost per call
+
+-- Parse the items; plain acks (no followers, no tail) are the common case
+-- and go through one HMGET and one write per key for the whole batch.
+local items, at = {}, 4
+for i = 1, n do
+  local it = { id = ARGV[at], token = tonumber(ARGV[at + 1]), followers = {} }
+  local f = tonumber(ARGV[at + 2])
+  at = at + 3
+  for j = 1, f do it.followers[j] = ARGV[at + j - 1] end
+  at = at + f
+  it.tail = ARGV[at]
+  at = at + 1
+  if it.tail == 'r' then
+    it.tailId, it.delay, it.err = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
+    at = at + 3
+  elseif it.tail == 'h' then
+    it.tailId = ARGV[at]
+    at = at + 1
+  end
+  items[i] = it
+end
+
 local ids = {}
-for i = 0, n - 1 do ids[#ids + 1] = ARGV[3 + i * 2] end
+for i, it in ipairs(items) do ids[i] = it.id end
 local raws = redis.call('HMGET', keys.tasks, unpack(ids))
-local done, seen = {}, {}
-local metas = {}
-for i = 0, n - 1 do
-  local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
-  local raw = raws[i + 1]
-  local code
-  if not taskReadable(raw) or seen[id] then
-    code = -1
-  else
+local done, seen, metas, chains = {}, {}, {}, {}
+for i, it in ipairs(items) do
+  local raw = raws[i]
+  local code, acked, tail = -1, 0, 0
+  if taskReadable(raw) and not seen[it.id] then
     local state, current, hasAgg = taskLease(raw)
-    if state ~= 'f' or current ~= tonumber(token) then
+    if state ~= 'f' or current ~= it.token then
       code = -2
     else
       code = 1
-      seen[id] = true
-      done[#done + 1] = id
-      -- only a task of an aggregate is decoded: its queue moves on
-      if hasAgg then metas[#done] = decodeTask(raw) end
+      seen[it.id] = true
+      done[#done + 1] = it.id
+      if #it.followers > 0 or it.tail ~= '' then
+        chains[#chains + 1] = { item = it, head = decodeTask(raw), out = #out + 1 }
+      elseif hasAgg then
+        -- only a task of an aggregate is decoded: its queue moves on
+        metas[#done] = decodeTask(raw)
+      end
     end
   end
   out[#out + 1] = code
+  out[#out + 1] = acked
+  out[#out + 1] = tail
 end
 if #done > 0 then
   redis.call('ZREM', keys.inflight, unpack(done))
   redis.call('HDEL', keys.tasks, unpack(done))
-  for k, id in ipairs(done) do
-    if metas[k] then leaveAggregate(keys, id, metas[k], now, false, false) end
+  for j, id in ipairs(done) do
+    if metas[j] then leaveAggregate(keys, id, metas[j], now, false, false) end
+  end
+end
+
+-- A follower is still the chain's while it carries the chain's token in
+-- state 'c'; nothing can come before it in its queue (new tasks join the
+-- end), so the followers are the queue's first tasks, in order.
+local function chainMember(id, token)
+  local m = readTask(keys, id, now)
+  if m and m[3] == 'c' and m[2] == token then return m end
+  return nil
+end
+
+for _, c in ipairs(chains) do
+  local it, head = c.item, c.head
+  local agg = head[4]
+  local acked, broken = 0, false
+  for _, fid in ipairs(it.followers) do
+    local m = chainMember(fid, it.token)
+    if not m then
+      broken = true
+      break
+    end
+    redis.call('ZREM', keys.waiting, waitingMember(agg, m[10], fid))
+    redis.call('HDEL', keys.tasks, fid)
+    acked = acked + 1
+  end
+  out[c.out + 1] = acked
+  local t = not broken and it.tailId and chainMember(it.tailId, it.token)
+  if t then
+    redis.call('ZREM', keys.waiting, waitingMember(agg, t[10], it.tailId))
+    redis.call('HSET', keys.aggs, agg, it.tailId)
+    if it.tail == 'r' then
+      t[1] = t[1] + 1
+      t[3] = 'd'
+      if t[5] == 0 then t[5] = now end
+      t[6] = it.err
+      setTask(keys, it.tailId, t)
+      addDue(keys.due, keys.channel, it.tailId, now + it.delay)
+    else
+      t[3] = 'f'
+      setTask(keys, it.tailId, t)
+      redis.call('ZADD', keys.inflight, now + lease, it.tailId)
+    end
+    out[c.out + 2] = 1
+  elseif agg ~= '' and redis.call('HGET', keys.aggs, agg) == it.id then
+    -- the chain ran out (or broke): the next in the queue is due now
+    promoteNext(keys, agg, now, false)
   end
 end
 return out

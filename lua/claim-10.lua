@@ -5,10 +5,21 @@
   Honours dispatch pauses: with 'all' nothing is claimed; a due task whose
   topic or error class is paused moves to the paused set instead.
 
+  Chains: a claimed head of an aggregate takes up to k of the tasks waiting
+  behind it along, in queue order, under its own lease and token: they stay
+  in the waiting set, marked 'c' with the head's token (includes/chain.lua).
+  The worker runs the chain in order and reports it with one ack
+  (ack-10.lua), so a queue of parked records does not cost one claim and
+  one ack each. A chain stops before a follower that is doomed or
+  unreadable (it is dealt with once it is the head); a doomed head, and any
+  head while a topic or error-class pause is on, takes no followers.
+
   KEYS[1..10] the shard's keys (includes/shard-keys.lua)
-  ARGV[1]     n, the most tasks to claim
-  ARGV[2]     leaseMs, how long the claimer holds each task
+  ARGV[1]     n, the most heads (chains) to claim
+  ARGV[2]     leaseMs, how long the claimer holds each chain
   ARGV[3]     reap limit, the most expired leases to return per call
+  ARGV[4]     k, the most followers one head takes along (0: no chains)
+  ARGV[5]     the most followers in all in this call (bounds its work)
 
   Returns { now, next, reaped, corrupt, claimed } where
     now      Redis's time (ms)
@@ -19,12 +30,14 @@
              to the dead set for an operator to inspect
     claimed  the claimed tasks in one string (one reply element instead of
              three per task), each: id length (I2), id, the due time it was
-             claimed at (I6, for lateness), value length (I4), and the
-             task's value as now stored (includes/task.lua): in flight, with
-             its new token; the client decodes it
+             claimed at (I6, for lateness; 0 for a follower), the number of
+             followers that come right after it (I2; 0 for a follower),
+             value length (I4), and the task's value as now stored
+             (includes/task.lua) with its new token; the client decodes it
 ]]
 --@include now-ms
 --@include task
+--@include waiting
 --@include shard-keys
 --@include reap-expired
 --@include pauses
@@ -35,9 +48,12 @@ local lease = tonumber(ARGV[2])
 local now = nowMs()
 local reaped = reapExpired(keys, now, tonumber(ARGV[3]))
 local pauses = loadPauses(keys)
+local k = tonumber(ARGV[4] or 0)
+local budget = tonumber(ARGV[5] or 0)
+if pauses and pauses.any then k = 0 end
 
 local out = { now, -1, reaped, {}, '' }
-local claimedParts = {}
+local heads = {}
 local claimed, examined = 0, 0
 -- one call per kind of write for the whole batch: redis.call has a fixed cost per call
 while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
@@ -54,8 +70,8 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   local raws = redis.call('HMGET', keys.tasks, unpack(ids))
   local token = redis.call('INCRBY', keys.seq, #ids) - #ids
   local taskArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
-  for k, id in ipairs(ids) do
-    local raw = raws[k]
+  for j, id in ipairs(ids) do
+    local raw = raws[j]
     local m = pauses and pauses.any and taskReadable(raw) and decodeTask(raw)
     if not taskReadable(raw) then
       table.insert(out[4], id)
@@ -65,7 +81,7 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
       m[3] = 'p'
       taskArgs[#taskArgs + 1] = id
       taskArgs[#taskArgs + 1] = encodeTask(m)
-      pausedArgs[#pausedArgs + 1] = scores[k]
+      pausedArgs[#pausedArgs + 1] = scores[j]
       pausedArgs[#pausedArgs + 1] = id
     else
       token = token + 1
@@ -74,7 +90,7 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
       taskArgs[#taskArgs + 1] = value
       leaseArgs[#leaseArgs + 1] = now + lease
       leaseArgs[#leaseArgs + 1] = id
-      claimedParts[#claimedParts + 1] = struct.pack('>I2c0I6I4', #id, id, tonumber(scores[k]), #value) .. value
+      heads[#heads + 1] = { id = id, dueAt = tonumber(scores[j]), value = value, token = token }
       claimed = claimed + 1
     end
   end
@@ -84,7 +100,35 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   if #deadArgs > 0 then redis.call('ZADD', keys.dead, unpack(deadArgs)) end
 end
 
-out[5] = table.concat(claimedParts)
+-- the chains: each head's first k waiting followers, while the budget lasts
+local parts, followerArgs = {}, {}
+for _, h in ipairs(heads) do
+  local chain = {}
+  local agg = taskAggregate(h.value)
+  -- a doomed head only writes its dead letter: it takes nobody along
+  if budget > 0 and k > 0 and agg ~= '' and not taskDoomed(h.value) then
+    local p = aggPrefix(agg)
+    local members = redis.call('ZRANGEBYLEX', keys.waiting, '[' .. p, '(' .. p .. '\255', 'LIMIT', 0, math.min(k, budget))
+    if #members > 0 then
+      local fids = {}
+      for j, member in ipairs(members) do fids[j] = waitingId(agg, member) end
+      local raws = redis.call('HMGET', keys.tasks, unpack(fids))
+      for j, id in ipairs(fids) do
+        local raw = raws[j]
+        if not taskReadable(raw) or taskDoomed(raw) then break end
+        local value = withLease(raw, 'c', h.token)
+        followerArgs[#followerArgs + 1] = id
+        followerArgs[#followerArgs + 1] = value
+        chain[#chain + 1] = struct.pack('>I2c0I6I2I4', #id, id, 0, 0, #value) .. value
+      end
+      budget = budget - #chain
+    end
+  end
+  parts[#parts + 1] = struct.pack('>I2c0I6I2I4', #h.id, h.id, h.dueAt, #chain, #h.value) .. h.value
+  for _, c in ipairs(chain) do parts[#parts + 1] = c end
+end
+if #followerArgs > 0 then redis.call('HSET', keys.tasks, unpack(followerArgs)) end
+out[5] = table.concat(parts)
 
 local nextDue = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')[2]
 local nextLease = redis.call('ZRANGE', keys.inflight, 0, 0, 'WITHSCORES')[2]

@@ -12,7 +12,8 @@
 --@include shard-keys
 
 local keys = shardKeys()
-local names = { d = 'due', f = 'inflight', w = 'waiting', x = 'dead', p = 'paused' }
+-- a chain's follower ('c') sits in the waiting set: it shows as waiting
+local names = { d = 'due', f = 'inflight', w = 'waiting', c = 'waiting', x = 'dead', p = 'paused' }
 local sets = { d = keys.due, f = keys.inflight, x = keys.dead, p = keys.paused }
 local out = {}
 for i, id in ipairs(ARGV) do

@@ -1,20 +1,22 @@
 --[[
-  Schedules failed records as tasks, deduplicated by task id.
+  Schedules failed records as tasks, deduplicated by task id, and parks
+  records behind their aggregate's head (attempt 0).
 
   KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
-  ARGV[2]     n, the number of tasks
-  then 8 per task:
-    id        task id (the message id: dedup key)
-    agg       aggregate id ('' for none: no ordering)
-    delayMs   due this long after Redis's now
-    attempt   handler attempts made so far (1 after a first failure, 0 parked)
-    first     first-failure time in ms, or 0 for now (attempt > 0) / none
-    err       last error, opaque JSON
-    rec       the record, opaque bytes
-    doom      '' or why the record is dead already (a fatal error in the
-              consumer): its dispatch writes the dead letter without
-              running the handler, and the follower policy applies
+  ARGV[2]     the tasks, packed into one argument (the client's cost is per
+              argument), each big-endian:
+    id        I2 length + bytes: task id (the message id: dedup key)
+    agg       I2 length + bytes: aggregate id ('' for none: no ordering)
+    delayMs   I4: due this long after Redis's now
+    attempt   I4: handler attempts made so far (1 after a first failure, 0 parked)
+    first     I6: first-failure time in ms, or 0 for now (attempt > 0) / none
+    err       I4 length + bytes: last error, opaque JSON
+    rec       I4 length + bytes: the record, opaque
+    doom      I2 length + bytes: '' or why the record is dead already (a
+              fatal error in the consumer): its dispatch writes the dead
+              letter without running the handler, and the follower policy
+              applies
 
   Returns one code per task: 1 scheduled (due), 2 queued behind its
   aggregate's head, 0 duplicate (the id is already scheduled, queued, in
@@ -26,17 +28,23 @@
 --@include shard-keys
 
 local keys = shardKeys(ARGV[1])
-local n = tonumber(ARGV[2])
+local packed = ARGV[2]
 local now = nowMs()
 local out = {}
+local tasks, at = {}, 1
+while at <= #packed do
+  local t = {}
+  t.id, t.agg, t.delay, t.attempt, t.first, t.err, t.rec, t.doom, at = struct.unpack('>I2c0I2c0I4I4I6I4c0I4c0I2c0', packed, at)
+  tasks[#tasks + 1] = t
+end
+local n = #tasks
 if n == 0 then return out end
 -- A whole batch in a few calls (redis.call has a fixed cost per call): one
 -- HMGET for dedup, one for the aggregates, then one write per key.
 local ids, aggList = {}, {}
-for i = 0, n - 1 do
-  local b = 3 + i * 8
-  ids[#ids + 1] = ARGV[b]
-  if ARGV[b + 1] ~= '' then aggList[#aggList + 1] = ARGV[b + 1] end
+for i, t in ipairs(tasks) do
+  ids[i] = t.id
+  if t.agg ~= '' then aggList[#aggList + 1] = t.agg end
 end
 local exists = redis.call('HMGET', keys.tasks, unpack(ids))
 local busy = {}
@@ -50,25 +58,24 @@ local seq = redis.call('INCRBY', keys.seq, n) - n
 local seen = {}
 local taskArgs, dueArgs, waitArgs, aggArgs = {}, {}, {}, {}
 local earliest
-for i = 0, n - 1 do
-  local b = 3 + i * 8
-  local id, agg = ARGV[b], ARGV[b + 1]
-  if exists[i + 1] or seen[id] then
+for i, t in ipairs(tasks) do
+  local id, agg = t.id, t.agg
+  if exists[i] or seen[id] then
     out[#out + 1] = 0
   else
     seen[id] = true
     seq = seq + 1
-    local attempt = tonumber(ARGV[b + 3])
-    local first = tonumber(ARGV[b + 4])
+    local attempt = t.attempt
+    local first = t.first
     if first == 0 and attempt > 0 then first = now end
-    local m = { attempt, 0, 'd', agg, first, ARGV[b + 5], nil, ARGV[b + 7], nil, seq, 0 }
+    local m = { attempt, 0, 'd', agg, first, t.err, nil, t.doom, nil, seq, 0 }
     if agg ~= '' and busy[agg] then
       m[3] = 'w'
       waitArgs[#waitArgs + 1] = 0
       waitArgs[#waitArgs + 1] = waitingMember(agg, seq, id)
       out[#out + 1] = 2
     else
-      local dueAt = now + tonumber(ARGV[b + 2])
+      local dueAt = now + t.delay
       if agg ~= '' then
         busy[agg] = true
         aggArgs[#aggArgs + 1] = agg
@@ -80,7 +87,7 @@ for i = 0, n - 1 do
       out[#out + 1] = 1
     end
     taskArgs[#taskArgs + 1] = id
-    taskArgs[#taskArgs + 1] = encodeTask(m, ARGV[b + 6])
+    taskArgs[#taskArgs + 1] = encodeTask(m, t.rec)
   end
 end
 if #taskArgs > 0 then redis.call('HSET', keys.tasks, unpack(taskArgs)) end

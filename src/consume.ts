@@ -13,9 +13,10 @@ import { redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
 import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
-import type { Handler } from './handler.js';
-import { retryingEachBatch, type DeliveredRecord } from './kafka/consumer.js';
+import type { Handler, HandlerRecord } from './handler.js';
+import { retryingEachBatch } from './kafka/consumer.js';
 import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
+import { resolveTopics } from './kafka/topics.js';
 
 export { keyAggregateId, offsetMessageId };
 import { republishRunner } from './kafka/republish-runner.js';
@@ -36,7 +37,8 @@ import { logRedisErrors } from './util/redis-errors.js';
 export interface ConsumeOptions {
   kafka: Kafka;
   groupId: string;
-  topics: string[];
+  /** Topic names, or patterns matched against the topics that exist at start (as kafkajs does); zretry's own dead-letter and retry topics never match. */
+  topics: Array<string | RegExp>;
   handler: Handler;
   config?: ConsumeConfigInput;
   /** An existing Redis client; default: one on config.store.redisUrl, closed by close(). */
@@ -46,9 +48,9 @@ export interface ConsumeOptions {
   policy?: RetryPolicy;
   classifier?: ClassifierOptions;
   /** The aggregate of a record; default: its key (null key: no ordering). */
-  aggregateId?: (r: DeliveredRecord) => string | null;
+  aggregateId?: (r: HandlerRecord) => string | null;
   /** The dedup id of a record; default: topic/partition/offset. */
-  messageId?: (r: DeliveredRecord) => string;
+  messageId?: (r: HandlerRecord) => string;
   /** Called after a dead letter is written; an error it throws is logged (the letter is not written again). */
   onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
   /** Run a worker in this process (default true); false when standalone workers do it. */
@@ -88,7 +90,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
     await claimShards(redis, cfg.store.namespace, cfg.store.shards);
-    side = await startKafkaSide(opts.kafka, c, { sourceTopics: opts.topics, groupId: opts.groupId, onDead: opts.onDead, logger });
+    const topics = await resolveTopics(opts.kafka, opts.topics, [c.dltSuffix, ...(c.retryTopicSuffix ? [c.retryTopicSuffix] : [])], logger);
+    side = await startKafkaSide(opts.kafka, c, { sourceTopics: topics, groupId: opts.groupId, onDead: opts.onDead, logger });
     const { producer, deadLetter, retryTopic } = side;
     const outcomeOptions = {
       ...cfg.failure,
@@ -115,7 +118,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     }
 
     await consumer.connect();
-    await consumer.subscribe({ topics: [...opts.topics, ...(retryTopic ? opts.topics.map(retryTopic) : [])], fromBeginning: c.fromBeginning });
+    await consumer.subscribe({ topics: [...topics, ...(retryTopic ? topics.map(retryTopic) : [])], fromBeginning: c.fromBeginning });
     await consumer.run({
       eachBatchAutoResolve: false,
       autoCommit: true,

@@ -1,6 +1,8 @@
 /**
- * What a user's handler receives: the record as Kafka delivered it, and the
- * retry context when it is a retry.
+ * What a user's handler receives: the record in the shape of kafkajs's
+ * eachMessage payload ({ topic, partition, message }), so an eachMessage
+ * handler moves over as it is, and the retry context. The aggregateId and
+ * messageId functions get the same record.
  */
 import type { TaskRecord } from './store/record-codec.js';
 import type { TaskError } from './store/task.js';
@@ -8,16 +10,23 @@ import type { TaskError } from './store/task.js';
 /** Headers as kafkajs gives them: repeated names become arrays. */
 export type RecordHeaders = Record<string, Buffer | Buffer[] | undefined>;
 
-/** A record as the handler sees it. */
-export interface HandlerRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  timestamp: string;
+/** The message of a record, as kafkajs's KafkaMessage has it. */
+export interface RecordMessage {
   key: Buffer | null;
   /** null for a tombstone. */
   value: Buffer | null;
   headers: RecordHeaders;
+  /** Offset as a decimal string. */
+  offset: string;
+  /** Timestamp in ms as a decimal string. */
+  timestamp: string;
+}
+
+/** A record as the handler and the id functions see it. */
+export interface HandlerRecord {
+  topic: string;
+  partition: number;
+  message: RecordMessage;
 }
 
 /** Where a handler call stands in the record's retries. */
@@ -49,14 +58,10 @@ export function toHeaderObject(headers: readonly TaskRecord['headers'][number][]
 }
 
 /** The handler's view of a stored record. */
-export function toHandlerRecord(r: TaskRecord): HandlerRecord {
+export function storedRecord(r: TaskRecord): HandlerRecord {
   return {
     topic: r.topic,
     partition: r.partition,
-    offset: r.offset,
-    timestamp: r.timestamp,
-    key: r.key,
-    value: r.value,
-    headers: toHeaderObject(r.headers),
+    message: { key: r.key, value: r.value, headers: toHeaderObject(r.headers), offset: r.offset, timestamp: r.timestamp },
   };
 }

@@ -11,7 +11,7 @@ export { aclRules, workerAclRules, operatorAclRules, aclSetUserLine } from './st
 export { redisFromConfig, kafkaFromConfig } from './config/connections.js';
 export { encodeRecord, decodeRecord, type TaskRecord, type RecordHeader } from './store/record-codec.js';
 export type * from './store/task.js';
-export type { Handler, HandlerRecord, RetryContext, RecordHeaders } from './handler.js';
+export { storedRecord, type Handler, type HandlerRecord, type RecordMessage, type RetryContext, type RecordHeaders } from './handler.js';
 export { TypedEmitter, type ZRetryEvents, type ZRetryEmitter, type DeadReason } from './events.js';
 export * from './errors.js';
 export * from './policy/backoff.js';
@@ -22,6 +22,6 @@ export { parseConfig } from './config/parse.js';
 export { createMetrics, type ZRetryMetrics } from './metrics/metrics.js';
 export { startAdminServer, type AdminServerOptions } from './metrics/http.js';
 export { consume, keyAggregateId, offsetMessageId, type ConsumeOptions, type ZRetryConsumer } from './consume.js';
-export type { DeliveredRecord } from './kafka/consumer.js';
+export type { HandlerRecord as DeliveredRecord } from './handler.js';
 export { deadLetterHeaders } from './kafka/dead-letter.js';
 export { H as HEADERS } from './kafka/headers.js';

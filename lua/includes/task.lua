@@ -1,7 +1,10 @@
 -- A task is ONE field of the shard's tasks hash: task id -> a binary value
 -- (big-endian, Lua struct formats; src/store/task-value.ts reads it too):
 --   state    c1  'd' due, 'f' in flight, 'w' waiting behind its head, 'x' dead,
---                'p' due but held back by a dispatch pause
+--                'p' due but held back by a dispatch pause, 'c' waiting but
+--                claimed with its head in a chain (claim-10.lua): in flight
+--                under the head's lease while token equals the head's
+--                token and the head is in flight (chain.lua), else waiting
 --   token    I6  fencing token, changes at every claim
 --   taken    I4  republish mode: the delivery attempt a consumer admitted since
 --                the last claim (0: none yet)
@@ -42,6 +45,16 @@ end
 local function taskLease(raw)
   local state, token = struct.unpack('>c1I6', raw)
   return state, token, struct.unpack('>I2', raw, 28) > 0
+end
+
+-- The aggregate id of a readable value, without decoding the rest.
+local function taskAggregate(raw)
+  return string.sub(raw, 30, 29 + struct.unpack('>I2', raw, 28))
+end
+
+-- Whether a readable value is doomed (its dispatch only writes the dead letter).
+local function taskDoomed(raw)
+  return struct.unpack('>I2', raw, 30 + struct.unpack('>I2', raw, 28)) > 0
 end
 
 -- The record bytes of a decoded task.

@@ -14,6 +14,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_COMMAND_TIMEOUT_MS', 'store.commandTimeoutMs', 'int'],
   ['ZRETRY_CONCURRENCY', 'worker.concurrency', 'int'],
   ['ZRETRY_BATCH_SIZE', 'worker.batchSize', 'int'],
+  ['ZRETRY_CHAIN_LENGTH', 'worker.chainLength', 'int'],
   ['ZRETRY_LEASE_MS', 'worker.leaseMs', 'int'],
   ['ZRETRY_CLOSE_TIMEOUT_MS', 'worker.closeTimeoutMs', 'int'],
   ['ZRETRY_MAX_ATTEMPTS', 'failure.policy.maxAttempts', 'int'],

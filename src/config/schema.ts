@@ -46,6 +46,13 @@ export const workerSchema = z.object({
   concurrency: z.number().int().min(1).max(10_000).default(100),
   /** Most tasks claimed per script call; 500 keeps a claim near 3 ms of Redis time (docs/benchmarks.md). */
   batchSize: z.number().int().min(1).max(500).default(100),
+  /**
+   * Process mode: a claimed head of an aggregate takes up to this many
+   * tasks in all (itself and those queued behind it) to run in order under
+   * one lease and one ack, so a queue of parked records does not cost a
+   * claim and an ack per record; 1 turns chains off.
+   */
+  chainLength: z.number().int().min(1).max(100).default(10),
   /** How long a claim holds a task before another worker may take it; extended while the handler runs. */
   leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
   /** Longest sleep when nothing is due; wake-ups are pushed, this is a safety net. */

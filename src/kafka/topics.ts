@@ -2,7 +2,8 @@
  * The topics zretry writes to (dead-letter, retry) must exist: created when
  * allowed, else a clear error naming the topic.
  */
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
 import { TopicMissingError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 
@@ -80,4 +81,31 @@ export class TopicInfo {
     if (n > 0) this.partitions.set(topic, n);
     return n;
   }
+}
+
+/**
+ * The source topics of consume(): names as given, and each pattern matched
+ * against the topics that exist now (kafkajs matches patterns once, at
+ * subscribe time, too). Topics ending in one of zretry's own suffixes
+ * (dead-letter, retry) never match a pattern: the consumer must not read
+ * its own dead letters as fresh records.
+ */
+export async function resolveTopics(kafka: Kafka, topics: ReadonlyArray<string | RegExp>, ownSuffixes: readonly string[], logger: Logger): Promise<string[]> {
+  const names = topics.filter((t): t is string => typeof t === 'string');
+  const patterns = topics.filter((t): t is RegExp => t instanceof RegExp);
+  if (patterns.length === 0) return names;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    const own = (t: string) => t.startsWith('__') || ownSuffixes.some((s) => t.endsWith(s));
+    for (const p of patterns) {
+      const matched = existing.filter((t) => !own(t) && new RegExp(p.source, p.flags.replace('g', '')).test(t));
+      if (matched.length === 0) logger.warn({ pattern: String(p) }, 'no topic matches this pattern now; it is not watched for topics created later');
+      names.push(...matched);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return [...new Set(names)];
 }

@@ -27,18 +27,29 @@ const NULL_LEN = 0xffffffff;
 
 /** Encodes a record into the bytes stored in Redis. */
 export function encodeRecord(r: TaskRecord): Buffer {
-  // sizes first, then one allocation: no closures or part lists per call (this runs for every task)
-  const topic = Buffer.byteLength(r.topic);
-  const offset = Buffer.byteLength(r.offset);
-  const timestamp = Buffer.byteLength(r.timestamp);
-  let size = 1 + 4 + topic + 4 + 4 + offset + 4 + timestamp + 4 + (r.key?.length ?? 0) + 4 + (r.value?.length ?? 0) + 4;
+  const out = Buffer.allocUnsafe(recordSize(r));
+  writeRecord(r, out, 0);
+  return out;
+}
+
+/** The size of a record's encoding. */
+export function recordSize(r: TaskRecord): number {
+  let size = 1 + 4 + Buffer.byteLength(r.topic) + 4 + 4 + Buffer.byteLength(r.offset) + 4 + Buffer.byteLength(r.timestamp) + 4 + (r.key?.length ?? 0) + 4 + (r.value?.length ?? 0) + 4;
   for (const [name, value] of r.headers) size += 4 + Buffer.byteLength(name) + 4 + (value?.length ?? 0);
-  const out = Buffer.allocUnsafe(size);
-  out[0] = VERSION;
-  let at = writeString(out, 1, r.topic, topic);
+  return size;
+}
+
+/**
+ * Writes a record's encoding into out at `at` (recordSize(r) bytes: no
+ * closures or part lists per call, this runs for every task); returns the
+ * offset after it.
+ */
+export function writeRecord(r: TaskRecord, out: Buffer, at: number): number {
+  out[at] = VERSION;
+  at = writeString(out, at + 1, r.topic, Buffer.byteLength(r.topic));
   at = out.writeUInt32BE(r.partition, at);
-  at = writeString(out, at, r.offset, offset);
-  at = writeString(out, at, r.timestamp, timestamp);
+  at = writeString(out, at, r.offset, Buffer.byteLength(r.offset));
+  at = writeString(out, at, r.timestamp, Buffer.byteLength(r.timestamp));
   at = writeBytes(out, at, r.key);
   at = writeBytes(out, at, r.value);
   at = out.writeUInt32BE(r.headers.length, at);
@@ -46,7 +57,7 @@ export function encodeRecord(r: TaskRecord): Buffer {
     at = writeString(out, at, name, Buffer.byteLength(name));
     at = writeBytes(out, at, value);
   }
-  return out;
+  return at;
 }
 
 function writeString(out: Buffer, at: number, s: string, len: number): number {
@@ -76,11 +87,12 @@ class Reader {
     return n;
   }
 
+  /** A view into the stored bytes, not a copy (a claim's reply is made for its tasks; kafkajs hands out views too). */
   bytes(): Buffer | null {
     const len = this.u32();
     if (len === NULL_LEN) return null;
     this.need(len);
-    const b = Buffer.from(this.buf.subarray(this.at, this.at + len));
+    const b = this.buf.subarray(this.at, this.at + len);
     this.at += len;
     return b;
   }

@@ -5,7 +5,7 @@
 import type { Redis, Result } from 'ioredis';
 import { PayloadError } from '../errors.js';
 import { loadScripts } from './lua-loader.js';
-import { decodeRecord, encodeRecord, type TaskRecord } from './record-codec.js';
+import { decodeRecord, recordSize, writeRecord, type TaskRecord } from './record-codec.js';
 import { decodeTaskValue } from './task-value.js';
 import type {
   AdmitOutcome,
@@ -26,7 +26,7 @@ type Arg = string | Buffer | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     zrSchedule(...args: Arg[]): Result<number[], Context>;
-    zrAdmit(...args: Arg[]): Result<Array<[number, number]>, Context>;
+    zrAdmitBuffer(...args: Arg[]): Result<[Buffer, Array<[number, number]>], Context>;
     zrClaimBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrAck(...args: Arg[]): Result<number[], Context>;
     zrRetry(...args: Arg[]): Result<number[], Context>;
@@ -83,7 +83,13 @@ export interface ClaimReply {
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
-const ADMIT_CODES: Record<number, AdmitOutcome> = { 1: 'go', 2: 'parked', 0: 'duplicate', 3: 'stale' };
+/** admit-10.lua's one byte per fresh record, to shared verdicts (a batch holds thousands). */
+const FRESH_VERDICTS: Record<number, AdmitResult> = {
+  0x67 /* g */: Object.freeze({ outcome: 'go' }),
+  0x70 /* p */: Object.freeze({ outcome: 'park' }),
+  0x64 /* d */: Object.freeze({ outcome: 'duplicate' }),
+};
+const REPUBLISHED_CODES: Record<number, AdmitOutcome> = { 1: 'go', 3: 'stale' };
 const OPERATOR_CODES: Record<number, OperatorOutcome> = {
   1: 'due-now',
   2: 'replayed-queued',
@@ -103,6 +109,37 @@ function decodeCodes<T>(script: string, codes: number[], table: Record<number, T
     if (v === undefined) throw new Error(`zretry: script ${script} returned unknown code ${c}`);
     return v;
   });
+}
+
+/** One code, as decodeCodes. */
+function decodeCode<T>(script: string, code: number, table: Record<number, T>): T {
+  const v = table[code];
+  if (v === undefined) throw new Error(`zretry: script ${script} returned unknown code ${code}`);
+  return v;
+}
+
+/**
+ * Buffer's own UTF-8 writer, without write()'s argument checks: that
+ * wrapper cost four times the copy in the consumer's profile.
+ */
+const utf8Write: (buf: Buffer, s: string, at: number) => number =
+  typeof (Buffer.prototype as unknown as { utf8Write?: unknown }).utf8Write === 'function'
+    ? (buf, s, at) => (buf as unknown as { utf8Write(s: string, at: number): number }).utf8Write(s, at)
+    : (buf, s, at) => buf.write(s, at, 'utf8');
+
+/** Writes an I2 length and the string's UTF-8 bytes at `at` (ids are at most 16 KiB: checked by the consumer). */
+function packString(buf: Buffer, at: number, s: string): number {
+  const len = s.length === 0 ? 0 : utf8Write(buf, s, at + 2);
+  buf[at] = len >>> 8;
+  buf[at + 1] = len & 0xff;
+  return at + 2 + len;
+}
+
+/** Writes an I4 length and the string's UTF-8 bytes at `at`. */
+function packLong(buf: Buffer, at: number, s: string): number {
+  const len = s.length === 0 ? 0 : utf8Write(buf, s, at + 4);
+  buf.writeUInt32BE(len, at);
+  return at + 4 + len;
 }
 
 /** Serializes a task error for the err field of a task value (lua/includes/task.lua). */
@@ -131,31 +168,95 @@ export class ShardScripts {
   ) {}
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
-    const args: Arg[] = [...this.keys, this.channel, tasks.length];
-    for (const t of tasks) {
-      args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record), t.doom ?? '');
-    }
-    return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
+    // packed into one argument, the record encoded in place (lua/schedule-10.lua): ioredis's cost is per argument
+    const errs = tasks.map((t) => encodeError(t.error));
+    let bytes = 0;
+    tasks.forEach((t, i) => {
+      bytes += 2 + 2 + 4 + 4 + 6 + 4 + 4 + 2 + (t.id.length + (t.aggregateId?.length ?? 0) + errs[i]!.length + (t.doom?.length ?? 0)) * 3 + recordSize(t.record);
+    });
+    const packed = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    tasks.forEach((t, i) => {
+      at = packString(packed, at, t.id);
+      at = packString(packed, at, t.aggregateId ?? '');
+      at = packed.writeUInt32BE(Math.max(0, Math.round(t.delayMs)), at);
+      at = packed.writeUInt32BE(t.attempt, at);
+      at = packed.writeUIntBE(t.firstFailureAt ?? 0, at, 6);
+      at = packLong(packed, at, errs[i]!);
+      const recAt = at + 4;
+      at = writeRecord(t.record, packed, recAt);
+      packed.writeUInt32BE(at - recAt, recAt - 4);
+      at = packString(packed, at, t.doom ?? '');
+    });
+    return decodeCodes('schedule', await this.redis.zrSchedule(...this.keys, this.channel, packed.subarray(0, at)), SCHEDULE_CODES);
   }
 
   /**
-   * entries: fresh records (with their bytes) or republished ones (task id
-   * and delivery attempt). A republished record that may run gets a lease of
-   * leaseMs and the token its outcome must carry.
+   * Judges a batch's records: fresh ones by message id and aggregate only
+   * (their bytes stay here; a record that must park is stored later by
+   * schedule), republished ones by task id and delivery attempt. A
+   * republished record that may run gets a lease of leaseMs and the token
+   * its outcome must carry. Results come back in the order of entries.
    */
   async admit(entries: ReadonlyArray<AdmitEntry>, leaseMs: number): Promise<AdmitResult[]> {
-    const args: Arg[] = [...this.keys, this.channel, Math.round(leaseMs), entries.length];
+    const ids: string[] = [];
+    const aggs: (string | null)[] = [];
+    const copies: { taskId: string; attempt: number }[] = [];
     for (const e of entries) {
-      if (e.kind === 'fresh') args.push('f', e.id, e.aggregateId ?? '', encodeRecord(e.record));
-      else args.push('r', e.taskId, e.attempt, '');
+      if (e.kind === 'fresh') {
+        ids.push(e.id);
+        aggs.push(e.aggregateId);
+      } else copies.push(e);
     }
-    const rows = await this.redis.zrAdmit(...args);
-    const outcomes = decodeCodes('admit', rows.map(([code]) => code), ADMIT_CODES);
-    return outcomes.map((outcome, i) => (rows[i]![1] > 0 ? { outcome, token: String(rows[i]![1]) } : { outcome }));
+    const res = await this.admitColumns(ids, aggs, ids.map((_, i) => i), copies, leaseMs);
+    let f = 0;
+    let c = 0;
+    return entries.map((e) => (e.kind === 'fresh' ? res.fresh[f++]! : res.copies[c++]!));
   }
 
-  async claim(n: number, leaseMs: number, reapLimit: number): Promise<ClaimReply> {
-    const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit);
+  /**
+   * admit for records kept in columns, as the consumer holds them: the
+   * fresh records are ids[i] and aggs[i] for i in `index`. Verdicts of
+   * fresh records are shared objects: never change them.
+   */
+  async admitColumns(
+    ids: readonly string[],
+    aggs: readonly (string | null)[],
+    index: readonly number[],
+    copies: ReadonlyArray<{ taskId: string; attempt: number }>,
+    leaseMs: number,
+  ): Promise<{ fresh: AdmitResult[]; copies: AdmitResult[] }> {
+    let bytes = 0;
+    for (const i of index) bytes += 4 + (ids[i]!.length + (aggs[i]?.length ?? 0)) * 3;
+    // the fresh records packed into one argument: ioredis's cost is per argument
+    const packed = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const i of index) {
+      at = packString(packed, at, ids[i]!);
+      at = packString(packed, at, aggs[i] ?? '');
+    }
+    const republished: Arg[] = [];
+    for (const c of copies) republished.push(c.taskId, c.attempt);
+    const [codes, tokens] = await this.redis.zrAdmitBuffer(...this.keys, Math.round(leaseMs), packed.subarray(0, at), copies.length, ...republished);
+    if (codes.length !== index.length) throw new Error(`zretry: script admit returned ${codes.length} verdicts for ${index.length} records`);
+    const fresh = new Array<AdmitResult>(index.length);
+    for (let k = 0; k < index.length; k++) fresh[k] = decodeCode('admit', codes[k]!, FRESH_VERDICTS);
+    return {
+      fresh,
+      copies: tokens.map(([code, token]) => {
+        const outcome = decodeCode('admit', code, REPUBLISHED_CODES);
+        return token > 0 ? { outcome, token: String(token) } : { outcome };
+      }),
+    };
+  }
+
+  /**
+   * Claims up to n heads; each head of an aggregate takes up to `chain`
+   * followers along (at most `chainBudget` in all), returned as its
+   * `followers`, under the head's token.
+   */
+  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0): Promise<ClaimReply> {
+    const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget);
     const [now, next, reaped, corruptMeta, claimed] = reply as [number, number, number, Buffer[], Buffer];
     const out: ClaimReply = {
       now,
@@ -165,41 +266,81 @@ export class ShardScripts {
       unreadable: [],
       corruptMeta: corruptMeta.map(String),
     };
-    // claimed: per task an I2 id length, the id, an I6 due time, an I4 value length, the value (lua/claim-10.lua)
+    // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
+    // right after it, an I4 value length, the value (lua/claim-10.lua)
+    let head: ClaimedTask | null = null;
+    let followersLeft = 0;
     for (let at = 0; at < claimed.length; ) {
       const idLen = claimed.readUInt16BE(at);
       const idS = claimed.toString('utf8', at + 2, (at += 2 + idLen));
       const dueAt = claimed.readUIntBE(at, 6);
-      const valueLen = claimed.readUInt32BE(at + 6);
-      const value = claimed.subarray(at + 10, (at += 10 + valueLen));
-      let token = '';
-      try {
-        const v = decodeTaskValue(value);
-        token = String(v.token);
-        out.tasks.push({
-          id: idS,
-          shard: this.shard,
-          token,
-          attempt: v.attempt,
-          aggregateId: v.aggregateId === '' ? null : v.aggregateId,
-          firstFailureAt: v.firstFailureAt === 0 ? null : v.firstFailureAt,
-          lastError: decodeError(v.error),
-          dueAt,
-          doomed: v.doom === '' ? null : (v.doom as DeadKind),
-          record: decodeRecord(v.record),
-        });
-      } catch (e) {
-        const reason = e instanceof PayloadError ? e.message : String(e);
-        out.unreadable.push({ id: idS, token, reason });
+      const followers = claimed.readUInt16BE(at + 6);
+      const valueLen = claimed.readUInt32BE(at + 8);
+      const value = claimed.subarray(at + 12, (at += 12 + valueLen));
+      const task = this.claimedTask(idS, dueAt, value);
+      if (followersLeft > 0) {
+        followersLeft--;
+        // an unreadable follower ends its chain there: it and the rest stay waiting (their 'c' mark goes stale)
+        if (head && 'record' in task) head.followers!.push(task);
+        else head = null;
+        continue;
       }
+      if ('record' in task) {
+        if (followers > 0) task.followers = [];
+        out.tasks.push(task);
+        head = task;
+      } else {
+        out.unreadable.push(task);
+        head = null;
+      }
+      followersLeft = followers;
     }
     return out;
   }
 
-  async ack(leases: ReadonlyArray<{ id: string; token: string }>): Promise<LeaseOutcome[]> {
-    const args: Arg[] = [...this.keys, this.channel, leases.length];
-    for (const l of leases) args.push(l.id, l.token);
-    return decodeCodes('ack', await this.redis.zrAck(...args), LEASE_CODES);
+  private claimedTask(id: string, dueAt: number, value: Buffer): ClaimedTask | CorruptClaim {
+    let token = '';
+    try {
+      const v = decodeTaskValue(value);
+      token = String(v.token);
+      return {
+        id,
+        shard: this.shard,
+        token,
+        attempt: v.attempt,
+        aggregateId: v.aggregateId === '' ? null : v.aggregateId,
+        firstFailureAt: v.firstFailureAt === 0 ? null : v.firstFailureAt,
+        lastError: decodeError(v.error),
+        dueAt,
+        doomed: v.doom === '' ? null : (v.doom as DeadKind),
+        record: decodeRecord(v.record),
+      };
+    } catch (e) {
+      return { id, token, reason: e instanceof PayloadError ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * Acks claimed tasks; an item with followers or a tail acks a chain's
+   * successful prefix and says what becomes of the follower that failed
+   * (lua/ack-10.lua). leaseMs: the lease of a follower handed over.
+   */
+  async ack(items: ReadonlyArray<AckItem>, leaseMs = 0): Promise<AckResult[]> {
+    const args: Arg[] = [...this.keys, this.channel, Math.round(leaseMs), items.length];
+    for (const it of items) {
+      args.push(it.id, it.token, it.followers?.length ?? 0);
+      if (it.followers) args.push(...it.followers);
+      const tail = it.tail;
+      if (!tail) args.push('');
+      else if (tail.kind === 'retry') args.push('r', tail.id, Math.max(0, Math.round(tail.delayMs)), encodeError(tail.error));
+      else args.push('h', tail.id);
+    }
+    const flat = await this.redis.zrAck(...args);
+    return items.map((_, i) => ({
+      outcome: decodeCode('ack', flat[i * 3]!, LEASE_CODES),
+      acked: flat[i * 3 + 1]!,
+      tailApplied: flat[i * 3 + 2] === 1,
+    }));
   }
 
   /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
@@ -327,10 +468,26 @@ export class ShardScripts {
   }
 }
 
-/** A record offered to admit. */
-export type AdmitEntry =
-  | { kind: 'fresh'; id: string; aggregateId: string | null; record: import('./record-codec.js').TaskRecord }
-  | { kind: 'republished'; taskId: string; attempt: number };
+/** A record offered to admit: a fresh one by its ids, a republished one by its task and attempt. */
+export type AdmitEntry = { kind: 'fresh'; id: string; aggregateId: string | null } | { kind: 'republished'; taskId: string; attempt: number };
+
+/** One ack: a claimed task, or a chain's head with the followers that succeeded and what becomes of the one that failed. */
+export interface AckItem {
+  id: string;
+  token: string;
+  /** Followers that succeeded, in chain order. */
+  followers?: readonly string[];
+  /** The follower that failed right after them: due again after delayMs, or handed over (in flight under this token). */
+  tail?: { kind: 'retry'; id: string; delayMs: number; error: TaskError } | { kind: 'handover'; id: string };
+}
+
+/** What became of one ack item. */
+export interface AckResult {
+  outcome: LeaseOutcome;
+  /** Followers acked (the chain stops at the first that is no longer its). */
+  acked: number;
+  tailApplied: boolean;
+}
 
 /** What admit says of a record; token: the fencing token of a republished record that may run. */
 export interface AdmitResult {

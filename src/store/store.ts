@@ -4,7 +4,7 @@
  * caller's order in the results.
  */
 import type { Redis } from 'ioredis';
-import { type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
+import { type AckItem, type AckResult, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
 import { shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
@@ -56,25 +56,44 @@ export class TaskStore {
 
   /** Stores failed (attempt >= 1) or parked (attempt 0) records; dedups by id. */
   schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
-    return this.byShard(tasks, (t) => this.shardOf(t.aggregateId, t.id), (sh, part) => sh.schedule(part));
+    // large records weigh more, so one call carries at most about maxBatch x 64 KiB
+    const weight = (t: NewTask) => 1 + (((t.record.key?.length ?? 0) + (t.record.value?.length ?? 0)) >> 16);
+    return this.byShard(tasks, (t) => this.shardOf(t.aggregateId, t.id), (sh, part) => sh.schedule(part), weight);
   }
 
-  /** Decides which records of a batch may run now; parks the others. leaseMs: for republished records that run. */
+  /**
+   * Judges which records of a batch may run now ('go'), must be parked behind
+   * their aggregate ('park': the caller stores them with schedule), are
+   * duplicates or stale copies. shard: where each entry's task lives (by
+   * default: a fresh record's by its ids, a copy's 0). leaseMs: for
+   * republished records that run.
+   */
   admit(entries: readonly (AdmitEntry & { shard?: number })[], leaseMs: number): Promise<AdmitResult[]> {
-    return this.byShard(
-      entries,
-      (e) => (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : (e.shard ?? 0)),
-      (sh, part) => sh.admit(part, leaseMs),
-    );
+    return this.byShard(entries, (e) => e.shard ?? (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : 0), (sh, part) => sh.admit(part, leaseMs));
   }
 
-  /** Claims up to n due tasks of one shard. */
-  claim(shard: number, n: number, leaseMs: number, reapLimit = this.options.maxBatch): Promise<ClaimReply> {
-    return this.shard(shard).claim(Math.min(n, this.options.maxBatch), leaseMs, reapLimit);
+  /**
+   * Claims up to n due heads of one shard; with chain > 0 each head of an
+   * aggregate takes up to chain of its waiting followers along (at most
+   * maxBatch tasks in all per call).
+   */
+  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch): Promise<ClaimReply> {
+    const heads = Math.min(n, this.options.maxBatch);
+    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0);
   }
 
-  ack(leases: readonly Lease[]): Promise<LeaseOutcome[]> {
-    return this.byShard(leases, (l) => l.shard, (sh, part) => sh.ack(part));
+  /** Acks claimed tasks whose handler succeeded. */
+  async ack(leases: readonly Lease[]): Promise<LeaseOutcome[]> {
+    return (await this.ackChains(leases)).map((r) => r.outcome);
+  }
+
+  /**
+   * Acks tasks, and chains with the followers that succeeded and what
+   * becomes of the one that failed (ShardScripts.ack); leaseMs: the lease of
+   * a follower handed over.
+   */
+  ackChains(items: readonly (AckItem & { shard: number })[], leaseMs = 0): Promise<AckResult[]> {
+    return this.byShard(items, (l) => l.shard, (sh, part) => sh.ack(part, leaseMs), (it) => 1 + (it.followers?.length ?? 0));
   }
 
   retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind })[]): Promise<LeaseOutcome[]> {
@@ -180,32 +199,38 @@ export class TaskStore {
   }
 
   /**
-   * Runs fn once per shard and chunk of at most maxBatch items, chunks of one
-   * shard in order, and returns the results in the order of items.
+   * Runs fn once per shard and chunk of at most maxBatch items (by weight,
+   * one per item unless told), and returns the results in the order of
+   * items. The chunks of one shard are sent together without waiting for
+   * each other: one connection answers them in order, so a later chunk
+   * still sees what an earlier one wrote.
    */
   private async byShard<T, R>(
     items: readonly T[],
     shardFn: (item: T) => number,
     fn: (sh: ShardScripts, part: T[]) => Promise<R[]>,
+    weight: (item: T) => number = () => 1,
   ): Promise<R[]> {
     const groups = new Map<number, number[]>();
-    items.forEach((item, i) => {
-      const s = shardFn(item);
+    for (let i = 0; i < items.length; i++) {
+      const s = shardFn(items[i]!);
       let g = groups.get(s);
       if (!g) groups.set(s, (g = []));
       g.push(i);
-    });
+    }
     const out = new Array<R>(items.length);
-    await Promise.all(
-      [...groups].map(async ([s, idx]) => {
-        const sh = this.shard(s);
-        for (let at = 0; at < idx.length; at += this.options.maxBatch) {
-          const slice = idx.slice(at, at + this.options.maxBatch);
-          const res = await fn(sh, slice.map((i) => items[i]!));
-          slice.forEach((i, k) => (out[i] = res[k]!));
-        }
-      }),
-    );
+    const calls: Promise<void>[] = [];
+    for (const [s, idx] of groups) {
+      const sh = this.shard(s);
+      for (let at = 0; at < idx.length; ) {
+        let end = at;
+        for (let w = 0; end < idx.length && (end === at || w + weight(items[idx[end]!]!) <= this.options.maxBatch); end++) w += weight(items[idx[end]!]!);
+        const slice = idx.slice(at, end);
+        calls.push(fn(sh, slice.map((i) => items[i]!)).then((res) => slice.forEach((i, k) => (out[i] = res[k]!))));
+        at = end;
+      }
+    }
+    await Promise.all(calls);
     return out;
   }
 }

@@ -51,6 +51,12 @@ export interface ClaimedTask {
    */
   doomed: DeadKind | null;
   record: TaskRecord;
+  /**
+   * A chain's followers: tasks of the same aggregate queued right behind
+   * this head, claimed with it under its token, to run in order after it
+   * (lua/claim-10.lua). Their dueAt is 0.
+   */
+  followers?: ClaimedTask[];
 }
 
 /** Why a task died. */
@@ -63,7 +69,7 @@ export type FollowerPolicy = 'release' | 'dead-letter' | 'hold';
 export type ScheduleOutcome = 'scheduled' | 'queued' | 'duplicate';
 
 /** Per-record results of admit. */
-export type AdmitOutcome = 'go' | 'parked' | 'duplicate' | 'stale';
+export type AdmitOutcome = 'go' | 'park' | 'duplicate' | 'stale';
 
 /** Per-task results of ack, retry, kill, extend and release. */
 export type LeaseOutcome = 'ok' | 'gone' | 'lease-lost';

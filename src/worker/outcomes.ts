@@ -9,6 +9,7 @@ import { classify, describeError, type ClassifierOptions } from '../policy/class
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { DeadReason, ZRetryEmitter } from '../events.js';
 import type { Lease, TaskStore } from '../store/store.js';
+import type { AckItem, AckResult } from '../store/scripts.js';
 import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { redactCommand } from '../util/redis-errors.js';
@@ -35,13 +36,25 @@ export interface OutcomeOptions {
   maxStackChars: number;
 }
 
-type AckItem = { task: ClaimedTask; durationMs: number };
+/**
+ * A success to ack: a task, or a chain's head with its followers that
+ * succeeded and what becomes of the follower that failed (tail); onTail
+ * hears whether the tail was applied.
+ */
+type AckQueued = {
+  task: ClaimedTask;
+  durationMs: number;
+  followers: ClaimedTask[];
+  tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
+};
 type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
 
 /** Batches the outcomes of claimed tasks into ack / retry / kill calls. */
 export class Outcomes {
-  private acks: AckItem[] = [];
+  private acks: AckQueued[] = [];
+  /** Dead-letter writes of chain followers handed over by an ack: drain() waits for them too. */
+  private readonly dying = new Set<Promise<void>>();
   private retries: RetryItem[] = [];
   private kills: KillItem[] = [];
   private flushing: Promise<void> | null = null;
@@ -56,31 +69,61 @@ export class Outcomes {
     private readonly redisNow: () => number,
   ) {}
 
-  /** The handler succeeded. */
-  succeeded(task: ClaimedTask, durationMs: number): void {
-    this.acks.push({ task, durationMs });
+  /** The handler succeeded on task, and on the chain's followers given (in order), all of them. */
+  succeeded(task: ClaimedTask, durationMs: number, followers: ClaimedTask[] = []): void {
+    this.acks.push({ task, durationMs, followers });
     this.kick();
   }
 
   /** The handler failed with err: retry or die, by policy and classification. */
   async failed(task: ClaimedTask, err: unknown): Promise<void> {
-    const attempt = task.attempt + 1;
-    const error = describeError(err, this.opts.maxStackChars);
-    const now = this.redisNow();
-    const decision = decide(this.opts.policy, {
-      attempt,
-      firstFailureAt: task.firstFailureAt ?? now,
-      now,
-      previousDelayMs: previousDelay(task),
-      error: err,
-      classification: classify(err, this.opts.classifier),
-    });
+    const { error, decision } = this.judge(task, err);
     if (decision.action === 'retry') {
       this.retries.push({ task, delayMs: decision.delayMs, error });
       this.kick();
       return;
     }
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
+  }
+
+  /**
+   * A chain's head and the followers `ok` succeeded, then follower `failed`
+   * failed with err. One ack writes the prefix and puts the failed follower
+   * at the head of its aggregate: due again after its backoff, or, when it
+   * must die, in flight under the chain's token so that its dead letter is
+   * written as for any claimed task (in the background: drain() waits).
+   */
+  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown): void {
+    const { error, decision } = this.judge(failed, err);
+    if (decision.action === 'retry') {
+      this.acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
+    } else {
+      const onTail = (applied: boolean) => {
+        if (!applied) return;
+        const dying = this.die(failed, { kind: decision.reason, detail: decision.detail, error }).catch((e: unknown) => {
+          this.log.error({ taskId: failed.id, err: describeError(e, 500) }, 'dead-letter step of a chain follower failed; its lease runs out and it is tried again');
+        });
+        this.dying.add(dying);
+        void dying.finally(() => this.dying.delete(dying));
+      };
+      this.acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'handover', onTail } });
+    }
+    this.kick();
+  }
+
+  /** The decision after a failed attempt of task. */
+  private judge(task: ClaimedTask, err: unknown) {
+    const error = describeError(err, this.opts.maxStackChars);
+    const now = this.redisNow();
+    const decision = decide(this.opts.policy, {
+      attempt: task.attempt + 1,
+      firstFailureAt: task.firstFailureAt ?? now,
+      now,
+      previousDelayMs: previousDelay(task),
+      error: err,
+      classification: classify(err, this.opts.classifier),
+    });
+    return { error, decision };
   }
 
   /** Writes the dead letter, then kills; a failed write keeps the task (doomed) for later. */
@@ -114,12 +157,12 @@ export class Outcomes {
    */
   async drain(timeoutMs = Infinity): Promise<boolean> {
     const end = Date.now() + timeoutMs;
-    while (this.flushing || this.pending() > 0) {
-      if (!this.flushing) this.kick();
+    while (this.flushing || this.pending() > 0 || this.dying.size > 0) {
+      if (!this.flushing && this.pending() > 0) this.kick();
       const left = end - Date.now();
       if (left <= 0) return false;
       const timer = new AbortController();
-      await Promise.race([this.flushing, sleep(Math.min(left, 2_147_483_647), timer.signal)]);
+      await Promise.race([this.flushing ?? Promise.all(this.dying), sleep(Math.min(left, 2_147_483_647), timer.signal)]);
       timer.abort();
     }
     return true;
@@ -164,7 +207,7 @@ export class Outcomes {
     const retries = this.retries.splice(0);
     const kills = this.kills.splice(0);
     const results = await Promise.allSettled([
-      acks.length && this.store.ack(acks.map((a) => lease(a.task))).then((codes) => this.report('ack', acks, codes, (a) => this.events.emit('succeeded', a))),
+      acks.length && this.store.ackChains(acks.map(ackItem), DEAD_LETTER_LEASE_MS).then((res) => this.reportAcks(acks, res)),
       retries.length &&
         this.store
           .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom })))
@@ -185,6 +228,20 @@ export class Outcomes {
     if (failed) throw failed.reason;
   }
 
+  /** Emits what each ack did: successes (head and acked followers), the tail's retry, and hands over tails. */
+  private reportAcks(acks: AckQueued[], results: AckResult[]): void {
+    this.report('ack', acks, results.map((r) => r.outcome), (a) => this.events.emit('succeeded', { task: a.task, durationMs: a.durationMs }));
+    acks.forEach((a, i) => {
+      const r = results[i]!;
+      for (let k = 0; k < r.acked; k++) this.events.emit('succeeded', { task: a.followers[k]!, durationMs: 0 });
+      const tail = a.tail;
+      if (!tail) return;
+      const applied = r.outcome === 'ok' && r.acked === a.followers.length && r.tailApplied;
+      if (tail.kind === 'retry' && applied) this.events.emit('retried', { task: tail.task, delayMs: tail.delayMs, error: tail.error });
+      if (tail.kind === 'handover') tail.onTail(applied);
+    });
+  }
+
   private report<T extends { task: ClaimedTask }>(op: string, items: T[], codes: LeaseOutcome[], ok: (item: T) => void): void {
     codes.forEach((code, i) => {
       const item = items[i]!;
@@ -198,6 +255,14 @@ export class Outcomes {
 /** The lease of a claimed task. */
 export function lease(t: ClaimedTask): Lease {
   return { id: t.id, shard: t.shard, token: t.token };
+}
+
+/** The store's ack item of a queued success. */
+function ackItem(a: AckQueued): AckItem & { shard: number } {
+  const item: AckItem & { shard: number } = lease(a.task);
+  if (a.followers.length > 0) item.followers = a.followers.map((f) => f.id);
+  if (a.tail) item.tail = a.tail.kind === 'retry' ? { kind: 'retry', id: a.tail.task.id, delayMs: a.tail.delayMs, error: a.tail.error } : { kind: 'handover', id: a.tail.task.id };
+  return item;
 }
 
 /** The delay the task waited before this attempt, for decorrelated jitter. */

@@ -26,6 +26,8 @@ export interface TaskRunner {
   run(task: ClaimedTask, outcomes: Outcomes, signal: AbortSignal): Promise<void>;
   /** True when the runner manages the task's lease itself (the worker then does not extend it). */
   ownsLease?(task: ClaimedTask): boolean;
+  /** True when the runner runs a claimed task's followers after it (a chain); others are claimed without. */
+  readonly chains?: boolean;
 }
 
 /**
@@ -55,6 +57,8 @@ export interface WorkerOptions {
   concurrency: number;
   /** Most tasks claimed per script call. */
   batchSize: number;
+  /** Most tasks of one aggregate run under one claim: a head and up to chainLength - 1 tasks queued behind it. */
+  chainLength: number;
   /** How long a claim holds a task before another worker may take it. */
   leaseMs: number;
   /** Longest sleep between claims when nothing is due (a safety net; wake-ups are pushed). */
@@ -227,6 +231,7 @@ export class Worker {
    */
   private async loop(): Promise<void> {
     const { concurrency, batchSize, leaseMs, maxSleepMs } = this.opts;
+    const chain = this.opts.runner.chains ? Math.max(0, this.opts.chainLength - 1) : 0;
     const shards = this.opts.store.options.shards;
     const perClaim = Math.max(1, Math.min(batchSize, Math.ceil(concurrency / 2)));
     const minClaim = Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 4));
@@ -299,7 +304,7 @@ export class Worker {
         const want = Math.min(perClaim, free);
         inFlight++;
         reserved += want;
-        this.opts.store.claim(shard, want, leaseMs).then(
+        this.opts.store.claim(shard, want, leaseMs, chain).then(
           (reply) => this.answer({ shard, want, reply }),
           (error: unknown) => this.answer({ shard, want, error }),
         );

@@ -30,7 +30,7 @@ it('a task value overwritten with garbage: error log naming it, dead set, other 
     redis,
     logger,
     config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 100 } },
-    handler: (r) => void handled.push(r.offset),
+    handler: (r) => void handled.push(r.message.offset),
   });
   cleanups.push(() => w.close());
 

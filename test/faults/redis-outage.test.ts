@@ -30,7 +30,7 @@ it('Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is
     redis,
     logger: silentLogger(),
     handler: async (r) => {
-      const v = r.value!.toString();
+      const v = r.message.value!.toString();
       const n = (calls.get(v) ?? 0) + 1;
       calls.set(v, n);
       // every 5th record fails on its first try, so tasks exist when Redis dies

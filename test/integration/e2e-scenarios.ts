@@ -65,7 +65,7 @@ async function produce(topic: string, messages: Array<{ key: Buffer | string | n
   await p.disconnect();
 }
 
-const text = (r: HandlerRecord) => r.value?.toString() ?? '<tombstone>';
+const text = (r: HandlerRecord) => r.message.value?.toString() ?? '<tombstone>';
 
 /** Registers the scenarios for one dispatch mode. */
 export function scenarios(mode: Mode): void {
@@ -89,10 +89,10 @@ export function scenarios(mode: Mode): void {
     });
     // every retry saw the original record and the previous error
     for (const s of seen) {
-      expect(s.record.key).toEqual(Buffer.from([0, 1, 255]));
+      expect(s.record.message.key).toEqual(Buffer.from([0, 1, 255]));
       expect(s.record.topic).toBe(topic);
-      expect(s.record.offset).toBe('0');
-      expect(s.record.headers).toEqual({ trace: Buffer.from([9, 8, 7]) });
+      expect(s.record.message.offset).toBe('0');
+      expect(s.record.message.headers).toEqual({ trace: Buffer.from([9, 8, 7]) });
     }
     expect(seen[3]!.ctx.lastError).toMatchObject({ class: 'Error', message: 'payment service down' });
 
@@ -192,9 +192,9 @@ export function scenarios(mode: Mode): void {
     await produce(topic, [{ key: Buffer.from([0xff, 0x00, 0x80]), value: null, headers: { bin: Buffer.from([0, 0xff]), txt: 'ü' } }]);
     await waitFor(() => seen.length === 3, 20_000, 'three deliveries');
     for (const s of seen) {
-      expect(s.record.key).toEqual(Buffer.from([0xff, 0x00, 0x80]));
-      expect(s.record.value).toBeNull();
-      expect(s.record.headers).toEqual({ bin: Buffer.from([0, 0xff]), txt: Buffer.from('ü') });
+      expect(s.record.message.key).toEqual(Buffer.from([0xff, 0x00, 0x80]));
+      expect(s.record.message.value).toBeNull();
+      expect(s.record.message.headers).toEqual({ bin: Buffer.from([0, 0xff]), txt: Buffer.from('ü') });
     }
   });
 

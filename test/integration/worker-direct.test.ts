@@ -104,7 +104,7 @@ describe('direct-mode worker', () => {
       namespace,
       (r) => {
         calls++;
-        JSON.parse(r.value!.toString('utf8') + '{');
+        JSON.parse(r.message.value!.toString('utf8') + '{');
       },
       { deadLetter: async (_t, reason) => void dead.push(reason) },
     );
@@ -143,7 +143,7 @@ describe('direct-mode worker', () => {
     const seen = new Map<string, number[]>();
     const failedOnce = new Set<string>();
     const handler = async (r: HandlerRecord) => {
-      const [agg, n] = r.value!.toString().split(':') as [string, string];
+      const [agg, n] = r.message.value!.toString().split(':') as [string, string];
       await new Promise((res) => setTimeout(res, Math.random() * 5));
       if (Number(n) % 3 === 0 && !failedOnce.has(`${agg}:${n}`)) {
         failedOnce.add(`${agg}:${n}`);
@@ -175,7 +175,7 @@ describe('direct-mode worker', () => {
       most = Math.max(most, ++active);
       await new Promise((res) => setTimeout(res, Math.random() * 3));
       active--;
-      handled.add(r.offset);
+      handled.add(r.message.offset);
     }, {}, 4);
     await store.schedule(Array.from({ length: 400 }, (_, i) => failed(i, null)));
     await waitFor(() => handled.size === 400, 20_000, 'all 400 tasks handled');
@@ -193,9 +193,9 @@ describe('direct-mode worker', () => {
     const ranAt = new Map<string, number>();
     let backlogDoneWhenIdleRan = -1;
     await start(namespace, async (r) => {
-      if (r.offset !== idle.record.offset) await new Promise((res) => setTimeout(res, 2));
+      if (r.message.offset !== idle.record.offset) await new Promise((res) => setTimeout(res, 2));
       else backlogDoneWhenIdleRan = ranAt.size;
-      ranAt.set(r.offset, Date.now());
+      ranAt.set(r.message.offset, Date.now());
     }, {}, 2);
     await store.schedule(busy);
     await waitFor(() => ranAt.size >= 20, 5_000, 'the backlog to be under way');

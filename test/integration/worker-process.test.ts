@@ -27,8 +27,8 @@ function handlerModule(dir: string, sleepMs: number): { path: string; log: strin
     `import { appendFileSync } from 'node:fs';
 export default async function handler(record, ctx) {
   await new Promise((r) => setTimeout(r, ${sleepMs}));
-  if ((process.env.FAIL ?? '').split(',').includes(record.offset) && ctx.attempt < 3) throw new Error('not yet');
-  appendFileSync(${JSON.stringify(log)}, record.offset + '\\n');
+  if ((process.env.FAIL ?? '').split(',').includes(record.message.offset) && ctx.attempt < 3) throw new Error('not yet');
+  appendFileSync(${JSON.stringify(log)}, record.message.offset + '\\n');
 }
 `,
   );

@@ -1,7 +1,11 @@
 /**
  * Random interleavings of schedule / admit / claim / ack / retry / kill /
  * release / reap across several workers, with leases that run out, against
- * the real Redis. After every step and at the end:
+ * the real Redis. Claims take chains (a head with the tasks queued behind
+ * it); an ack settles a chain's prefix and what becomes of the follower
+ * that failed (due again, or handed over in flight); a worker may crash
+ * holding chains (it forgets them: their leases run out). After every step
+ * and at the end:
  *   - at most one task per aggregate is due or in flight;
  *   - an outcome is accepted only with the current token of a live task;
  *   - each aggregate's records succeed in the order they were stored;
@@ -18,8 +22,10 @@ type Op =
   | { op: 'schedule'; aggs: number[] }
   | { op: 'admit'; aggs: number[] }
   | { op: 'redeliver' }
-  | { op: 'claim'; worker: number; n: number; leaseMs: number }
-  | { op: 'ack' | 'retry' | 'release'; worker: number; pick: number }
+  | { op: 'claim'; worker: number; n: number; leaseMs: number; chain: number }
+  | { op: 'ack'; worker: number; pick: number; ok: number; tail: 'none' | 'retry' | 'handover' }
+  | { op: 'retry' | 'release'; worker: number; pick: number }
+  | { op: 'crash'; worker: number }
   | { op: 'kill'; worker: number; pick: number; policy: FollowerPolicy }
   | { op: 'wait'; ms: number }
   | { op: 'reap' };
@@ -31,8 +37,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('schedule' as const), aggs: fc.array(fc.integer({ min: -1, max: 2 }), { minLength: 1, maxLength: 4 }) }), weight: 3 },
   { arbitrary: fc.record({ op: fc.constant('admit' as const), aggs: fc.array(fc.integer({ min: -1, max: 2 }), { minLength: 1, maxLength: 4 }) }), weight: 2 },
   { arbitrary: fc.constant({ op: 'redeliver' as const }), weight: 1 },
-  { arbitrary: fc.record({ op: fc.constant('claim' as const), worker: fc.nat(WORKERS - 1), n: fc.integer({ min: 1, max: 4 }), leaseMs: fc.constantFrom(15, 15, 5000) }), weight: 4 },
-  { arbitrary: fc.record({ op: fc.constantFrom('ack' as const, 'retry' as const, 'release' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(10) }), weight: 5 },
+  { arbitrary: fc.record({ op: fc.constant('claim' as const), worker: fc.nat(WORKERS - 1), n: fc.integer({ min: 1, max: 4 }), leaseMs: fc.constantFrom(15, 15, 5000), chain: fc.constantFrom(0, 1, 3) }), weight: 4 },
+  { arbitrary: fc.record({ op: fc.constant('ack' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(10), ok: fc.nat(4), tail: fc.constantFrom<'none' | 'retry' | 'handover'>('none', 'retry', 'handover') }), weight: 3 },
+  { arbitrary: fc.record({ op: fc.constantFrom('retry' as const, 'release' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(10) }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant('crash' as const), worker: fc.nat(WORKERS - 1) }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('kill' as const), worker: fc.nat(WORKERS - 1), pick: fc.nat(10), policy: fc.constantFrom<FollowerPolicy>('release', 'dead-letter') }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.constantFrom(5, 25) }), weight: 2 },
   { arbitrary: fc.constant({ op: 'reap' as const }), weight: 1 },
@@ -89,6 +97,13 @@ async function runScenario(ops: Op[]): Promise<void> {
       for (const [agg, n] of perAgg) expect(n, `aggregate ${agg} has ${n} tasks due or in flight`).toBeLessThanOrEqual(1);
     };
 
+    /** Stores records admit said must park (attempt 0), as the consumer's schedule call does. */
+    const park = async (entries: { id: string; aggregateId: string | null }[]) => {
+      if (entries.length === 0) return;
+      const out = await store.schedule(entries.map((e) => ({ id: e.id, aggregateId: e.aggregateId, delayMs: 0, attempt: 0, error: null, record: record(0) })));
+      entries.forEach((e, i) => note(e.id, e.aggregateId, out[i]!));
+    };
+
     const takeHeld = (worker: number, pick: number): ClaimedTask | undefined => {
       const list = held[worker]!;
       if (list.length === 0) return undefined;
@@ -113,10 +128,11 @@ async function runScenario(ops: Op[]): Promise<void> {
           break;
         }
         case 'admit': {
-          const entries = o.aggs.map((a) => ({ kind: 'fresh' as const, id: `t/${nextOffset++}`, aggregateId: a < 0 ? null : AGGS[a]!, record: record(0) }));
+          // as the consumer does: admit, then park what must wait with one schedule call
+          const entries = o.aggs.map((a) => ({ kind: 'fresh' as const, id: `t/${nextOffset++}`, aggregateId: a < 0 ? null : AGGS[a]! }));
           const out = (await store.admit(entries, 5000)).map((r) => r.outcome);
+          await park(entries.filter((_, i) => out[i] === 'park'));
           entries.forEach((e, i) => {
-            note(e.id, e.aggregateId, out[i]!);
             if (out[i] === 'go') lastFresh.push({ id: e.id, agg: e.aggregateId });
           });
           break;
@@ -125,24 +141,30 @@ async function runScenario(ops: Op[]): Promise<void> {
           // a record re-read after a crash: while its task lives it must be a duplicate;
           // once finished, it is a new delivery (dedup covers live and dead tasks, not finished ones)
           const ids = [...stored].slice(-2);
-          const out = (await store.admit(ids.map((id) => ({ kind: 'fresh' as const, id, aggregateId: aggOf.get(id) ?? null, record: record(0) })), 5000)).map((r) => r.outcome);
-          ids.forEach((id, i) => {
-            expect(out[i] === 'duplicate' || finished.has(id), `re-read of stored ${id} answered ${out[i]}`).toBe(true);
-            if (out[i] === 'parked') {
-              // stored again, behind its aggregate's current head
-              finished.delete(id);
-              seqOf.set(id, nextSeq++);
-            }
-          });
+          const entries = ids.map((id) => ({ kind: 'fresh' as const, id, aggregateId: aggOf.get(id) ?? null }));
+          const out = (await store.admit(entries, 5000)).map((r) => r.outcome);
+          ids.forEach((id, i) => expect(out[i] === 'duplicate' || finished.has(id), `re-read of stored ${id} answered ${out[i]}`).toBe(true));
+          // a finished one whose aggregate is busy is stored again, behind its aggregate's current head
+          for (const e of entries.filter((_, i) => out[i] === 'park')) {
+            finished.delete(e.id);
+            stored.delete(e.id);
+          }
+          await park(entries.filter((_, i) => out[i] === 'park'));
           break;
         }
         case 'claim': {
           const claimedAt = Date.now();
-          const c = await store.claim(0, o.n, o.leaseMs);
+          const c = await store.claim(0, o.n, o.leaseMs, o.chain);
           for (const t of c.tasks) {
             leaseEnds.set(t.token, claimedAt + o.leaseMs);
-            expect(stored.has(t.id) && !finished.has(t.id), `claimed ${t.id} that is not live`).toBe(true);
-            latestToken.set(t.id, t.token);
+            for (const x of [t, ...(t.followers ?? [])]) {
+              expect(stored.has(x.id) && !finished.has(x.id), `claimed ${x.id} that is not live`).toBe(true);
+              latestToken.set(x.id, t.token);
+            }
+            // a chain holds the tasks of one aggregate, in the order they were stored
+            const seqs = [t, ...(t.followers ?? [])].map((x) => seqOf.get(x.id)!);
+            expect(seqs, `chain of ${t.id} out of order`).toEqual([...seqs].sort((a, b) => a - b));
+            expect(new Set([t, ...(t.followers ?? [])].map((x) => aggOf.get(x.id))).size).toBe(1);
             held[o.worker]!.push(t);
           }
           break;
@@ -150,10 +172,30 @@ async function runScenario(ops: Op[]): Promise<void> {
         case 'ack': {
           const t = takeHeld(o.worker, o.pick);
           if (!t) break;
-          const [code] = await store.ack([{ id: t.id, shard: 0, token: t.token }]);
-          if (checkOutcome(t, code!, 'ack')) succeed(t);
+          // the head and the first `ok` followers succeeded; the next failed (or the run stopped there)
+          const followers = t.followers ?? [];
+          const ok = followers.slice(0, Math.min(o.ok, followers.length));
+          const failedOne = followers[ok.length];
+          const tail = failedOne && o.tail !== 'none' ? (o.tail === 'retry' ? { kind: 'retry' as const, id: failedOne.id, delayMs: 0, error: { class: 'E', message: 'x' } } : { kind: 'handover' as const, id: failedOne.id }) : undefined;
+          const [r] = await store.ackChains([{ id: t.id, shard: 0, token: t.token, followers: ok.map((f) => f.id), tail }], 60_000);
+          if (!checkOutcome(t, r!.outcome, 'ack')) {
+            expect(r!.acked, 'followers acked under a refused head').toBe(0);
+            break;
+          }
+          expect(r!.acked, `followers of the current chain ${t.id} refused`).toBe(ok.length);
+          expect(r!.tailApplied).toBe(tail !== undefined);
+          succeed(t);
+          ok.forEach(succeed);
+          if (tail?.kind === 'handover') {
+            leaseEnds.set(t.token, Date.now() + 60_000);
+            held[o.worker]!.push({ ...failedOne!, followers: undefined });
+          }
           break;
         }
+        case 'crash':
+          // the worker dies holding its chains: nothing is acked, the leases run out
+          held[o.worker]!.splice(0);
+          break;
         case 'retry': {
           const t = takeHeld(o.worker, o.pick);
           if (!t) break;
@@ -196,7 +238,7 @@ async function runScenario(ops: Op[]): Promise<void> {
     }
     for (let round = 0; round < 10_000; round++) {
       const claimedAt = Date.now();
-      const c = await store.claim(0, 10, 60_000);
+      const c = await store.claim(0, 10, 60_000, 3);
       for (const t of c.tasks) leaseEnds.set(t.token, claimedAt + 60_000);
       if (c.tasks.length === 0) {
         const s = (await store.stats()).total;
@@ -205,9 +247,14 @@ async function runScenario(ops: Op[]): Promise<void> {
         continue;
       }
       for (const t of c.tasks) {
-        latestToken.set(t.id, t.token);
-        const [code] = await store.ack([{ id: t.id, shard: 0, token: t.token }]);
-        if (checkOutcome(t, code!, 'drain ack')) succeed(t);
+        const followers = t.followers ?? [];
+        for (const x of [t, ...followers]) latestToken.set(x.id, t.token);
+        const [r] = await store.ackChains([{ id: t.id, shard: 0, token: t.token, followers: followers.map((f) => f.id) }]);
+        if (checkOutcome(t, r!.outcome, 'drain ack')) {
+          expect(r!.acked).toBe(followers.length);
+          succeed(t);
+          followers.forEach(succeed);
+        }
       }
       await checkOnePerAggregate();
     }

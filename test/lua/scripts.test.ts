@@ -56,16 +56,36 @@ describe('schedule with doom', () => {
 });
 
 describe('admit', () => {
-  it('lets a free aggregate go, parks behind a busy one, flags a duplicate', async () => {
+  it('lets a free aggregate go, says park behind a busy one, flags a duplicate, and writes nothing for fresh records', async () => {
     await store.schedule([failed(1, 'A')]);
+    const counts = async () => {
+      const { oldestDueAgeMs: _age, ...rest } = (await store.stats()).total;
+      return rest;
+    };
+    const before = await counts();
     const out = (await store.admit([
-      { kind: 'fresh', id: 'orders/0/2', aggregateId: 'A', record: record(2) },
-      { kind: 'fresh', id: 'orders/0/3', aggregateId: 'B', record: record(3) },
-      { kind: 'fresh', id: 'orders/0/1', aggregateId: 'A', record: record(1) },
-      { kind: 'fresh', id: 'orders/0/4', aggregateId: null, record: record(4) },
+      { kind: 'fresh', id: 'orders/0/2', aggregateId: 'A' },
+      { kind: 'fresh', id: 'orders/0/3', aggregateId: 'B' },
+      { kind: 'fresh', id: 'orders/0/1', aggregateId: 'A' },
+      { kind: 'fresh', id: 'orders/0/4', aggregateId: null },
+      { kind: 'fresh', id: 'orders/0/5', aggregateId: 'A' },
     ], 10_000)).map((r) => r.outcome);
-    expect(out).toEqual(['parked', 'go', 'duplicate', 'go']);
-    expect((await store.stats()).total.queued).toBe(1);
+    expect(out).toEqual(['park', 'go', 'duplicate', 'go', 'park']);
+    expect(await counts()).toEqual(before);
+    // the caller parks them with schedule, which appends them behind the head in order
+    expect(await store.schedule([{ ...failed(2, 'A'), attempt: 0, error: null }, { ...failed(5, 'A'), attempt: 0, error: null }])).toEqual(['queued', 'queued']);
+    expect((await store.stats()).total.queued).toBe(2);
+  });
+
+  it('reads ids of any bytes and length up to 16 KiB (packed into one argument)', async () => {
+    const agg = `agg-\u00fc-${'x'.repeat(16_000)}`;
+    await store.schedule([{ ...failed(1, agg), id: 'id-\u{1F600}' }]);
+    const out = (await store.admit([
+      { kind: 'fresh', id: 'id-\u{1F600}', aggregateId: 'other' },
+      { kind: 'fresh', id: 'orders/0/2', aggregateId: agg },
+      { kind: 'fresh', id: `long-${'y'.repeat(16_000)}`, aggregateId: 'free' },
+    ], 10_000)).map((r) => r.outcome);
+    expect(out).toEqual(['duplicate', 'park', 'go']);
   });
 
   it('lets the first copy of a republished attempt take the task (new token, lease), and skips the others', async () => {
@@ -242,13 +262,14 @@ describe('kill and the follower policy', () => {
     await store.kill([{ ...lease(third), error: null }], 'dead-letter', false);
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, queued: 0, blockedAggregates: 0 });
     // the aggregate is free again: a fresh record goes
-    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }], 1000))[0]!.outcome).toBe('go');
+    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A' }], 1000))[0]!.outcome).toBe('go');
   });
 
   it('hold: nothing is promoted and fresh records park until an operator acts', async () => {
     await killHead('hold');
     expect((await store.claim(0, 10, 10_000)).tasks).toHaveLength(0);
-    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A', record: record(9) }], 1000))[0]!.outcome).toBe('parked');
+    expect((await store.admit([{ kind: 'fresh', id: 'orders/0/9', aggregateId: 'A' }], 1000))[0]!.outcome).toBe('park');
+    expect(await store.schedule([{ ...failed(9, 'A'), attempt: 0, error: null }])).toEqual(['queued']);
     expect((await store.stats()).total).toMatchObject({ queued: 3, blockedAggregates: 1 });
   });
 

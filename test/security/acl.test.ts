@@ -96,7 +96,7 @@ describe('the whole flow as the ACL users', () => {
       topics: [topic],
       logger: silentLogger(),
       handler: async (r) => {
-        const v = r.value!.toString();
+        const v = r.message.value!.toString();
         const n = (calls.get(v) ?? 0) + 1;
         calls.set(v, n);
         if (v === 'r:7') throw new Error('always fails');

@@ -55,7 +55,7 @@ it('a marker in key, value and headers never reaches a log line at level trace; 
     topics: [topic],
     logger,
     handler: async (r) => {
-      const v = r.value!.toString();
+      const v = r.message.value!.toString();
       expect(v).toContain(MARKER); // the payload does reach the handler
       const n = (handled.get(v) ?? 0) + 1;
       handled.set(v, n);

@@ -40,7 +40,7 @@ it('a worker and the operator CLI reach Redis over TLS with store.tls.caFile; wi
   const tasks = new TaskStore(client, { namespace, shards: 1, maxBatch: 100 });
   await tasks.schedule([failed(1, 'A'), failed(2, 'A')]);
   const handled: string[] = [];
-  const w = await createWorker({ config: { store, worker: { maxSleepMs: 100 } }, handler: (r) => void handled.push(r.offset) });
+  const w = await createWorker({ config: { store, worker: { maxSleepMs: 100 } }, handler: (r) => void handled.push(r.message.offset) });
   await waitFor(() => handled.length === 2, 10_000, 'both tasks over TLS');
   await w.close();
   expect(handled).toEqual(['1', '2']);

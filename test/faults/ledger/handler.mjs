@@ -46,7 +46,7 @@ function die(fault, fields = {}) {
 }
 
 export default async function handler(record, ctx) {
-  const r = JSON.parse(record.value.toString('utf8'));
+  const r = JSON.parse(record.message.value.toString('utf8'));
   calls++;
   const at = `${r.id}@${ctx.attempt}`;
   if (killWhen === 'before' && killWhat === at && once(`before-${at}`)) return die(`before ${at}`);
