@@ -26,14 +26,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import kafkajs, { type Consumer } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { consume } from '../src/consume.js';
 import type { ConsumeConfigInput } from '../src/config/schema.js';
 import type { HandlerRecord, RetryContext } from '../src/handler.js';
-import { benchRedis, dropNamespace } from './lib.js';
+import { benchRedis, dropNamespace, profiled } from './lib.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -41,7 +40,6 @@ const WORKLOADS = [...(process.env.BENCH_WORKLOADS ?? 'abcd')] as Workload[];
 const MODES = (process.env.BENCH_MODES ?? 'process,republish').split(',') as Mode[];
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const ONLY = process.env.BENCH_ONLY;
-const PROFILE = process.env.BENCH_PROFILE;
 const PARTITIONS = 4;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const log = (m: string) => process.stderr.write(`consume-bench: ${m}\n`);
@@ -240,23 +238,6 @@ async function zretryRun(topic: string, w: Workload, mode: Mode): Promise<Run> {
     parkedP99Ms: pct(99),
     parked: gaps.length,
   };
-}
-
-/** Runs fn under the V8 profiler when BENCH_PROFILE is set. */
-async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  if (!PROFILE) return fn();
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
-  try {
-    return await fn();
-  } finally {
-    const { profile } = await session.post('Profiler.stop');
-    mkdirSync(PROFILE, { recursive: true });
-    writeFileSync(`${PROFILE}/${name}.cpuprofile`, JSON.stringify(profile));
-    session.disconnect();
-  }
 }
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

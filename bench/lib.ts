@@ -1,6 +1,7 @@
 /** Small helpers shared by the benchmarks. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,4 +81,26 @@ export async function drainWithWorker(connection: { host: string; port: number }
   await w.close();
   await w.store.redis.quit();
   return secs;
+}
+
+/**
+ * Runs fn under the V8 profiler when BENCH_PROFILE names a directory, and
+ * writes <dir>/<name>.cpuprofile: a profile of that run alone (not the
+ * setup, not the baseline), for chrome://inspect or speedscope.
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
 }

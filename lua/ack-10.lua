@@ -102,8 +102,8 @@ end
 -- A follower is still the chain's while it carries the chain's token in
 -- state 'c'; nothing can come before it in its queue (new tasks join the
 -- end), so the followers are the queue's first tasks, in order.
-local function chainMember(id, token)
-  local m = readTask(keys, id, now)
+local function chainMember(raw, token)
+  local m = raw and decodeTask(raw)
   if m and m[3] == 'c' and m[2] == token then return m end
   return nil
 end
@@ -112,18 +112,26 @@ for _, c in ipairs(chains) do
   local it, head = c.item, c.head
   local agg = head[4]
   local acked, broken = 0, false
-  for _, fid in ipairs(it.followers) do
-    local m = chainMember(fid, it.token)
-    if not m then
-      broken = true
-      break
+  -- the followers: one read, one ZREM and one HDEL for the whole prefix
+  if #it.followers > 0 then
+    local raws = redis.call('HMGET', keys.tasks, unpack(it.followers))
+    local members = {}
+    for j, fid in ipairs(it.followers) do
+      local m = chainMember(raws[j], it.token)
+      if not m then
+        broken = true
+        break
+      end
+      members[j] = waitingMember(agg, m[10], fid)
+      acked = j
     end
-    redis.call('ZREM', keys.waiting, waitingMember(agg, m[10], fid))
-    redis.call('HDEL', keys.tasks, fid)
-    acked = acked + 1
+    if acked > 0 then
+      redis.call('ZREM', keys.waiting, unpack(members))
+      redis.call('HDEL', keys.tasks, unpack(it.followers, 1, acked))
+    end
   end
   out[c.out + 1] = acked
-  local t = not broken and it.tailId and chainMember(it.tailId, it.token)
+  local t = not broken and it.tailId and chainMember(redis.call('HGET', keys.tasks, it.tailId), it.token)
   if t then
     redis.call('ZREM', keys.waiting, waitingMember(agg, t[10], it.tailId))
     redis.call('HSET', keys.aggs, agg, it.tailId)

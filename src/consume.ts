@@ -87,12 +87,13 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const clock = new RedisClock(redis);
   const closing = new AbortController();
   let worker: Worker | null = null;
+  let workerRedis: Redis | null = null;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
     await claimShards(redis, cfg.store.namespace, cfg.store.shards);
     const topics = await resolveTopics(opts.kafka, opts.topics, [c.dltSuffix, ...(c.retryTopicSuffix ? [c.retryTopicSuffix] : [])], logger);
     side = await startKafkaSide(opts.kafka, c, { sourceTopics: topics, groupId: opts.groupId, onDead: opts.onDead, logger });
-    const { producer, deadLetter, retryTopic } = side;
+    const { deadLetter, retryTopic } = side;
     const outcomeOptions = {
       ...cfg.failure,
       policy: opts.policy ?? cfg.failure.policy,
@@ -103,15 +104,19 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     const outcomes = new Outcomes(store, outcomeOptions, events, logger.child({ component: 'consumer-outcomes' }), () => clock.now());
 
     if (opts.worker !== false) {
+      // the worker's own connection: its claims and acks must not queue behind the consumer's large schedule calls
+      workerRedis = redis.duplicate();
+      logRedisErrors(workerRedis, logger, 'worker-store');
+      const workerStore = new TaskStore(workerRedis, cfg.store);
       worker = new Worker({
-        store,
+        store: workerStore,
         logger,
         events,
         ...cfg.worker,
         outcomes: outcomeOptions,
         runner:
           c.dispatch === 'republish'
-            ? republishRunner({ producer, store, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
+            ? republishRunner({ producer: side.republishProducer!, store: workerStore, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
             : processRunner(opts.handler),
       });
       await worker.start();
@@ -120,6 +125,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     await consumer.connect();
     await consumer.subscribe({ topics: [...topics, ...(retryTopic ? topics.map(retryTopic) : [])], fromBeginning: c.fromBeginning });
     await consumer.run({
+      partitionsConsumedConcurrently: c.partitionsConsumedConcurrently,
       eachBatchAutoResolve: false,
       autoCommit: true,
       eachBatch: retryingEachBatch({
@@ -146,6 +152,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   } catch (e) {
     clock.stop();
     await Promise.allSettled([worker?.close(), consumer.disconnect(), side?.close()]);
+    workerRedis?.disconnect();
     if (ownRedis) redis.disconnect();
     throw e;
   }
@@ -163,6 +170,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         closing.abort();
         await consumer.disconnect();
         await worker?.close();
+        await workerRedis?.quit().catch(() => workerRedis?.disconnect());
         clock.stop();
         await kafkaSide.close();
         if (ownRedis) await redis.quit().catch(() => redis.disconnect());

@@ -9,7 +9,7 @@ import type { Kafka } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import { kafkaFromConfig, redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
-import { standaloneWorkerSchema, type StandaloneWorkerConfigInput } from './config/schema.js';
+import { standaloneWorkerSchema, workerWithKafkaSchema, type StandaloneWorkerConfigInput } from './config/schema.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from './events.js';
 import { republishRunner } from './kafka/republish-runner.js';
 import { startKafkaSide, type KafkaSide } from './kafka/side.js';
@@ -56,7 +56,8 @@ export interface StartedWorker {
 
 /** Validates, checks Redis (and Kafka), starts a worker. */
 export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWorker> {
-  const cfg = parseConfig(standaloneWorkerSchema, opts.config ?? {}, 'worker configuration');
+  // a kafkajs client given in code serves republishing as a kafka section would
+  const cfg = parseConfig(opts.kafka ? workerWithKafkaSchema : standaloneWorkerSchema, opts.config ?? {}, 'worker configuration');
   const logger = opts.logger ?? pino({ name: 'zretry' });
   const kafka = opts.kafka ?? (cfg.kafka ? kafkaFromConfig(cfg.kafka, logger) : undefined);
   const republish = !opts.runner && cfg.consumer.dispatch === 'republish';
@@ -77,7 +78,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
       opts.runner ??
       (republish
         ? republishRunner({
-            producer: side!.producer,
+            producer: side!.republishProducer!,
             store,
             logger,
             retryTopic: side!.retryTopic,

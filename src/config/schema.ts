@@ -107,6 +107,12 @@ export const consumerSchema = z.object({
   dispatch: z.enum(['process', 'republish']).default('process'),
   /** Aggregates handled concurrently within one batch. */
   concurrency: z.number().int().min(1).max(10_000).default(10),
+  /**
+   * Batches of different partitions handled at once (kafkajs's
+   * partitionsConsumedConcurrently): while one batch waits on Redis, another
+   * runs. Records of one partition are always handled batch after batch.
+   */
+  partitionsConsumedConcurrently: z.number().int().min(1).max(1_000).default(4),
   /** Quick in-process attempts before a failure goes to Redis; 0 turns the blocking phase off. */
   blocking: z
     .object({
@@ -184,12 +190,13 @@ export const consumeConfigSchema = workerConfigSchema.extend({
  * dead-letter topic (and can republish); without one, dead tasks stay in
  * Redis only (`zretry dead list`).
  */
-export const standaloneWorkerSchema = consumeConfigSchema
-  .extend({ kafka: kafkaSchema.optional() })
-  .refine((c) => c.consumer.dispatch !== 'republish' || c.kafka !== undefined, {
-    message: 'dispatch "republish" needs a kafka section (kafka.brokers, or ZRETRY_KAFKA_BROKERS)',
-    path: ['consumer', 'dispatch'],
-  });
+export const workerWithKafkaSchema = consumeConfigSchema.extend({ kafka: kafkaSchema.optional() });
+
+/** The configuration of a worker that gets no Kafka client in code: republishing needs the kafka section. */
+export const standaloneWorkerSchema = workerWithKafkaSchema.refine((c) => c.consumer.dispatch !== 'republish' || c.kafka !== undefined, {
+  message: 'dispatch "republish" needs a kafka section (kafka.brokers, or ZRETRY_KAFKA_BROKERS)',
+  path: ['consumer', 'dispatch'],
+});
 
 export type StandaloneWorkerConfigInput = z.input<typeof standaloneWorkerSchema>;
 

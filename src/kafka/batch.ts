@@ -84,7 +84,7 @@ export class Batch {
     this.records[i] = record;
     if (doneAhead?.has(m.offset)) return this.skip(i, offsetMessageId(record));
     const headers = m.headers as RecordHeaders | undefined;
-    if (headers && headers[H.task] !== undefined && headers[H.token] !== undefined) {
+    if (headers && (headers[H.copy] !== undefined || (headers[H.task] !== undefined && headers[H.token] !== undefined))) {
       const info = this.readCopy(i, opts);
       if (info === 'skip') return this.skip(i, offsetMessageId(record));
       if (info) {

@@ -27,7 +27,30 @@ export const H = {
   deadReason: 'zretry-dead-reason',
   deadDetail: 'zretry-dead-detail',
   signature: 'zretry-signature',
+  /** A republished copy's task, attempt and origin in one header (republishHeaders). */
+  copy: 'zretry-copy',
 } as const;
+
+/**
+ * The fields of a republished copy, as keys of its one zretry-copy header
+ * (a JSON object of strings). One header, not twelve: kafkajs encodes
+ * every header with its own buffers, and twelve per record cut its
+ * producer to a third (bench/republish.ts).
+ */
+const COPY_FIELDS: ReadonlyArray<readonly [name: string, key: string]> = [
+  [H.task, 't'],
+  [H.shard, 's'],
+  [H.token, 'k'],
+  [H.attempt, 'a'],
+  [H.aggregate, 'g'],
+  [H.origTopic, 'ot'],
+  [H.origPartition, 'op'],
+  [H.origOffset, 'oo'],
+  [H.origTimestamp, 'ots'],
+  [H.firstFailure, 'ff'],
+  [H.errorClass, 'ec'],
+  [H.errorMessage, 'em'],
+];
 
 const PREFIX = 'zretry-';
 
@@ -71,15 +94,40 @@ export function taskHeaders(task: ClaimedTask, extra: RecordHeader[]): RecordHea
   return h;
 }
 
-/** The headers of a republished task: the original ones plus where it came from and why; signed when a secret is set. */
+/** The JSON of a republished task's zretry-copy header: its task, attempt, and where its record came from. */
+function copyHeader(task: ClaimedTask): string {
+  const r = task.record;
+  const o: Record<string, string> = {
+    t: task.id,
+    s: String(task.shard),
+    k: task.token,
+    a: String(task.attempt + 1),
+    ot: r.topic,
+    op: String(r.partition),
+    oo: r.offset,
+    ots: r.timestamp,
+  };
+  if (task.aggregateId !== null) o.g = task.aggregateId;
+  if (task.firstFailureAt !== null) o.ff = String(task.firstFailureAt);
+  if (task.lastError) {
+    o.ec = task.lastError.class;
+    o.em = task.lastError.message;
+  }
+  return JSON.stringify(o);
+}
+
+/** The headers of a republished task: the record's own, then zretry-copy; signed when a secret is set. */
 export function republishHeaders(task: ClaimedTask, secret?: string): RecordHeader[] {
-  const h = taskHeaders(task, [
-    [H.shard, Buffer.from(String(task.shard))],
-    [H.token, Buffer.from(task.token)],
-    [H.attempt, Buffer.from(String(task.attempt + 1))],
-  ]);
-  if (task.lastError) h.push(...errorHeaders(task.lastError, false));
+  const h: RecordHeader[] = [...userHeaders(task.record.headers), [H.copy, Buffer.from(copyHeader(task))]];
   if (secret) h.push([H.signature, signature(secret, task.record.key, task.record.value, h)]);
+  return h;
+}
+
+/** republishHeaders as kafkajs takes them (zretry-copy as a string: kafkajs encodes it). */
+export function republishKafkaHeaders(task: ClaimedTask, secret?: string): IHeaders {
+  if (secret) return toKafkaHeaders(republishHeaders(task, secret));
+  const h = toHeaderObject(userHeaders(task.record.headers)) as IHeaders;
+  h[H.copy] = copyHeader(task);
   return h;
 }
 
@@ -121,6 +169,23 @@ export function errorHeaders(e: TaskError, withStack: boolean): RecordHeader[] {
   return h;
 }
 
+/** The fields of a zretry-copy header by their header names; a value that is not a JSON object of strings is refused. */
+function copyFields(json: string): (name: string) => string | undefined {
+  let o: unknown;
+  try {
+    o = JSON.parse(json);
+  } catch {
+    throw new Error(`header ${H.copy} is not JSON (${Buffer.byteLength(json)} bytes)`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error(`header ${H.copy} is not a JSON object`);
+  const fields = o as Record<string, unknown>;
+  const key = new Map(COPY_FIELDS);
+  return (name) => {
+    const v = fields[key.get(name) ?? ''];
+    return typeof v === 'string' ? v : undefined;
+  };
+}
+
 /** What a republished record's headers say about its task. */
 export interface RepublishedInfo {
   taskId: string;
@@ -140,13 +205,21 @@ export interface RepublishedInfo {
  * present but malformed (forged or garbled).
  */
 export function parseRepublished(r: TaskRecord, shards: number, secret?: string): RepublishedInfo | null {
-  const get = (name: string): string | undefined => {
+  const header = (name: string): string | undefined => {
     const v = r.headers.find(([n]) => n === name)?.[1];
     return v === undefined || v === null ? undefined : v.toString('utf8');
   };
-  const taskId = get(H.task);
-  // a dead letter copied back to the topic carries the task id but no token: it is a fresh record
-  if (taskId === undefined || get(H.token) === undefined) return null;
+  // zretry-copy, or the header per field of copies republished before it (still in flight after an upgrade)
+  const copy = header(H.copy);
+  let get = header;
+  let where = '';
+  if (copy !== undefined) {
+    get = copyFields(copy);
+    where = ` (in ${H.copy})`;
+  } else if (header(H.task) === undefined || header(H.token) === undefined) {
+    // a dead letter copied back to the topic carries the task id but no token: it is a fresh record
+    return null;
+  }
   if (secret) {
     const given = r.headers.find(([n]) => n === H.signature)?.[1];
     const want = signature(secret, r.key, r.value, r.headers);
@@ -155,16 +228,18 @@ export function parseRepublished(r: TaskRecord, shards: number, secret?: string)
   const int = (name: string, min: number, max: number): number => {
     const s = get(name);
     const n = Number(s);
-    if (s === undefined || !/^-?\d+$/.test(s) || n < min || n > max) throw new Error(`header ${name} is missing or not an integer in [${min}, ${max}] (${s === undefined ? 'missing' : `${Buffer.byteLength(s)} bytes`})`);
+    if (s === undefined || !/^-?\d+$/.test(s) || n < min || n > max) throw new Error(`header ${name}${where} is missing or not an integer in [${min}, ${max}] (${s === undefined ? 'missing' : `${Buffer.byteLength(s)} bytes`})`);
     return n;
   };
+  const taskId = get(H.task);
+  if (!taskId) throw new Error(`header ${H.task}${where} is missing`);
   const shard = int(H.shard, 0, shards - 1);
   const token = String(int(H.token, 1, Number.MAX_SAFE_INTEGER));
   const attempt = int(H.attempt, 1, 1_000_000);
   const partition = int(H.origPartition, 0, 1_000_000);
   const origTopic = get(H.origTopic);
   const origOffset = get(H.origOffset);
-  if (!origTopic || !origOffset || !/^\d+$/.test(origOffset)) throw new Error(`headers ${H.origTopic}/${H.origOffset} are missing or malformed`);
+  if (!origTopic || !origOffset || !/^\d+$/.test(origOffset)) throw new Error(`headers ${H.origTopic}/${H.origOffset}${where} are missing or malformed`);
   const ff = get(H.firstFailure);
   const cls = get(H.errorClass);
   return {

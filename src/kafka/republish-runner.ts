@@ -12,9 +12,9 @@ import { describeError } from '../policy/classify.js';
 import type { TaskStore } from '../store/store.js';
 import type { ClaimedTask } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
-import { lease, type Outcomes } from '../worker/outcomes.js';
-import type { TaskRunner } from '../worker/worker.js';
-import { republishHeaders, toKafkaHeaders } from './headers.js';
+import { lease } from '../worker/outcomes.js';
+import type { LazyTaskRunner } from '../worker/worker.js';
+import { republishKafkaHeaders } from './headers.js';
 
 /** Where and how republished records go. */
 export interface RepublishOptions {
@@ -34,7 +34,7 @@ export interface RepublishOptions {
 type Pending = { task: ClaimedTask; done: () => void };
 
 /** A runner that sends tasks to Kafka in batches. */
-export function republishRunner(opts: RepublishOptions): TaskRunner {
+export function republishRunner(opts: RepublishOptions): LazyTaskRunner {
   const log = opts.logger.child({ component: 'republish' });
   let pending: Pending[] = [];
   let scheduled = false;
@@ -54,7 +54,7 @@ export function republishRunner(opts: RepublishOptions): TaskRunner {
         key: r.key,
         value: r.value,
         partition: retry === undefined ? r.partition : undefined,
-        headers: toKafkaHeaders(republishHeaders(task, opts.secret)),
+        headers: republishKafkaHeaders(task, opts.secret),
       });
     }
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
@@ -74,25 +74,27 @@ export function republishRunner(opts: RepublishOptions): TaskRunner {
         await sleep(delay);
       }
     }
-    try {
-      await opts.store.extend(batch.map((p) => lease(p.task)), opts.republishLeaseMs);
-    } catch (error) {
+    // The slots are free once Kafka has the copies; the leases are stretched meanwhile (a copy the
+    // consumer admits first takes the task with its own token, and this extend is refused for it).
+    for (const p of batch) p.done();
+    opts.store.extend(batch.map((p) => lease(p.task)), opts.republishLeaseMs).catch((error: unknown) => {
       // The short claim lease still runs: at worst the task is republished once more, and the stale copy is skipped.
       log.warn({ err: describeError(error, 500) }, 'extending leases after republish failed');
-    }
-    for (const p of batch) p.done();
+    });
   }
 
+  const run = (task: ClaimedTask): Promise<void> =>
+    new Promise<void>((done) => {
+      pending.push({ task, done });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => void flush());
+      }
+    });
   return {
     ownsLease: () => true,
-    run(task: ClaimedTask, _outcomes: Outcomes): Promise<void> {
-      return new Promise<void>((done) => {
-        pending.push({ task, done });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(() => void flush());
-        }
-      });
-    },
+    run,
+    // the abort state is never read here: no AbortSignal per task
+    runLazy: run,
   };
 }

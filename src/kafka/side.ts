@@ -14,7 +14,17 @@ import { TopicInfo } from './topics.js';
 
 /** A connected producer and admin, and what is built on them. */
 export interface KafkaSide {
+  /** Idempotent, one request in flight: dead letters are written exactly once and in order. */
   producer: Producer;
+  /**
+   * Dispatch 'republish' only: the producer of republished copies, acks=all
+   * but not idempotent, with several requests in flight. Neither a
+   * duplicate nor a reordering can hurt there: at most one task of an
+   * aggregate is in flight at a time, and the consumer skips a second copy
+   * of an attempt as stale. It is what lets republishing run past one
+   * request per round trip.
+   */
+  republishProducer?: Producer;
   deadLetter: DeadLetterSink;
   /** The retry topic of a source topic, when republishing goes to one. */
   retryTopic?: (sourceTopic: string) => string;
@@ -23,14 +33,19 @@ export interface KafkaSide {
   close(): Promise<void>;
 }
 
+/** Produce requests of republished copies in flight per broker at once. */
+const REPUBLISH_IN_FLIGHT = 5;
+
 /** Connects; makes sure the dead-letter (and retry) topics of the known source topics exist. */
 export async function startKafkaSide(
   kafka: Kafka,
-  c: Pick<ConsumerConfig, 'dltSuffix' | 'retryTopicSuffix' | 'autoCreateTopics' | 'springHeaders'>,
+  c: Pick<ConsumerConfig, 'dltSuffix' | 'retryTopicSuffix' | 'autoCreateTopics' | 'springHeaders'> & Partial<Pick<ConsumerConfig, 'dispatch'>>,
   opts: { sourceTopics?: string[]; groupId?: string; onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>; logger?: Logger } = {},
 ): Promise<KafkaSide> {
   const admin = kafka.admin();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const republishProducer = c.dispatch === 'republish' ? kafka.producer({ idempotent: false, maxInFlightRequests: REPUBLISH_IN_FLIGHT }) : undefined;
+  const disconnect = () => Promise.allSettled([producer.disconnect(), republishProducer?.disconnect(), admin.disconnect()]);
   const retryTopic = c.retryTopicSuffix ? (t: string) => t + c.retryTopicSuffix : undefined;
   const dltFor = (t: string) => t + c.dltSuffix;
   try {
@@ -42,6 +57,7 @@ export async function startKafkaSide(
       c.autoCreateTopics,
     );
     await producer.connect();
+    await republishProducer?.connect();
     const deadLetter = kafkaDeadLetterSink(producer, topics, {
       topicFor: dltFor,
       springHeaders: c.springHeaders,
@@ -52,15 +68,16 @@ export async function startKafkaSide(
     });
     return {
       producer,
+      republishProducer,
       deadLetter,
       retryTopic,
       ensureTopic: async (topic, like) => void (await topics.ensureOne(topic, like, c.autoCreateTopics)),
       close: async () => {
-        await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+        await disconnect();
       },
     };
   } catch (e) {
-    await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+    await disconnect();
     throw e;
   }
 }

@@ -119,7 +119,9 @@ export function scenarios(mode: Mode): void {
       const all = await collect(topic);
       cleanups.push(all.stop);
       await waitFor(() => all.messages.length === 4, 10_000, 'four records in the source topic');
-      expect(all.messages.slice(1).map((r) => r.headers['zretry-attempt']?.toString())).toEqual(['2', '3', '4']);
+      // each copy carries its task and attempt in one zretry-copy header
+      const copies = all.messages.slice(1).map((r) => JSON.parse(String(r.headers['zretry-copy'])) as Record<string, string>);
+      expect(copies.map((c) => [c.t, c.a, c.oo])).toEqual([`${topic}/0/0`, `${topic}/0/0`, `${topic}/0/0`].map((t, i) => [t, String(i + 2), '0']));
     }
   }, 60_000);
 
@@ -289,11 +291,13 @@ export function commonScenarios(): void {
     await produce(topic, [
       { key: 'k', value: 'garbled', headers: { 'zretry-task': 'x', 'zretry-token': 'not-a-number', 'zretry-shard': '999' } },
       { key: 'k', value: 'from-the-dlt', headers: { 'zretry-task': 't/0/1', 'zretry-attempt': '4', 'zretry-dead-reason': 'attempts-exhausted' } },
+      { key: 'k', value: 'garbled-copy', headers: { 'zretry-copy': '{"t":"x","s":"999"' } },
     ]);
-    await waitFor(() => seen.length === 2, 10_000, 'both records handled');
+    await waitFor(() => seen.length === 3, 10_000, 'all three records handled');
     expect(seen.map((s) => [text(s.record), s.ctx.attempt, s.ctx.taskId])).toEqual([
       ['garbled', 1, null],
       ['from-the-dlt', 1, null],
+      ['garbled-copy', 1, null],
     ]);
   });
 
