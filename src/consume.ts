@@ -14,7 +14,7 @@ import { parseConfig } from './config/parse.js';
 import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
 import type { Handler, HandlerRecord } from './handler.js';
-import { retryingEachBatch } from './kafka/consumer.js';
+import { retryingConsumer, type RetryingConsumer } from './kafka/consumer.js';
 import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
 import { resolveTopics } from './kafka/topics.js';
 
@@ -25,6 +25,7 @@ import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
 import { claimShards } from './store/namespace.js';
 import { preflight } from './store/preflight.js';
+import { fsyncWindowMs, watchRestarts } from './store/fsync-window.js';
 import { TaskStore } from './store/store.js';
 import type { ClaimedTask } from './store/task.js';
 import { Outcomes } from './worker/outcomes.js';
@@ -88,9 +89,12 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const closing = new AbortController();
   let worker: Worker | null = null;
   let workerRedis: Redis | null = null;
+  let retrying: RetryingConsumer | null = null;
+  let stopWatch = () => {};
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
     await claimShards(redis, cfg.store.namespace, cfg.store.shards);
+    const fsyncWindow = await fsyncWindowMs(redis, cfg.store.fsyncWindowMs, logger);
     const topics = await resolveTopics(opts.kafka, opts.topics, [c.dltSuffix, ...(c.retryTopicSuffix ? [c.retryTopicSuffix] : [])], logger);
     side = await startKafkaSide(opts.kafka, c, { sourceTopics: topics, groupId: opts.groupId, onDead: opts.onDead, logger });
     const { deadLetter, retryTopic } = side;
@@ -117,39 +121,47 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         runner:
           c.dispatch === 'republish'
             ? republishRunner({ producer: side.republishProducer!, store: workerStore, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
-            : processRunner(opts.handler),
+            : processRunner(opts.handler, cfg.failure.attemptTimeoutMs),
       });
       await worker.start();
     }
 
     await consumer.connect();
     await consumer.subscribe({ topics: [...topics, ...(retryTopic ? topics.map(retryTopic) : [])], fromBeginning: c.fromBeginning });
+    retrying = retryingConsumer({
+      consumer,
+      store,
+      handler: opts.handler,
+      outcomes,
+      policy: outcomeOptions.policy,
+      classifier: outcomeOptions.classifier,
+      aggregateId: opts.aggregateId ?? keyAggregateId,
+      messageId: opts.messageId ?? offsetMessageId,
+      concurrency: c.concurrency,
+      blocking: c.blocking,
+      redisProbeMs: c.redisProbeMs,
+      maxRecordBytes: c.maxRecordBytes,
+      republishSecret: c.republishSecret,
+      deadLetter,
+      leaseMs: cfg.worker.leaseMs,
+      attemptTimeoutMs: cfg.failure.attemptTimeoutMs,
+      fsyncWindowMs: fsyncWindow,
+      signal: closing.signal,
+      logger,
+      events,
+    });
+    // a Redis that comes back as another server (a restart) may have lost what was not yet on disk
+    const offsets = retrying.offsets;
+    stopWatch = await watchRestarts(redis, () => offsets.rewind(), logger);
     await consumer.run({
       partitionsConsumedConcurrently: c.partitionsConsumedConcurrently,
       eachBatchAutoResolve: false,
-      autoCommit: true,
-      eachBatch: retryingEachBatch({
-        consumer,
-        store,
-        handler: opts.handler,
-        outcomes,
-        policy: outcomeOptions.policy,
-        classifier: outcomeOptions.classifier,
-        aggregateId: opts.aggregateId ?? keyAggregateId,
-        messageId: opts.messageId ?? offsetMessageId,
-        concurrency: c.concurrency,
-        blocking: c.blocking,
-        redisProbeMs: c.redisProbeMs,
-        maxRecordBytes: c.maxRecordBytes,
-        republishSecret: c.republishSecret,
-        deadLetter,
-        leaseMs: cfg.worker.leaseMs,
-        signal: closing.signal,
-        logger,
-        events,
-      }),
+      // offsets are committed by DurableOffsets: once what a batch stored is past Redis's fsync window
+      autoCommit: false,
+      eachBatch: retrying.eachBatch,
     });
   } catch (e) {
+    stopWatch();
     clock.stop();
     await Promise.allSettled([worker?.close(), consumer.disconnect(), side?.close()]);
     workerRedis?.disconnect();
@@ -159,6 +171,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
 
   let closed: Promise<void> | null = null;
   const kafkaSide = side!;
+  const durable = retrying!.offsets;
   return {
     consumer,
     producer: kafkaSide.producer,
@@ -168,7 +181,10 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
     close: () =>
       (closed ??= (async () => {
         closing.abort();
+        // offsets of batches that stored tasks move once those writes are past Redis's fsync window
+        await durable.flush();
         await consumer.disconnect();
+        stopWatch();
         await worker?.close();
         await workerRedis?.quit().catch(() => workerRedis?.disconnect());
         clock.stop();

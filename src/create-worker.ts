@@ -86,7 +86,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
             republishLeaseMs: cfg.consumer.republishLeaseMs,
             secret: cfg.consumer.republishSecret,
           })
-        : processRunner(opts.handler!));
+        : processRunner(opts.handler!, cfg.failure.attemptTimeoutMs));
     deadLetter = opts.deadLetter ?? side?.deadLetter;
     worker = new Worker({
       store,

@@ -57,3 +57,10 @@ export class TopicMissingError extends ZRetryError {
     super(`topic "${topic}" does not exist: ${hint}`);
   }
 }
+
+/** A handler attempt ran past failure.attemptTimeoutMs: it counts as failed (and is retried by policy); ctx.signal was aborted. */
+export class HandlerTimeoutError extends ZRetryError {
+  constructor(readonly timeoutMs: number) {
+    super(`the handler did not finish within ${timeoutMs} ms (failure.attemptTimeoutMs); its ctx.signal was aborted`, { retriable: true });
+  }
+}

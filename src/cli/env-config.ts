@@ -16,6 +16,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_BATCH_SIZE', 'worker.batchSize', 'int'],
   ['ZRETRY_CHAIN_LENGTH', 'worker.chainLength', 'int'],
   ['ZRETRY_LEASE_MS', 'worker.leaseMs', 'int'],
+  ['ZRETRY_ATTEMPT_TIMEOUT_MS', 'failure.attemptTimeoutMs', 'int'],
   ['ZRETRY_CLOSE_TIMEOUT_MS', 'worker.closeTimeoutMs', 'int'],
   ['ZRETRY_MAX_ATTEMPTS', 'failure.policy.maxAttempts', 'int'],
   ['ZRETRY_FOLLOWER_POLICY', 'failure.followerPolicy', 'string'],

@@ -28,6 +28,13 @@ export const storeSchema = z.object({
    * the consumer silently until TCP gives up.
    */
   commandTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /**
+   * How long after acknowledging a write Redis may still lose it in a host
+   * crash: the consumer commits the offsets of a batch that stored tasks
+   * only after this. 'auto' reads appendfsync at start (always: 0,
+   * everysec: 2000 ms); a number overrides it.
+   */
+  fsyncWindowMs: z.union([z.literal('auto'), z.number().int().min(0).max(60_000)]).default('auto'),
   /** TLS to Redis beyond what a rediss:// URL gives: a private CA or a client certificate (file paths). */
   tls: z
     .object({
@@ -72,6 +79,13 @@ export const failureSchema = z.object({
   deadLetterRetryMs: z.number().int().min(10).max(3_600_000).default(5_000),
   /** Longest stack trace kept with a task's last error. */
   maxStackChars: z.number().int().min(0).max(100_000).default(2_000),
+  /**
+   * An attempt of the handler (a first try in the consumer, or a retry)
+   * that runs longer than this fails with HandlerTimeoutError, retried by
+   * the policy, and its ctx.signal aborts; without it, one hung call would
+   * hold its aggregate (and its lease) forever. 0 turns it off.
+   */
+  attemptTimeoutMs: z.number().int().min(0).max(86_400_000).default(60_000),
 });
 
 /** Everything a direct-mode worker needs besides its handler. */

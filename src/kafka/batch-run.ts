@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import type { ZRetryEmitter } from '../events.js';
-import { storedRecord, type Handler, type RetryContext } from '../handler.js';
+import { storedRecord, type Handler } from '../handler.js';
+import { AttemptContext, callHandler } from '../handler-call.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import type { ClaimedTask } from '../store/task.js';
@@ -31,8 +32,10 @@ export interface RunOptions {
   /** Where too-large records go. */
   deadLetter: DeadLetterSink;
   maxRecordBytes: number;
-  /** Aborted when the consumer closes; the handler's ctx.signal. */
+  /** Aborted when the consumer closes; the handler's ctx.signal aborts with it. */
   signal: AbortSignal;
+  /** An attempt that runs longer fails with HandlerTimeoutError (0: no limit). */
+  attemptTimeoutMs: number;
   logger: Logger;
   events: ZRetryEmitter;
 }
@@ -62,8 +65,6 @@ export async function runBatch(b: Batch, opts: RunOptions, guard: RunGuard): Pro
 const STOP_CHECK = 64;
 
 class BatchRun {
-  /** The context of every first attempt (shared: it says the same for all). */
-  private readonly first: RetryContext;
   /** Aggregates whose record failed in this batch: their later records park behind it. */
   private readonly failedAggs = new Set<string>();
   /** guard.stopped() is asked every STOP_CHECK records, and after every wait: kafkajs's isStale() costs a JSON.stringify. */
@@ -76,7 +77,6 @@ class BatchRun {
     private readonly opts: RunOptions,
     private readonly guard: RunGuard,
   ) {
-    this.first = Object.freeze({ attempt: 1, firstFailureAt: null, lastError: null, taskId: null, signal: opts.signal });
   }
 
   /**
@@ -166,19 +166,10 @@ class BatchRun {
 
   /** A first try (or a blocking-phase retry) of a fresh record. */
   private fresh(i: number, attempt: number): Promise<void> | undefined {
-    const ctx = attempt === 1 ? this.first : { ...this.first, attempt };
-    let result: unknown;
-    try {
-      result = this.opts.handler(this.b.records[i]!, ctx);
-    } catch (error) {
-      return this.failed(i, error, attempt);
-    }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<void>).then === 'function') {
-      return Promise.resolve(result).then(
-        () => void (this.b.done[i] = 1),
-        (error: unknown) => this.failed(i, error, attempt),
-      );
-    }
+    const ctx = new AttemptContext(attempt, null, null, null, this.opts.signal);
+    const outcome = callHandler(this.opts.handler, this.b.records[i]!, ctx, this.opts.attemptTimeoutMs);
+    if (outcome instanceof Promise) return outcome.then((f) => (f ? this.failed(i, f.error, attempt) : void (this.b.done[i] = 1)));
+    if (outcome) return this.failed(i, outcome.error, attempt);
     this.b.done[i] = 1;
     return undefined;
   }
@@ -238,10 +229,10 @@ class BatchRun {
     const release = this.guard.hold(task);
     const started = performance.now();
     try {
-      await this.opts.handler(storedRecord(rep.original), { attempt: rep.attempt, firstFailureAt: rep.firstFailureAt, lastError: rep.lastError, taskId: rep.taskId, signal: this.opts.signal });
-      this.opts.outcomes.succeeded(task, performance.now() - started);
-    } catch (error) {
-      await this.opts.outcomes.failed(task, error);
+      const ctx = new AttemptContext(rep.attempt, rep.firstFailureAt, rep.lastError, rep.taskId, this.opts.signal);
+      const failure = await callHandler(this.opts.handler, storedRecord(rep.original), ctx, this.opts.attemptTimeoutMs);
+      if (failure) await this.opts.outcomes.failed(task, failure.error);
+      else this.opts.outcomes.succeeded(task, performance.now() - started);
     } finally {
       release();
     }

@@ -12,7 +12,8 @@
  *      concurrently up to a limit;
  *   4. store: the batch's failures and parked records in one schedule call;
  *   5. resolve: offsets move only past records that succeeded or are
- *      durably in Redis, then are committed.
+ *      durably in Redis (past its fsync window: src/kafka/durable-offsets.ts),
+ *      then are committed.
  * When Redis is away the partition pauses, nothing new is committed, and it
  * resumes (from the first unresolved offset) once Redis answers.
  */
@@ -28,6 +29,7 @@ import { lease, type DeadLetterSink, type Outcomes } from '../worker/outcomes.js
 import { Batch, Kind } from './batch.js';
 import { runBatch } from './batch-run.js';
 import { PartitionPauser } from './partition-pauser.js';
+import { DurableOffsets, type OffsetSink } from './durable-offsets.js';
 
 export { MAX_ID_BYTES, recordBytes } from './batch.js';
 
@@ -58,8 +60,12 @@ export interface RetryingConsumerOptions {
   republishSecret?: string;
   /** Lease of a republished record while the consumer handles it (extended while the handler runs). */
   leaseMs: number;
+  /** An attempt that runs longer fails with HandlerTimeoutError and aborts ctx.signal (0: no limit). */
+  attemptTimeoutMs: number;
   /** Aborted when the consumer closes: probes stop, handlers' ctx.signal aborts. */
   signal?: AbortSignal;
+  /** How long after a write Redis may still lose it: a batch that stored tasks commits its offsets after this. */
+  fsyncWindowMs: number;
   logger: Logger;
   events: ZRetryEmitter;
 }
@@ -67,11 +73,18 @@ export interface RetryingConsumerOptions {
 /** How long a batch waits for its republished records' outcomes to reach Redis before pausing instead. */
 const OUTCOME_DEADLINE_MS = 10_000;
 
-/** Builds the eachBatch function of the retrying consumer. */
-export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchPayload) => Promise<void> {
+/** The retrying consumer: its eachBatch function, and its offsets (consume() flushes them on close). */
+export interface RetryingConsumer {
+  eachBatch: (p: EachBatchPayload) => Promise<void>;
+  offsets: DurableOffsets;
+}
+
+/** Builds the eachBatch function of the retrying consumer, and the offsets it commits. */
+export function retryingConsumer(opts: RetryingConsumerOptions): RetryingConsumer {
   const log = opts.logger.child({ component: 'consumer' });
   const { store } = opts;
   const pauser = new PartitionPauser({ consumer: opts.consumer, ping: () => store.redis.ping(), probeMs: opts.redisProbeMs, signal: opts.signal, logger: log, events: opts.events });
+  const offsets = new DurableOffsets(opts.consumer, opts.fsyncWindowMs, log, (topic, partition, offset) => pauser.rewindTo(topic, partition, offset));
   const signal = opts.signal ?? new AbortController().signal;
   const read = {
     aggregateId: opts.aggregateId,
@@ -84,11 +97,12 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
   };
   const run = { ...opts, logger: log, signal };
 
-  return async (payload) => {
+  const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const ahead = pauser.takeDoneAhead(topic, partition);
+    const epoch = offsets.epoch(topic, partition);
     const guard = batchGuard(payload, store, opts.leaseMs);
     try {
       const b = new Batch(topic, partition, batch.messages, ahead, read);
@@ -106,22 +120,21 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
       if (stored !== true) {
         let first = b.donePrefix();
         for (const s of b.toStore) first = Math.min(first, s.index);
-        return pauseAt(b, first, stored, 'Redis unavailable', payload.resolveOffset);
+        return pauseAt(b, first, stored, 'Redis unavailable', payload, false, epoch);
       }
       // outcomes of republished records must be in Redis before their offsets move
       if (b.copies.size > 0 && !(await opts.outcomes.drain(OUTCOME_DEADLINE_MS))) {
         let firstCopy = b.n;
         for (const i of b.copies.keys()) if (b.verdicts[i]?.outcome === 'go') firstCopy = Math.min(firstCopy, i);
-        return pauseAt(b, Math.min(b.donePrefix(), firstCopy), new Error('outcomes of republished records could not be written'), 'Redis unavailable', payload.resolveOffset);
+        return pauseAt(b, Math.min(b.donePrefix(), firstCopy), new Error('outcomes of republished records could not be written'), 'Redis unavailable', payload, true, epoch);
       }
       // 5. resolve
       const prefix = b.donePrefix();
       if (deadLetterFailed !== null && prefix < b.n) {
         // a too-large record's dead letter could not be written: read it again after a pause
-        return pauseAt(b, prefix, deadLetterFailed, 'dead-letter write of a too-large record failed', payload.resolveOffset);
+        return pauseAt(b, prefix, deadLetterFailed, 'dead-letter write of a too-large record failed', payload, true, epoch);
       }
-      if (prefix > 0) payload.resolveOffset(b.messages[prefix - 1]!.offset);
-      await payload.commitOffsetsIfNecessary();
+      if (prefix > 0) await offsets.done(topic, partition, b.messages[0]!.offset, b.messages[prefix - 1]!.offset, storedBefore(b, prefix), payload, epoch);
     } finally {
       guard.stop();
       // remembered offsets past this batch (a smaller re-read) stay remembered
@@ -132,9 +145,15 @@ export function retryingEachBatch(opts: RetryingConsumerOptions): (p: EachBatchP
     }
   };
 
-  /** Resolves the offsets before record `first`, remembers the done records after it, and pauses the partition there. */
-  function pauseAt(b: Batch, first: number, error: unknown, what: string, resolveOffset: (offset: string) => void): void {
-    if (first > 0) resolveOffset(b.messages[first - 1]!.offset);
+  return { eachBatch, offsets };
+
+  /**
+   * Resolves the offsets before record `first` (scheduled: whether the
+   * batch's schedule call went through), remembers the done records after
+   * it, and pauses the partition there.
+   */
+  function pauseAt(b: Batch, first: number, error: unknown, what: string, sink: OffsetSink, scheduled: boolean, epoch: number): void {
+    if (first > 0) void offsets.done(b.topic, b.partition, b.messages[0]!.offset, b.messages[first - 1]!.offset, scheduled && storedBefore(b, first), sink, epoch);
     if (first >= b.n) return;
     pauser.rememberDone(b.topic, b.partition, b.doneFrom(first));
     pauser.pause(b.topic, b.partition, b.messages[first]!.offset, error, what);
@@ -175,6 +194,11 @@ async function admit(b: Batch, store: TaskStore, leaseMs: number): Promise<void>
     }
   }
   await Promise.all(calls);
+}
+
+/** Whether records before index p were stored as tasks (they then wait out the fsync window). */
+function storedBefore(b: Batch, p: number): boolean {
+  return b.toStore.some((s) => s.index < p);
 }
 
 /** Stage 4: stores the batch's failures and parked records; true, or the error that kept them out of Redis. */

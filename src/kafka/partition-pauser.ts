@@ -36,6 +36,8 @@ export class PartitionPauser {
   private generation = 0;
   /** False once the consumer stopped or crashed: probes must not touch it. */
   private running = true;
+  /** Where a paused partition must resume at the latest: it was rewound meanwhile (DurableOffsets). */
+  private readonly rewound = new Map<string, string>();
 
   constructor(private readonly opts: PauserOptions) {
     const c = opts.consumer;
@@ -65,6 +67,17 @@ export class PartitionPauser {
     if (set.size > 0) this.doneAhead.set(key, set);
   }
 
+  /**
+   * A partition was read again from `offset` (Redis lost writes): what was
+   * remembered as done past it is forgotten, and a paused partition resumes
+   * there instead of at its own offset.
+   */
+  rewindTo(topic: string, partition: number, offset: string): void {
+    const key = `${topic}/${partition}`;
+    this.doneAhead.delete(key);
+    if (this.paused.has(key)) this.rewound.set(key, offset);
+  }
+
   /** Pauses a partition until Redis answers, then seeks back to fromOffset and resumes. */
   pause(topic: string, partition: number, fromOffset: string, error: unknown, what = 'Redis unavailable'): void {
     const { consumer, logger, events } = this.opts;
@@ -92,14 +105,17 @@ export class PartitionPauser {
         }
       }
       if (signal?.aborted || !this.running) return;
-      if (generation === this.generation) consumer.seek({ topic, partition, offset: fromOffset });
+      const rewound = this.rewound.get(key);
+      const offset = rewound !== undefined && BigInt(rewound) < BigInt(fromOffset) ? rewound : fromOffset;
+      if (generation === this.generation) consumer.seek({ topic, partition, offset });
       consumer.resume([{ topic, partitions: [partition] }]);
-      logger.info({ topic, partition, offset: fromOffset, rebalanced: generation !== this.generation }, 'Redis answers again: partition resumed');
+      logger.info({ topic, partition, offset, rebalanced: generation !== this.generation }, 'Redis answers again: partition resumed');
     } catch (error) {
       // the consumer went away under the probe (closing, or kafkajs restarting it): nothing to resume
       logger.debug({ topic, partition, err: describeError(error, 300) }, 'partition probe ended: the consumer is not running');
     } finally {
       this.paused.delete(key);
+      this.rewound.delete(key);
     }
   }
 }

@@ -2,56 +2,20 @@
  * Dispatch 'process': the worker calls the handler itself with the record as
  * Kafka delivered it and the retry context. A claimed chain (a head and the
  * tasks of its aggregate queued behind it) runs in order and stops at the
- * first failure; its outcome is reported once.
+ * first failure; its outcome is reported once. Each attempt runs under
+ * failure.attemptTimeoutMs (src/handler-call.ts).
  */
-import { storedRecord, type Handler, type RetryContext } from '../handler.js';
-import type { ClaimedTask, TaskError } from '../store/task.js';
+import { storedRecord, type Handler } from '../handler.js';
+import { AttemptContext, callHandler } from '../handler-call.js';
+import type { ClaimedTask } from '../store/task.js';
 import type { Outcomes } from './outcomes.js';
 import type { LazyTaskRunner, RunAbort } from './worker.js';
 
-/** A failed attempt's error (wrapped: a handler may throw anything, undefined included). */
-type Failure = { error: unknown };
-
-/** The retry context of one attempt; its signal is made only when read (most handlers never do). */
-class AttemptContext implements RetryContext {
-  readonly attempt: number;
-  readonly firstFailureAt: number | null;
-  readonly lastError: TaskError | null;
-  readonly taskId: string;
-
-  constructor(
-    task: ClaimedTask,
-    private readonly abort: RunAbort,
-  ) {
-    this.attempt = task.attempt + 1;
-    this.firstFailureAt = task.firstFailureAt;
-    this.lastError = task.lastError;
-    this.taskId = task.id;
-  }
-
-  get signal(): AbortSignal {
-    return this.abort.signal;
-  }
-}
-
-/** Runs the handler on claimed tasks and chains and reports success or failure. */
-export function processRunner(handler: Handler): LazyTaskRunner {
+/** Runs the handler on claimed tasks and chains and reports success or failure; attemptTimeoutMs: 0 for none. */
+export function processRunner(handler: Handler, attemptTimeoutMs = 0): LazyTaskRunner {
   /** One handler call: undefined on success, the failure, or a promise of either when the handler is async. */
-  function attempt(task: ClaimedTask, abort: RunAbort): Failure | undefined | Promise<Failure | undefined> {
-    let result: unknown;
-    try {
-      result = handler(storedRecord(task.record), new AttemptContext(task, abort));
-    } catch (error) {
-      return { error };
-    }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<void>).then === 'function') {
-      return Promise.resolve(result).then(
-        () => undefined,
-        (error: unknown) => ({ error }),
-      );
-    }
-    return undefined;
-  }
+  const attempt = (task: ClaimedTask, abort: RunAbort) =>
+    callHandler(handler, storedRecord(task.record), new AttemptContext(task.attempt + 1, task.firstFailureAt, task.lastError, task.id, abort), attemptTimeoutMs);
 
   async function runLazy(task: ClaimedTask, outcomes: Outcomes, abort: RunAbort): Promise<void> {
     const started = performance.now();

@@ -139,7 +139,7 @@ function crashSim(): string {
 }
 
 for (const fsync of ['always', 'everysec'] as const) {
-  it(`host crash, simulated (AOF writes not yet fsynced are lost), appendfsync ${fsync}: ${fsync === 'always' ? 'nothing lost' : 'loss measured, bounded by the last fsync'}`, async () => {
+  it(`host crash, simulated (AOF writes not yet fsynced are lost), appendfsync ${fsync}: nothing lost${fsync === 'everysec' ? ' (offsets wait out the fsync window)' : ''}`, async () => {
     const redis = await ownRedis({ appendfsync: fsync, env: { LD_PRELOAD: crashSim() } });
     cleanups.push(redis.cleanup);
     const r = new LedgerRun({ redisUrl: redis.url, records: 300 });
@@ -175,12 +175,9 @@ for (const fsync of ['always', 'everysec'] as const) {
     );
     expect(rep.outOfOrder).toEqual([]);
     expect(rep.wronglyDead).toEqual([]);
-    if (fsync === 'always') {
-      expect(finished).toBe(true);
-      expect(rep.lost).toEqual([]);
-    } else {
-      // everysec: at most about the last second of acknowledged writes (two when a slow disk postpones one)
-      expect(ages.every((a) => a <= 2_500)).toBe(true);
-    }
+    // with everysec, the offsets of a batch that stored tasks are committed only after Redis's fsync
+    // window (store.fsyncWindowMs 'auto': 2 s), so what the crash took from Redis is read again from Kafka
+    expect(finished).toBe(true);
+    expect(rep.lost).toEqual([]);
   }, 150_000);
 }

@@ -111,6 +111,19 @@ describe('admit', () => {
     expect((await store.admit([copy], 10_000))[0]).toEqual({ outcome: 'stale' });
   });
 
+  it('a late copy of a task an operator killed is stale: its handler does not run, and the kill of the dead-letter step holds (issue 13, item 6)', async () => {
+    await store.schedule([failed(1, 'A')]);
+    const t = (await store.claim(0, 10, 30)).tasks[0]!; // republished; the copy lags in Kafka
+    await new Promise((r) => setTimeout(r, 50));
+    await store.shard(0).reap(10); // the republish lease ran out: due again
+    expect(await store.operate([t.id], 'doom')).toEqual(['doomed']);
+    const dying = (await store.claim(0, 10, 10_000)).tasks[0]!; // the worker takes it to write its dead letter
+    expect(dying.doomed).toBe('killed-by-operator');
+    // the late copy arrives: it must not take the task
+    expect((await store.admit([{ kind: 'republished', taskId: t.id, attempt: t.attempt + 1 }], 10_000))[0]).toEqual({ outcome: 'stale' });
+    expect(await store.kill([{ ...lease(dying), error: null }], 'release', false)).toEqual(['ok']);
+  });
+
   it('a copy republished after a re-claim (the lease ran out before the first came back) still runs', async () => {
     await store.schedule([failed(1, null)]);
     const t = (await store.claim(0, 10, 30)).tasks[0]!;

@@ -1,0 +1,82 @@
+/**
+ * One handler attempt, as the consumer (first attempts) and the worker
+ * (retries) make it: the retry context, the attempt timeout, and no promise
+ * at all when the handler returns synchronously (the hot path).
+ */
+import { HandlerTimeoutError } from './errors.js';
+import type { Handler, HandlerRecord, RetryContext } from './handler.js';
+import type { TaskError } from './store/task.js';
+
+/** A failed attempt's error (wrapped: a handler may throw anything, undefined included). */
+export interface Failure {
+  error: unknown;
+}
+
+/** What aborts an attempt from outside: the consumer closing, or the worker giving up on its run. */
+export type AbortSource = AbortSignal | { readonly aborted: boolean; readonly signal: AbortSignal };
+
+/**
+ * The context of one attempt. Its signal is made only when read (most
+ * handlers never do; an AbortSignal costs about 1.5 µs), and aborts when
+ * the attempt times out or its source aborts.
+ */
+export class AttemptContext implements RetryContext {
+  private ctrl: AbortController | null = null;
+  private timedOut: Error | null = null;
+
+  constructor(
+    readonly attempt: number,
+    readonly firstFailureAt: number | null,
+    readonly lastError: TaskError | null,
+    readonly taskId: string | null,
+    private readonly source: AbortSource,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.ctrl) return this.ctrl.signal;
+    const ctrl = (this.ctrl = new AbortController());
+    const parent = this.source instanceof AbortSignal ? this.source : this.source.signal;
+    if (this.timedOut) ctrl.abort(this.timedOut);
+    else if (parent.aborted) ctrl.abort(parent.reason);
+    else parent.addEventListener('abort', () => ctrl.abort(parent.reason), { once: true });
+    return ctrl.signal;
+  }
+
+  /** The attempt ran out of time. */
+  timeout(error: Error): void {
+    this.timedOut = error;
+    this.ctrl?.abort(error);
+  }
+}
+
+/**
+ * Calls the handler once. Returns undefined on success or the failure, at
+ * once for a synchronous handler; for an async one a promise of either,
+ * failed with HandlerTimeoutError (and ctx.signal aborted) when it runs
+ * past timeoutMs (0: no timeout). A handler that times out may still be
+ * running: its late outcome is ignored.
+ */
+export function callHandler(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number): Failure | undefined | Promise<Failure | undefined> {
+  let result: unknown;
+  try {
+    result = handler(record, ctx);
+  } catch (error) {
+    return { error };
+  }
+  if (result === null || typeof result !== 'object' || typeof (result as Promise<void>).then !== 'function') return undefined;
+  const settled = Promise.resolve(result).then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  if (timeoutMs <= 0) return settled;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<Failure>((resolve) => {
+    timer = setTimeout(() => {
+      const error = new HandlerTimeoutError(timeoutMs);
+      ctx.timeout(error);
+      resolve({ error });
+    }, timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([settled, timedOut]).finally(() => clearTimeout(timer));
+}
