@@ -50,7 +50,7 @@ async function run(mode: 'republish' | 'process'): Promise<number> {
   const w = await createWorker({
     redis: new Redis(redisUrl),
     logger: silent,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 500, batchSize: 500 } },
+    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 500, batchSize: 500 } },
     ...(mode === 'republish'
       ? { runner: republishRunner({ producer, store, logger: silent, republishLeaseMs: 300_000 }) }
       : { handler: () => void done++ }),

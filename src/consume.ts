@@ -105,6 +105,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         logger,
         events,
         ...cfg.worker,
+        concurrency: cfg.worker.taskConcurrency,
         outcomes: outcomeOptions,
         runner:
           c.dispatch === 'republish'
@@ -128,7 +129,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         classifier: outcomeOptions.classifier,
         aggregateId: opts.aggregateId ?? keyAggregateId,
         messageId: opts.messageId ?? offsetMessageId,
-        concurrency: c.concurrency,
+        concurrency: c.aggregateConcurrency,
         blocking: c.blocking,
         redisProbeMs: c.redisProbeMs,
         maxRecordBytes: c.maxRecordBytes,

@@ -62,6 +62,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   const republish = !opts.runner && cfg.consumer.dispatch === 'republish';
   if (!opts.runner && !republish && !opts.handler) throw new TypeError('createWorker needs a handler (process mode), a runner, or dispatch "republish"');
   if (republish && !kafka) throw new TypeError('dispatch "republish" needs a Kafka client: the kafka option or a kafka config section');
+  const events = opts.events ?? new TypedEmitter<ZRetryEvents>();
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   let side: KafkaSide | null = null;
@@ -91,8 +92,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
       store,
       runner,
       logger,
-      events: opts.events ?? new TypedEmitter<ZRetryEvents>(),
+      events,
       ...cfg.worker,
+      concurrency: cfg.worker.taskConcurrency,
       outcomes: {
         ...cfg.failure,
         policy: opts.policy ?? cfg.failure.policy,

@@ -98,7 +98,7 @@ it('SIGTERM during in-flight work: running handlers finish, nothing is lost, not
   const { redis, namespace, h } = setup(400);
   const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
   await store.schedule(Array.from({ length: 30 }, (_, i) => failed(i, null)));
-  const w = await startWorker(namespace, h.path, { ZRETRY_CONCURRENCY: '10' });
+  const w = await startWorker(namespace, h.path, { ZRETRY_TASK_CONCURRENCY: '10' });
   await waitFor(async () => (await store.stats()).total.inflight > 0, 10_000, 'work in flight');
   w.proc.kill('SIGTERM');
   expect(await w.exited).toBe(0);
@@ -107,7 +107,7 @@ it('SIGTERM during in-flight work: running handlers finish, nothing is lost, not
   expect((await store.stats()).total.inflight).toBe(0); // finished or released, none left claimed
 
   // a second worker finishes the rest
-  const w2 = await startWorker(namespace, h.path, { ZRETRY_CONCURRENCY: '10' });
+  const w2 = await startWorker(namespace, h.path, { ZRETRY_TASK_CONCURRENCY: '10' });
   await waitFor(async () => {
     const s = (await store.stats()).total;
     return s.dueNow + s.dueLater + s.inflight === 0;
