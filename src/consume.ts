@@ -14,6 +14,7 @@ import { parseConfig } from './config/parse.js';
 import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
 import type { Handler } from './handler.js';
+import { timedHandler } from './timed-handler.js';
 import { retryingEachBatch, type DeliveredRecord } from './kafka/consumer.js';
 import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
 
@@ -74,6 +75,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const cfg = parseConfig(consumeConfigSchema, opts.config ?? {}, 'zretry configuration');
   const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
   const events: ZRetryEmitter = opts.events ?? new TypedEmitter<ZRetryEvents>();
+  const handler = timedHandler(opts.handler, events);
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   logRedisErrors(redis, logger, 'store');
@@ -110,7 +112,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         runner:
           c.dispatch === 'republish'
             ? republishRunner({ producer, store, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
-            : processRunner(opts.handler),
+            : processRunner(handler),
       });
       await worker.start();
     }
@@ -123,7 +125,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
       eachBatch: retryingEachBatch({
         consumer,
         store,
-        handler: opts.handler,
+        handler,
         outcomes,
         policy: outcomeOptions.policy,
         classifier: outcomeOptions.classifier,

@@ -14,6 +14,7 @@ import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from './events.js
 import { republishRunner } from './kafka/republish-runner.js';
 import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { Handler } from './handler.js';
+import { timedHandler } from './timed-handler.js';
 import type { ClassifierOptions } from './policy/classify.js';
 import type { RetryPolicy } from './policy/backoff.js';
 import { claimShards } from './store/namespace.js';
@@ -86,7 +87,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
             republishLeaseMs: cfg.consumer.republishLeaseMs,
             secret: cfg.consumer.republishSecret,
           })
-        : processRunner(opts.handler!));
+        : processRunner(timedHandler(opts.handler!, events)));
     deadLetter = opts.deadLetter ?? side?.deadLetter;
     worker = new Worker({
       store,
