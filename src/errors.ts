@@ -57,3 +57,15 @@ export class TopicMissingError extends ZRetryError {
     super(`topic "${topic}" does not exist: ${hint}`);
   }
 }
+
+/** Redis or Kafka could not be reached or refused the connection; names the address (password hidden) and the fix. */
+export class ConnectionError extends ZRetryError {
+  constructor(
+    message: string,
+    /** Where it tried to connect: a Redis URL without its password, or Kafka brokers. */
+    readonly address: string,
+    opts: { retriable: boolean; cause?: unknown },
+  ) {
+    super(message, opts);
+  }
+}
