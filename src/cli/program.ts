@@ -141,23 +141,28 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry stats --namespace billing', 'zretry stats --json | jq .total']))
     .action(onStore((store, _args, flags) => statsReport(store, flags.json === true)));
 
-  program
-    .command('list')
-    .description('tasks with state, due time, attempts, aggregate, record and last error')
-    .addOption(new Option('--state <state>', 'only this state (default: due, inflight and waiting)').choices(['due', 'inflight', 'waiting', 'dead', 'paused']))
-    .option('--topic <topic>', 'only tasks of this topic')
-    .option('--aggregate <id>', 'only tasks of this aggregate')
-    .option('--error-class <class>', 'only tasks whose last error has this class')
-    .option('--limit <n>', 'rows per page', wholeNumber(1), 50)
-    .option('--offset <n>', 'rows to skip', wholeNumber(0), 0)
-    .addOption(json())
-    .addHelpText('after', examples(['zretry list --topic orders --state due', 'zretry list --error-class TimeoutError --limit 20 --offset 20']))
-    .action(
-      onStore((store, _args, flags) => {
-        const states: TaskView['state'][] = flags.state ? [flags.state] : ['due', 'inflight', 'waiting'];
-        return listTasks(store, { states, topic: flags.topic, aggregate: flags.aggregate, errorClass: flags.errorClass }, flags.limit!, flags.offset!, flags.json === true, progress);
-      }),
-    );
+  /** list and dead list: filters, paging, and the states shown (flags.state, or these). */
+  const listing = (c: Command, states: TaskView['state'][]) =>
+    c
+      .option('--topic <topic>', 'only tasks of this topic')
+      .option('--aggregate <id>', 'only tasks of this aggregate')
+      .option('--error-class <class>', 'only tasks whose last error has this class')
+      .option('--limit <n>', 'rows per page', wholeNumber(1), 50)
+      .option('--offset <n>', 'rows to skip', wholeNumber(0), 0)
+      .addOption(json())
+      .action(
+        onStore((store, _args, f) =>
+          listTasks(store, { states: f.state ? [f.state] : states, topic: f.topic, aggregate: f.aggregate, errorClass: f.errorClass }, f.limit!, f.offset!, f.json === true, progress),
+        ),
+      );
+
+  listing(
+    program
+      .command('list')
+      .description('tasks with state, due time, attempts, aggregate, record and last error')
+      .addOption(new Option('--state <state>', 'only this state (default: due, inflight and waiting)').choices(['due', 'inflight', 'waiting', 'dead', 'paused'])),
+    ['due', 'inflight', 'waiting'],
+  ).addHelpText('after', examples(['zretry list --topic orders --state due', 'zretry list --error-class TimeoutError --limit 20 --offset 20']));
 
   program
     .command('show')
@@ -185,17 +190,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .action(bulk(BULK.skip));
 
   const dead = program.command('dead').description('dead tasks kept in Redis: list, replay');
-  dead
-    .command('list')
-    .description('dead tasks with why they died')
-    .option('--topic <topic>', 'only tasks of this topic')
-    .option('--aggregate <id>', 'only tasks of this aggregate')
-    .option('--error-class <class>', 'only tasks whose last error has this class')
-    .option('--limit <n>', 'rows per page', wholeNumber(1), 50)
-    .option('--offset <n>', 'rows to skip', wholeNumber(0), 0)
-    .addOption(json())
-    .addHelpText('after', examples(['zretry dead list --topic orders']))
-    .action(onStore((store, _args, f) => listTasks(store, { states: ['dead'], topic: f.topic, aggregate: f.aggregate, errorClass: f.errorClass }, f.limit!, f.offset!, f.json === true, progress)));
+  listing(dead.command('list').description('dead tasks with why they died'), ['dead']).addHelpText('after', examples(['zretry dead list --topic orders']));
   selecting(dead.command('replay').description('put dead tasks back with fresh attempts, behind their aggregate'), false)
     .addHelpText('after', examples(['zretry dead replay orders/0/1234', 'zretry dead replay --error-class TimeoutError --dry-run', 'zretry dead replay --all']))
     .action(bulk(BULK.replay));

@@ -136,6 +136,9 @@ export async function runWorker(raw: Record<string, unknown>, handlerPath: strin
     metrics = createMetrics(w.worker.events, w.store, { registry, queueGauges: cfg.http.queueGauges });
     admin = await startAdminServer({ ...cfg.http, registry, store: w.store });
     logger.info({ url: admin.url, token: cfg.http.token ? 'required' : 'none' }, 'admin endpoint listening: /metrics /healthz /readyz');
+    if (!cfg.http.token && !/^(127\.|::1$|localhost$)/.test(cfg.http.host)) {
+      logger.warn({ host: cfg.http.host }, 'admin endpoint open beyond loopback without a token: set http.token (ZRETRY_HTTP_TOKEN)');
+    }
   }
   return new Promise<number>((done) => {
     onStop = (sig) => {

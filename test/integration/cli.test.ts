@@ -56,12 +56,18 @@ it('invalid configuration stops with the field, the value and what is allowed (e
   expect(w.stderr).toMatch(/failure\.followerPolicy: .*'release' \| 'dead-letter' \| 'hold'.*\(got "drop"\)/);
 });
 
-describe('task commands on a real queue', () => {
+/** A namespace of its own for a describe block: its store, and zretry run on it. */
+function queue() {
   const ns = uniqueNamespace();
-  const Z = (...args: string[]) => zretry([...args, '--redis', redisUrl(), '--namespace', ns, '--shards', '2']);
-  let store: TaskStore;
+  afterAll(async () => {
+    await dropNamespace(redis, ns);
+  });
+  return { ns, store: new TaskStore(redis, { namespace: ns, shards: 2, maxBatch: 100 }), Z: (...args: string[]) => zretry([...args, '--redis', redisUrl(), '--namespace', ns, '--shards', '2']) };
+}
+
+describe('task commands on a real queue', () => {
+  const { ns, store, Z } = queue();
   beforeAll(async () => {
-    store = new TaskStore(redis, { namespace: ns, shards: 2, maxBatch: 100 });
     await store.schedule([
       { ...failed(1, 'alice', 60_000), error: { class: 'TimeoutError', message: 'payment service timeout' } },
       failed(2, 'alice'),
@@ -74,9 +80,6 @@ describe('task commands on a real queue', () => {
       const c = await store.claim(s, 10, 10_000);
       await store.release(c.tasks.map((t) => ({ id: t.id, shard: t.shard, token: t.token })));
     }
-  });
-  afterAll(async () => {
-    await dropNamespace(redis, ns);
   });
 
   it('list shows live tasks with state, attempts, aggregate and last error; --json for scripts', async () => {
@@ -205,19 +208,13 @@ describe('the command line itself (no Redis needed)', () => {
 });
 
 describe('bulk selections: --dry-run, asking, --yes', () => {
-  const ns = uniqueNamespace();
-  const Z = (...args: string[]) => zretry([...args, '--redis', redisUrl(), '--namespace', ns, '--shards', '2']);
-  let store: TaskStore;
+  const { ns, store, Z } = queue();
   beforeAll(async () => {
-    store = new TaskStore(redis, { namespace: ns, shards: 2, maxBatch: 100 });
     await store.schedule([
       { ...failed(1, 'a', 60_000), error: { class: 'TimeoutError', message: 'upstream timed out\n    after 30 s\r\n\tretrying' } },
       failed(2, 'b', 60_000),
       failed(3, 'c', 60_000),
     ]);
-  });
-  afterAll(async () => {
-    await dropNamespace(redis, ns);
   });
   const live = async () => {
     const t = (await store.stats()).total;
