@@ -49,6 +49,9 @@ function filterOf(cmd: BulkCommand, flags: SelectionFlags): { filter: Filter; na
   return { filter, named: parts.length > 0 ? parts.join(' ') : '--all' };
 }
 
+/** "1 task", "3 tasks". */
+const count = (n: number) => `${n} task${n === 1 ? '' : 's'}`;
+
 /** Refuses a command line that selects nothing, or selects twice. */
 export function checkSelection(cmd: BulkCommand, ids: string[], flags: SelectionFlags): void {
   const byFlags = filterOf(cmd, flags) !== null;
@@ -81,7 +84,7 @@ export async function runBulk(
     if (opts.json) return { text: JSON.stringify({ dryRun: true, command: cmd.name, namespace: ns, count: n, tasks: tasks.map(taskJson), notFound: missing }, null, 2), code: 0 };
     const lines = [n > 0 ? taskTable(tasks) : 'no tasks selected'];
     if (missing.length > 0) lines.push(`not found in namespace ${ns}: ${missing.join(', ')}`);
-    lines.push(`dry run: ${n} task${n === 1 ? '' : 's'} would be ${cmd.effect}; nothing changed`);
+    lines.push(`dry run: ${count(n)} would be ${cmd.effect}; nothing changed`);
     return { text: lines.join('\n'), code: 0 };
   }
   const targets = selected ? tasks.map((t) => t.id) : ids;
@@ -89,8 +92,8 @@ export async function runBulk(
     const n = targets.length;
     const go = await confirm(opts.asker, {
       yes: opts.yes,
-      question: `${n} task${n === 1 ? '' : 's'} of namespace "${ns}" selected by ${selected.named} will be ${cmd.effect}. Go ahead? [y/N] `,
-      refusal: `refusing to ${cmd.name} ${n} task${n === 1 ? '' : 's'} of namespace "${ns}" selected by ${selected.named}`,
+      question: `${count(n)} of namespace "${ns}" selected by ${selected.named} will be ${cmd.effect}. Go ahead? [y/N] `,
+      refusal: `refusing to ${cmd.name} ${count(n)} of namespace "${ns}" selected by ${selected.named}`,
     });
     if (!go) return { text: `${cmd.name} cancelled; nothing changed`, code: 1 };
   }
