@@ -168,7 +168,7 @@ async function zretryLateness(ratePerSec: number): Promise<number[]> {
     redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
     handler: () => undefined,
     logger: silent,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
+    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 100, batchSize: 100 } },
   });
   // claim time minus the task's due time, both on Redis's clock
   w.worker.events.on('claimed', (e) => lateness.push(...e.latenessMs));

@@ -109,7 +109,7 @@ async function lateness(n: number, spreadMs: number): Promise<Record<string, num
     redis: new Redis(url),
     handler: () => void ran++,
     logger: pino({ level: 'silent' }),
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 200, batchSize: 200 } },
+    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 200, batchSize: 200 } },
   });
   w.worker.events.on('claimed', (e) => lates.push(...e.latenessMs));
   const payload = Buffer.alloc(100, 120);

@@ -74,7 +74,7 @@ export async function drainWithWorker(connection: { host: string; port: number }
     redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
     handler: () => void done++,
     logger,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100, ...(chainLength ? { chainLength } : {}) } },
+    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 100, batchSize: 100, ...(chainLength ? { chainLength } : {}) } },
   });
   while (done < n) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;

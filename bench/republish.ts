@@ -49,7 +49,7 @@ async function run(mode: 'republish' | 'process'): Promise<number> {
   const w = await createWorker({
     redis: new Redis(redisUrl),
     logger: silent,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 500, batchSize: 500 }, ...(mode === 'republish' ? { consumer: { dispatch: 'republish' as const, republishLeaseMs: 300_000 } } : {}) },
+    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 500, batchSize: 500 }, ...(mode === 'republish' ? { consumer: { dispatch: 'republish' as const, republishLeaseMs: 300_000 } } : {}) },
     ...(mode === 'republish' ? { kafka } : { handler: () => void done++ }),
   });
   for (;;) {

@@ -45,7 +45,7 @@ const z = await consume({
   logger: pino({ level: 'warn' }),
   config: {
     store: { redisUrl, namespace: `demo-${run}`, shards: 2 },
-    failure: { policy: { backoff: { type: 'exponential', initialMs: 500, multiplier: 2, maxMs: 5_000 }, maxAttempts: 3 } },
+    failure: { policy: { backoff: { type: 'exponential', delayMs: 500, multiplier: 2, maxMs: 5_000 }, maxAttempts: 3 } },
     consumer: { dispatch: 'republish', fromBeginning: true },
   },
   onDead: (task, reason) => say(`DLT      ${task.id} -> ${topic}.dlt: ${reason.kind} (${reason.detail})`),

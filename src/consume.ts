@@ -117,11 +117,12 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
         logger,
         events,
         ...cfg.worker,
+        concurrency: cfg.worker.taskConcurrency,
         outcomes: outcomeOptions,
         runner:
           c.dispatch === 'republish'
             ? republishRunner({ producer: side.republishProducer!, store: workerStore, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })
-            : processRunner(opts.handler, cfg.failure.attemptTimeoutMs),
+            : processRunner(opts.handler, cfg.failure.attemptTimeoutMs, events),
       });
       await worker.start();
     }
@@ -137,7 +138,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
       classifier: outcomeOptions.classifier,
       aggregateId: opts.aggregateId ?? keyAggregateId,
       messageId: opts.messageId ?? offsetMessageId,
-      concurrency: c.concurrency,
+      concurrency: c.aggregateConcurrency,
       blocking: c.blocking,
       redisProbeMs: c.redisProbeMs,
       maxRecordBytes: c.maxRecordBytes,

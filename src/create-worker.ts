@@ -63,6 +63,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   const republish = !opts.runner && cfg.consumer.dispatch === 'republish';
   if (!opts.runner && !republish && !opts.handler) throw new TypeError('createWorker needs a handler (process mode), a runner, or dispatch "republish"');
   if (republish && !kafka) throw new TypeError('dispatch "republish" needs a Kafka client: the kafka option or a kafka config section');
+  const events = opts.events ?? new TypedEmitter<ZRetryEvents>();
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   let side: KafkaSide | null = null;
@@ -86,14 +87,15 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
             republishLeaseMs: cfg.consumer.republishLeaseMs,
             secret: cfg.consumer.republishSecret,
           })
-        : processRunner(opts.handler!, cfg.failure.attemptTimeoutMs));
+        : processRunner(opts.handler!, cfg.failure.attemptTimeoutMs, events));
     deadLetter = opts.deadLetter ?? side?.deadLetter;
     worker = new Worker({
       store,
       runner,
       logger,
-      events: opts.events ?? new TypedEmitter<ZRetryEvents>(),
+      events,
       ...cfg.worker,
+      concurrency: cfg.worker.taskConcurrency,
       outcomes: {
         ...cfg.failure,
         policy: opts.policy ?? cfg.failure.policy,

@@ -64,3 +64,15 @@ export class HandlerTimeoutError extends ZRetryError {
     super(`the handler did not finish within ${timeoutMs} ms (failure.attemptTimeoutMs); its ctx.signal was aborted`, { retriable: true });
   }
 }
+
+/** Redis or Kafka could not be reached or refused the connection; names the address (password hidden) and the fix. */
+export class ConnectionError extends ZRetryError {
+  constructor(
+    message: string,
+    /** Where it tried to connect: a Redis URL without its password, or Kafka brokers. */
+    readonly address: string,
+    opts: { retriable: boolean; cause?: unknown },
+  ) {
+    super(message, opts);
+  }
+}

@@ -20,6 +20,8 @@ export interface ZRetryEvents {
   /** A claim call returned tasks; lateness = claim time minus due time, per task. */
   claimed: [{ shard: number; count: number; latenessMs: number[] }];
   succeeded: [{ task: ClaimedTask; durationMs: number }];
+  /** A handler call ended, in the consumer or a worker: its record's topic, how long it ran, whether it threw. */
+  handled: [{ topic: string; durationMs: number; result: 'success' | 'error' }];
   retried: [{ task: ClaimedTask; delayMs: number; error: TaskError }];
   dead: [{ task: ClaimedTask; reason: DeadReason }];
   /** An outcome was refused because another claim owns the task now. */
@@ -44,6 +46,11 @@ export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
 
   emit<K extends keyof E & string>(event: K, ...args: E[K]): void {
     this.ee.emit(event, ...args);
+  }
+
+  /** Whether anyone listens to event: a hot path measures only then. */
+  listened<K extends keyof E & string>(event: K): boolean {
+    return this.ee.listenerCount(event) > 0;
   }
 }
 

@@ -4,6 +4,7 @@
  * at all when the handler returns synchronously (the hot path).
  */
 import { HandlerTimeoutError } from './errors.js';
+import type { ZRetryEmitter } from './events.js';
 import type { Handler, HandlerRecord, RetryContext } from './handler.js';
 import type { TaskError } from './store/task.js';
 
@@ -54,9 +55,22 @@ export class AttemptContext implements RetryContext {
  * once for a synchronous handler; for an async one a promise of either,
  * failed with HandlerTimeoutError (and ctx.signal aborted) when it runs
  * past timeoutMs (0: no timeout). A handler that times out may still be
- * running: its late outcome is ignored.
+ * running: its late outcome is ignored. With events, every call is
+ * reported as a `handled` event (topic, duration, result), measured only
+ * while someone listens.
  */
-export function callHandler(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number): Failure | undefined | Promise<Failure | undefined> {
+export function callHandler(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number, events?: ZRetryEmitter): Failure | undefined | Promise<Failure | undefined> {
+  const started = events?.listened('handled') ? performance.now() : -1;
+  const outcome = attempt(handler, record, ctx, timeoutMs);
+  if (started < 0) return outcome;
+  const report = (f: Failure | undefined) => {
+    events!.emit('handled', { topic: record.topic, durationMs: performance.now() - started, result: f ? 'error' : 'success' });
+    return f;
+  };
+  return outcome instanceof Promise ? outcome.then(report) : report(outcome);
+}
+
+function attempt(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number): Failure | undefined | Promise<Failure | undefined> {
   let result: unknown;
   try {
     result = handler(record, ctx);

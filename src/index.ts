@@ -19,7 +19,7 @@ export * from './policy/classify.js';
 export { retryPolicySchema } from './policy/schema.js';
 export * from './config/schema.js';
 export { parseConfig } from './config/parse.js';
-export { createMetrics, type ZRetryMetrics } from './metrics/metrics.js';
+export { createMetrics, TASK_STATES, type AnyRegistry, type MetricsOptions, type ZRetryMetrics } from './metrics/metrics.js';
 export { startAdminServer, type AdminServerOptions } from './metrics/http.js';
 export { consume, keyAggregateId, offsetMessageId, type ConsumeOptions, type ZRetryConsumer } from './consume.js';
 export type { HandlerRecord as DeliveredRecord } from './handler.js';

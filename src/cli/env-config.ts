@@ -1,9 +1,13 @@
 /**
  * Maps environment variables and a JSON config file into the config
- * schemas; the schemas validate. Environment wins over the file.
+ * schemas; the schemas validate. Environment wins over the file. A ZRETRY_*
+ * variable zretry does not know is an error naming the closest one, as an
+ * unknown key in the file is.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import { closest } from '../config/closest.js';
+import { warnRenamed } from '../config/renamed.js';
 
 /** Environment variables the CLI reads, and where each goes. */
 export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool' | 'list']> = [
@@ -12,7 +16,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_SHARDS', 'store.shards', 'int'],
   ['ZRETRY_ALLOW_EVICTION', 'store.allowEviction', 'bool'],
   ['ZRETRY_COMMAND_TIMEOUT_MS', 'store.commandTimeoutMs', 'int'],
-  ['ZRETRY_CONCURRENCY', 'worker.concurrency', 'int'],
+  ['ZRETRY_TASK_CONCURRENCY', 'worker.taskConcurrency', 'int'],
   ['ZRETRY_BATCH_SIZE', 'worker.batchSize', 'int'],
   ['ZRETRY_CHAIN_LENGTH', 'worker.chainLength', 'int'],
   ['ZRETRY_LEASE_MS', 'worker.leaseMs', 'int'],
@@ -35,7 +39,40 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_HTTP_HOST', 'http.host', 'string'],
   ['ZRETRY_HTTP_PORT', 'http.port', 'int'],
   ['ZRETRY_HTTP_TOKEN', 'http.token', 'string'],
+  ['ZRETRY_HTTP_QUEUE_GAUGES', 'http.queueGauges', 'bool'],
+  ['ZRETRY_LOG_LEVEL', 'log.level', 'string'],
 ];
+
+/** Old names still read, each with a DeprecationWarning naming the new one. */
+const RENAMED_ENV: Readonly<Record<string, string>> = {
+  ZRETRY_CONCURRENCY: 'ZRETRY_TASK_CONCURRENCY',
+};
+
+/** ZRETRY_* variables that are not configuration: the worker's handler path, and the project's own test scripts. */
+const OTHER_ENV = ['ZRETRY_HANDLER', 'ZRETRY_TESTCONTAINERS', 'ZRETRY_SERVICES_DIR', 'ZRETRY_CACHE_DIR'];
+
+/** Every ZRETRY_* variable zretry reads. */
+export const KNOWN_ENV: readonly string[] = [...ENV_MAP.map(([name]) => name), ...Object.keys(RENAMED_ENV), ...OTHER_ENV];
+
+/** The environment with renamed variables moved to their new names; an unknown ZRETRY_* variable is a ConfigError. */
+function checkedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  const unknown: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('ZRETRY_') || KNOWN_ENV.includes(name)) continue;
+    const near = closest(name.slice('ZRETRY_'.length), KNOWN_ENV.map((k) => k.slice('ZRETRY_'.length)));
+    unknown.push(`  ${name}: unknown variable; ${near ? `did you mean ZRETRY_${near}?` : 'the variables are listed in docs/configuration.md'}`);
+  }
+  if (unknown.length > 0) throw new ConfigError(`invalid environment:\n${unknown.join('\n')}`);
+  for (const [old, now] of Object.entries(RENAMED_ENV)) {
+    if (env[old] === undefined) continue;
+    if (env[now] !== undefined) throw new ConfigError(`invalid environment:\n  ${old}: is the old name of ${now}; set only ${now}`);
+    warnRenamed(old, now);
+    out[now] = env[old];
+    delete out[old];
+  }
+  return out;
+}
 
 function set(obj: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
@@ -45,7 +82,8 @@ function set(obj: Record<string, unknown>, path: string, value: unknown): void {
 }
 
 /** The raw config: the file (if any) overlaid with the environment; validation is the schema's. */
-export function rawConfig(file: string | undefined, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export function rawConfig(file: string | undefined, given: NodeJS.ProcessEnv): Record<string, unknown> {
+  const env = checkedEnv(given);
   let cfg: Record<string, unknown> = {};
   if (file) {
     try {

@@ -3,11 +3,11 @@
  * dead list / replay, unhold, purge. Selections by aggregate or error class
  * are resolved by paging through the shards (progress on stderr).
  */
-import { createInterface } from 'node:readline/promises';
 import { shardKeys } from '../store/keys.js';
 import type { TaskStore } from '../store/store.js';
 import type { OperatorOutcome, TaskView } from '../store/task.js';
-import { duration, table } from './table.js';
+import { confirm, type Asker } from './confirm.js';
+import { duration, oneLine, table } from './table.js';
 
 /** Which tasks a command is about. */
 export interface Filter {
@@ -42,6 +42,15 @@ export async function* scan(store: TaskStore, f: Filter, progress: (msg: string)
   }
 }
 
+/** The columns of a task table (list, and a dry run). */
+const TASK_COLUMNS = ['task', 'state', 'when', 'attempts', 'aggregate', 'record', 'last error'];
+
+/** Tasks as a table a person reads. */
+export function taskTable(tasks: readonly TaskView[]): string {
+  const now = Date.now();
+  return table(TASK_COLUMNS, tasks.map((t) => row(t, now)));
+}
+
 /** A task as one table row. */
 function row(t: TaskView, now: number): Array<string | number> {
   const when = t.state === 'waiting' ? '-' : t.at > now ? `in ${duration(t.at - now)}` : `${duration(now - t.at)} ago`;
@@ -52,12 +61,12 @@ function row(t: TaskView, now: number): Array<string | number> {
     t.attempt,
     t.aggregateId ?? '-',
     t.record ? `${t.record.topic}/${t.record.partition}@${t.record.offset}` : '(unreadable)',
-    t.lastError ? `${t.lastError.class}: ${t.lastError.message}`.slice(0, 60) : '-',
+    t.lastError ? oneLine(`${t.lastError.class}: ${t.lastError.message}`).slice(0, 60) : '-',
   ];
 }
 
 /** JSON for scripts: everything but the payload bytes (sizes only). */
-function json(t: TaskView): unknown {
+export function taskJson(t: TaskView): unknown {
   const { record, ...rest } = t;
   return {
     ...rest,
@@ -82,19 +91,17 @@ export async function listTasks(store: TaskStore, f: Filter, limit: number, offs
     out.push(t);
     if (out.length >= limit) break;
   }
-  if (asJson) return JSON.stringify({ offset, count: out.length, tasks: out.map(json) }, null, 2);
+  if (asJson) return JSON.stringify({ offset, count: out.length, tasks: out.map(taskJson) }, null, 2);
   if (out.length === 0) return 'no tasks match';
-  const now = Date.now();
   const more = out.length === limit ? `\n(first ${limit} from ${offset}; next page: --offset ${offset + limit})` : '';
-  return table(['task', 'state', 'when', 'attempts', 'aggregate', 'record', 'last error'], out.map((t) => row(t, now))) + more;
+  return taskTable(out) + more;
 }
 
 /** `zretry show <id>`: everything about one task, payload sizes but not contents. */
 export async function showTask(store: TaskStore, id: string, asJson: boolean): Promise<{ text: string; found: boolean }> {
-  const shard = await store.locate(id);
-  const t = shard === null ? null : (await store.shard(shard).get([id]))[0];
+  const [t] = await viewsOf(store, [id]);
   if (!t) return { text: `no task ${id} in namespace ${store.options.namespace}`, found: false };
-  if (asJson) return { text: JSON.stringify(json(t), null, 2), found: true };
+  if (asJson) return { text: JSON.stringify(taskJson(t), null, 2), found: true };
   const r = t.record;
   const lines = [
     ['task', t.id],
@@ -105,7 +112,7 @@ export async function showTask(store: TaskStore, id: string, asJson: boolean): P
     ['first failure', t.firstFailureAt ? new Date(t.firstFailureAt).toISOString() : '-'],
     [t.state === 'dead' ? 'died' : t.state === 'inflight' ? 'lease until' : 'due', t.at ? new Date(t.at).toISOString() : '-'],
     ['record', r ? `${r.topic}/${r.partition}@${r.offset}, key ${r.key?.length ?? 'null'} bytes, value ${r.value?.length ?? 'null (tombstone)'} bytes, headers ${r.headers.map(([n]) => n).join(', ') || '-'}` : '(unreadable)'],
-    ['last error', t.lastError ? `${t.lastError.class}: ${t.lastError.message}` : '-'],
+    ['last error', t.lastError ? oneLine(`${t.lastError.class}: ${t.lastError.message}`) : '-'],
   ];
   const w = Math.max(...lines.map(([k]) => k!.length));
   let text = lines.map(([k, v]) => `${k!.padEnd(w)}  ${v}`).join('\n');
@@ -113,12 +120,15 @@ export async function showTask(store: TaskStore, id: string, asJson: boolean): P
   return { text, found: true };
 }
 
-/** Resolves ids or a filter to task ids. */
-export async function selectIds(store: TaskStore, ids: string[], f: Filter | null, progress: (m: string) => void): Promise<string[]> {
-  if (ids.length > 0) return ids;
-  if (!f) return [];
-  const out: string[] = [];
-  for await (const t of scan(store, f, progress)) out.push(t.id);
+/** The view of each task id, null where no shard holds it: one lookup for all, then one get per shard. */
+export async function viewsOf(store: TaskStore, ids: readonly string[]): Promise<Array<TaskView | null>> {
+  const shards = await store.locateAll(ids);
+  const out: Array<TaskView | null> = ids.map(() => null);
+  for (const s of new Set(shards.filter((x): x is number => x !== null))) {
+    const at = ids.flatMap((_, i) => (shards[i] === s ? [i] : []));
+    const views = await store.shard(s).get(at.map((i) => ids[i]!));
+    at.forEach((i, k) => (out[i] = views[k] ?? null));
+  }
   return out;
 }
 
@@ -145,18 +155,20 @@ export async function applyOp(
   return { text: body + Object.entries(counts).map(([k, v]) => `${k}: ${v}`).join(', '), counts };
 }
 
-/** `zretry purge`: deletes every key of the namespace, after confirmation unless yes. */
-export async function purge(store: TaskStore, yes: boolean, interactive: boolean): Promise<{ text: string; code: number }> {
+/** `zretry purge`: deletes every key of the namespace, after confirmation (the namespace typed) unless yes; dryRun only counts. */
+export async function purge(store: TaskStore, opts: { yes: boolean; dryRun: boolean; asker: Asker }): Promise<{ text: string; code: number }> {
+  const ns = store.options.namespace;
   const { total } = await store.stats();
-  const count = total.dueNow + total.dueLater + total.inflight + total.queued + total.dead;
-  if (!yes) {
-    if (!interactive) return { text: `refusing to purge ${count} tasks of namespace ${store.options.namespace} without --yes (no terminal to ask)`, code: 1 };
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    const answer = await rl.question(`Delete all ${count} tasks of namespace "${store.options.namespace}"? Type the namespace to confirm: `);
-    rl.close();
-    if (answer.trim() !== store.options.namespace) return { text: 'purge cancelled', code: 1 };
-  }
+  const count = total.dueNow + total.dueLater + total.inflight + total.queued + total.paused + total.dead;
+  if (opts.dryRun) return { text: `dry run: purge would delete all ${count} tasks of namespace "${ns}" (${store.options.shards} shards); nothing changed`, code: 0 };
+  const go = await confirm(opts.asker, {
+    yes: opts.yes,
+    question: `Delete all ${count} tasks of namespace "${ns}"? Type the namespace to confirm: `,
+    refusal: `refusing to purge ${count} tasks of namespace "${ns}"`,
+    expect: ns,
+  });
+  if (!go) return { text: 'purge cancelled; nothing changed', code: 1 };
   let deleted = 0;
-  for (let s = 0; s < store.options.shards; s++) deleted += await store.redis.del(...shardKeys(store.options.namespace, s));
-  return { text: `purged namespace ${store.options.namespace}: ${count} tasks, ${deleted} keys`, code: 0 };
+  for (let s = 0; s < store.options.shards; s++) deleted += await store.redis.del(...shardKeys(ns, s));
+  return { text: `purged namespace ${ns}: ${count} tasks, ${deleted} keys`, code: 0 };
 }

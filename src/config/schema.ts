@@ -1,10 +1,13 @@
 /**
  * Configuration of zretry: one zod schema per object, the TypeScript type
  * inferred from it, each default next to its field. The CLI and the
- * environment only map into these schemas.
+ * environment only map into these schemas. Every object is strict: an
+ * unknown key is an error naming the option it most likely meant
+ * (parseConfig), so a typo never silently falls back to a default.
  */
 import { z } from 'zod';
 import { retryPolicySchema } from '../policy/schema.js';
+import { withRenamedKeys } from './renamed.js';
 
 /** Where tasks live in Redis. */
 export const storeSchema = z.object({
@@ -31,8 +34,9 @@ export const storeSchema = z.object({
   /**
    * How long after acknowledging a write Redis may still lose it in a host
    * crash: the consumer commits the offsets of a batch that stored tasks
-   * only after this. 'auto' reads appendfsync at start (always: 0,
-   * everysec: 2000 ms); a number overrides it.
+   * only after this. 'auto': 2000 ms (appendfsync everysec) when Redis has
+   * an append-only file, 0 with a warning when it has none; set 0 for a
+   * Redis on appendfsync always.
    */
   fsyncWindowMs: z.union([z.literal('auto'), z.number().int().min(0).max(60_000)]).default('auto'),
   /** TLS to Redis beyond what a rediss:// URL gives: a private CA or a client certificate (file paths). */
@@ -44,13 +48,14 @@ export const storeSchema = z.object({
       /** Only for tests against self-signed servers. */
       rejectUnauthorized: z.boolean().default(true),
     })
+    .strict()
     .optional(),
-});
+}).strict();
 
 /** How the worker claims and runs tasks. */
-export const workerSchema = z.object({
-  /** Most tasks running at once in this worker. */
-  concurrency: z.number().int().min(1).max(10_000).default(100),
+export const workerSchema = withRenamedKeys('worker', z.object({
+  /** Most tasks (handler calls or republishes) running at once in this worker; was `concurrency`. */
+  taskConcurrency: z.number().int().min(1).max(10_000).default(100),
   /** Most tasks claimed per script call; 500 keeps a claim near 3 ms of Redis time (docs/benchmarks.md). */
   batchSize: z.number().int().min(1).max(500).default(100),
   /**
@@ -66,7 +71,7 @@ export const workerSchema = z.object({
   maxSleepMs: z.number().int().min(10).max(600_000).default(5_000),
   /** How long close() waits for running tasks before giving them back. */
   closeTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
-});
+}).strict(), { concurrency: 'taskConcurrency' });
 
 /** What happens to failures. */
 export const failureSchema = z.object({
@@ -86,14 +91,14 @@ export const failureSchema = z.object({
    * hold its aggregate (and its lease) forever. 0 turns it off.
    */
   attemptTimeoutMs: z.number().int().min(0).max(86_400_000).default(60_000),
-});
+}).strict();
 
 /** Everything a direct-mode worker needs besides its handler. */
 export const workerConfigSchema = z.object({
   store: storeSchema.default({}),
   worker: workerSchema.default({}),
   failure: failureSchema.default({}),
-});
+}).strict();
 
 export type StoreConfig = z.infer<typeof storeSchema>;
 export type WorkerConfig = z.infer<typeof workerSchema>;
@@ -111,16 +116,22 @@ export const adminSchema = z.object({
   port: z.number().int().min(0).max(65535).default(9464),
   /** When set, requests need "Authorization: Bearer <token>". */
   token: z.string().min(8, { message: 'must be at least 8 characters' }).optional(),
-});
+  /**
+   * Export the namespace-wide gauges (zretry_tasks, zretry_blocked_aggregates,
+   * zretry_oldest_due_age_seconds). Every worker reads the same values from
+   * Redis: turn this off on all but one worker, or aggregate with max().
+   */
+  queueGauges: z.boolean().default(true),
+}).strict();
 
 export type AdminConfig = z.infer<typeof adminSchema>;
 
 /** How the retrying consumer behaves. */
-export const consumerSchema = z.object({
+export const consumerSchema = withRenamedKeys('consumer', z.object({
   /** 'process': the worker calls the handler; 'republish': the worker sends due records back to Kafka. */
   dispatch: z.enum(['process', 'republish']).default('process'),
-  /** Aggregates handled concurrently within one batch. */
-  concurrency: z.number().int().min(1).max(10_000).default(10),
+  /** Aggregates whose records the consumer handles at once within one batch; was `concurrency`. */
+  aggregateConcurrency: z.number().int().min(1).max(10_000).default(10),
   /**
    * Batches of different partitions handled at once (kafkajs's
    * partitionsConsumedConcurrently): while one batch waits on Redis, another
@@ -135,6 +146,7 @@ export const consumerSchema = z.object({
       /** Pause between them. */
       delayMs: z.number().int().min(0).max(10_000).default(100),
     })
+    .strict()
     .default({}),
   /** Suffix of the dead-letter topic: `<topic><suffix>`. */
   dltSuffix: z.string().min(1).default('.dlt'),
@@ -163,7 +175,7 @@ export const consumerSchema = z.object({
    * with reason "too-large", without a handler call.
    */
   maxRecordBytes: z.number().int().min(1_024).max(64 * 1024 * 1024).default(1024 * 1024),
-});
+}).strict(), { concurrency: 'aggregateConcurrency' });
 
 /** The Kafka client of a standalone worker (consume() takes the user's own kafkajs instance instead). */
 export const kafkaSchema = z.object({
@@ -179,7 +191,7 @@ export const kafkaSchema = z.object({
         certFile: z.string().min(1).optional(),
         keyFile: z.string().min(1).optional(),
         rejectUnauthorized: z.boolean().default(true),
-      }),
+      }).strict(),
     ])
     .default(false),
   /** SASL authentication; the password is best given as ZRETRY_KAFKA_SASL_PASSWORD. */
@@ -189,8 +201,9 @@ export const kafkaSchema = z.object({
       username: z.string().min(1),
       password: z.string().min(1),
     })
+    .strict()
     .optional(),
-});
+}).strict();
 
 export type KafkaClientConfig = z.infer<typeof kafkaSchema>;
 
@@ -199,18 +212,37 @@ export const consumeConfigSchema = workerConfigSchema.extend({
   consumer: consumerSchema.default({}),
 });
 
+/** Republish mode sends records to Kafka, so it needs a Kafka client. */
+function republishNeedsKafka(c: { consumer: { dispatch: string }; kafka?: unknown }, ctx: z.RefinementCtx): void {
+  if (c.consumer.dispatch === 'republish' && c.kafka === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['consumer', 'dispatch'], message: 'dispatch "republish" needs a kafka section (kafka.brokers, or ZRETRY_KAFKA_BROKERS)' });
+  }
+}
+
+const standaloneWorkerObject = consumeConfigSchema.extend({ kafka: kafkaSchema.optional() });
+
 /**
  * A standalone worker: with a `kafka` section it writes dead letters to the
  * dead-letter topic (and can republish); without one, dead tasks stay in
  * Redis only (`zretry dead list`).
  */
-export const workerWithKafkaSchema = consumeConfigSchema.extend({ kafka: kafkaSchema.optional() });
+/** A worker's configuration when a kafkajs client is given in code: that client serves republishing as a kafka section would. */
+export const workerWithKafkaSchema = standaloneWorkerObject;
 
-/** The configuration of a worker that gets no Kafka client in code: republishing needs the kafka section. */
-export const standaloneWorkerSchema = workerWithKafkaSchema.refine((c) => c.consumer.dispatch !== 'republish' || c.kafka !== undefined, {
-  message: 'dispatch "republish" needs a kafka section (kafka.brokers, or ZRETRY_KAFKA_BROKERS)',
-  path: ['consumer', 'dispatch'],
-});
+export const standaloneWorkerSchema = standaloneWorkerObject.superRefine(republishNeedsKafka);
+
+/** How much the `zretry worker` process logs. */
+export const logSchema = z.object({
+  /** pino's levels; 'info' logs starts, stops and outages, never payloads. */
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).strict();
+
+/** Everything the `zretry` command reads from its config file and ZRETRY_* variables. */
+export const cliConfigSchema = standaloneWorkerObject
+  .extend({ http: adminSchema.default({}), log: logSchema.default({}) })
+  .superRefine(republishNeedsKafka);
+
+export type CliConfig = z.infer<typeof cliConfigSchema>;
 
 export type StandaloneWorkerConfigInput = z.input<typeof standaloneWorkerSchema>;
 

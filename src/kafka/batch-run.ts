@@ -167,7 +167,7 @@ class BatchRun {
   /** A first try (or a blocking-phase retry) of a fresh record. */
   private fresh(i: number, attempt: number): Promise<void> | undefined {
     const ctx = new AttemptContext(attempt, null, null, null, this.opts.signal);
-    const outcome = callHandler(this.opts.handler, this.b.records[i]!, ctx, this.opts.attemptTimeoutMs);
+    const outcome = callHandler(this.opts.handler, this.b.records[i]!, ctx, this.opts.attemptTimeoutMs, this.opts.events);
     if (outcome instanceof Promise) return outcome.then((f) => (f ? this.failed(i, f.error, attempt) : void (this.b.done[i] = 1)));
     if (outcome) return this.failed(i, outcome.error, attempt);
     this.b.done[i] = 1;
@@ -230,7 +230,7 @@ class BatchRun {
     const started = performance.now();
     try {
       const ctx = new AttemptContext(rep.attempt, rep.firstFailureAt, rep.lastError, rep.taskId, this.opts.signal);
-      const failure = await callHandler(this.opts.handler, storedRecord(rep.original), ctx, this.opts.attemptTimeoutMs);
+      const failure = await callHandler(this.opts.handler, storedRecord(rep.original), ctx, this.opts.attemptTimeoutMs, this.opts.events);
       if (failure) await this.opts.outcomes.failed(task, failure.error);
       else this.opts.outcomes.succeeded(task, performance.now() - started);
     } finally {

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import type { Registry } from 'prom-client';
+import type { AnyRegistry } from './metrics.js';
 import type { TaskStore } from '../store/store.js';
 
 /** Where the admin endpoint listens. */
@@ -15,7 +15,7 @@ export interface AdminServerOptions {
   port: number;
   /** When set, every request needs `Authorization: Bearer <token>`. */
   token?: string;
-  registry: Registry;
+  registry: AnyRegistry;
   store: TaskStore;
 }
 

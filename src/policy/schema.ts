@@ -21,33 +21,47 @@ const ms = (min = 0) =>
     .int({ message: 'must be a whole number of milliseconds' })
     .min(min, { message: `must be at least ${min} ms` });
 
-/** Backoff: fixed, or exponential (the default). */
+/** The first delay of a backoff when none is given: 1 s. */
+const DEFAULT_DELAY_MS = 1_000;
+
+/**
+ * Backoff: fixed, or exponential (the default). `delayMs` is the delay in
+ * both kinds (for exponential, the first one, like Spring's @Backoff
+ * `delay`), so switching the kind keeps it; exponential also takes its
+ * older name `initialMs`.
+ */
 export const backoffSchema = z
   .discriminatedUnion(
     'type',
     [
-      z.object({
-        type: z.literal('fixed'),
-        /** 1 s between attempts. */
-        delayMs: ms().default(1_000),
-        /** No jitter by default, so delays are predictable. */
-        jitter: jitter.default('none'),
-      }),
-      z.object({
-        type: z.literal('exponential'),
-        /** 1 s after the first failure. */
-        initialMs: ms().default(1_000),
-        /** Doubling per attempt; 1 means fixed. */
-        multiplier: z
-          .number({ invalid_type_error: 'must be a number from 1 to 100' })
-          .min(1, { message: 'must be at least 1 (1 means a fixed delay)' })
-          .max(100, { message: 'must be at most 100' })
-          .default(2),
-        /** Capped at 5 minutes. */
-        maxMs: ms().default(300_000),
-        /** No jitter by default, so delays are predictable. */
-        jitter: jitter.default('none'),
-      }),
+      z
+        .object({
+          type: z.literal('fixed'),
+          /** 1 s between attempts. */
+          delayMs: ms().default(DEFAULT_DELAY_MS),
+          /** No jitter by default, so delays are predictable. */
+          jitter: jitter.default('none'),
+        })
+        .strict(),
+      z
+        .object({
+          type: z.literal('exponential'),
+          /** The first delay; 1 s when neither it nor initialMs is given (resolved below). */
+          delayMs: ms().optional(),
+          /** Another name for delayMs in this kind (the original one); give one of the two. */
+          initialMs: ms().optional(),
+          /** Doubling per attempt; 1 means fixed. */
+          multiplier: z
+            .number({ invalid_type_error: 'must be a number from 1 to 100' })
+            .min(1, { message: 'must be at least 1 (1 means a fixed delay)' })
+            .max(100, { message: 'must be at most 100' })
+            .default(2),
+          /** Capped at 5 minutes. */
+          maxMs: ms().default(300_000),
+          /** No jitter by default, so delays are predictable. */
+          jitter: jitter.default('none'),
+        })
+        .strict(),
     ],
     {
       errorMap: (issue, ctx) => ({
@@ -56,9 +70,19 @@ export const backoffSchema = z
     },
   )
   .superRefine((b, ctx) => {
-    if (b.type === 'exponential' && b.maxMs < b.initialMs) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxMs'], message: `must be at least initialMs (${b.initialMs})` });
+    if (b.type !== 'exponential') return;
+    if (b.delayMs !== undefined && b.initialMs !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['initialMs'], message: 'is another name for delayMs; give only one of them' });
+      return;
     }
+    const [name, first] = b.initialMs !== undefined ? ['initialMs', b.initialMs] : ['delayMs', b.delayMs ?? DEFAULT_DELAY_MS];
+    if (b.maxMs < first) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxMs'], message: `must be at least ${name} (${first})` });
+  })
+  .transform((b) => {
+    if (b.type === 'fixed') return b;
+    const { delayMs, initialMs, ...rest } = b;
+    // the policy's own spelling (BackoffSpec) of the first delay
+    return { ...rest, initialMs: delayMs ?? initialMs ?? DEFAULT_DELAY_MS };
   });
 
 /** A retry policy as configuration. */
@@ -76,13 +100,14 @@ export const retryPolicySchema = z.object({
   /** Bounds for a delay the error requests; unset means [0, 1 hour]. */
   retryAfter: z
     .object({ minMs: ms(), maxMs: ms() })
+    .strict()
     .superRefine((r, ctx) => {
       if (r.minMs > r.maxMs) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxMs'], message: `must be at least minMs (${r.minMs})` });
       }
     })
     .optional(),
-});
+}).strict();
 
 /** A parsed retry policy; assignable to RetryPolicy. */
 export type RetryPolicyConfig = z.infer<typeof retryPolicySchema>;

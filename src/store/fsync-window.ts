@@ -7,40 +7,26 @@
  *   appendfsync everysec  2,000 ms: a background fsync once a second, and
  *                         Redis lets writes wait up to 2 s for a slow one
  *   appendfsync no / AOF off: no bound (the OS flushes when it likes, or
- *                         only snapshots persist); 0 with a warning
+ *                         only snapshots persist)
  *
- * The policy comes from CONFIG GET, which managed services and
- * least-privilege users often refuse; then INFO persistence tells whether
- * the AOF is on, and everysec (Redis's default) is assumed.
+ * INFO says whether the AOF is on, not its fsync policy, and CONFIG GET is
+ * not for the least-privilege user (it would read passwords too). So
+ * 'auto' takes the safe side: with an AOF, everysec (Redis's default);
+ * a server on always may set store.fsyncWindowMs to 0 to commit at once.
  */
-import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 
 /** The window for appendfsync everysec (ms). */
 export const EVERYSEC_WINDOW_MS = 2_000;
 
-/** The fsync window of a Redis: `configured` when a number, else read from the server. */
+/** The fsync window of a Redis: `configured` when a number, else from INFO persistence. */
 export async function fsyncWindowMs(redis: Redis, configured: number | 'auto', log: Logger): Promise<number> {
   if (configured !== 'auto') return configured;
-  let policy: string | undefined;
-  try {
-    const reply = (await redis.config('GET', 'appendfsync')) as string[];
-    policy = reply[1];
-  } catch {
-    // CONFIG refused: fall back on INFO
-  }
   const aof = /aof_enabled:(\d)/.exec(await redis.info('persistence'))?.[1] === '1';
-  if (!aof) {
-    log.warn('Redis has no append-only file: a Redis crash loses the tasks written since its last snapshot. Turn on appendonly (docs/guarantees.md)');
-    return 0;
-  }
-  if (policy === 'always') return 0;
-  if (policy === 'no') {
-    log.warn('Redis has appendfsync no: the OS decides when tasks reach the disk, so a host crash can lose them whatever zretry waits. Use everysec or always (docs/guarantees.md)');
-    return 0;
-  }
-  if (policy === undefined) log.info({ assumed: 'everysec', windowMs: EVERYSEC_WINDOW_MS }, 'cannot read appendfsync (CONFIG GET refused): assuming everysec; set store.fsyncWindowMs to say otherwise');
-  return EVERYSEC_WINDOW_MS;
+  if (aof) return EVERYSEC_WINDOW_MS;
+  log.warn('Redis has no append-only file: a Redis crash loses the tasks written since its last snapshot. Turn on appendonly (docs/guarantees.md)');
+  return 0;
 }
 
 /**

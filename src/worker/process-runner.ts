@@ -7,15 +7,16 @@
  */
 import { storedRecord, type Handler } from '../handler.js';
 import { AttemptContext, callHandler } from '../handler-call.js';
+import type { ZRetryEmitter } from '../events.js';
 import type { ClaimedTask } from '../store/task.js';
 import type { Outcomes } from './outcomes.js';
 import type { LazyTaskRunner, RunAbort } from './worker.js';
 
 /** Runs the handler on claimed tasks and chains and reports success or failure; attemptTimeoutMs: 0 for none. */
-export function processRunner(handler: Handler, attemptTimeoutMs = 0): LazyTaskRunner {
+export function processRunner(handler: Handler, attemptTimeoutMs = 0, events?: ZRetryEmitter): LazyTaskRunner {
   /** One handler call: undefined on success, the failure, or a promise of either when the handler is async. */
   const attempt = (task: ClaimedTask, abort: RunAbort) =>
-    callHandler(handler, storedRecord(task.record), new AttemptContext(task.attempt + 1, task.firstFailureAt, task.lastError, task.id, abort), attemptTimeoutMs);
+    callHandler(handler, storedRecord(task.record), new AttemptContext(task.attempt + 1, task.firstFailureAt, task.lastError, task.id, abort), attemptTimeoutMs, events);
 
   async function runLazy(task: ClaimedTask, outcomes: Outcomes, abort: RunAbort): Promise<void> {
     const started = performance.now();

@@ -44,7 +44,7 @@ async function start(
     logger: silentLogger(),
     config: {
       store: { namespace, shards },
-      worker: { concurrency: 8, leaseMs: 5_000, maxSleepMs: 1_000, closeTimeoutMs: 2_000, ...config?.worker },
+      worker: { taskConcurrency: 8, leaseMs: 5_000, maxSleepMs: 1_000, closeTimeoutMs: 2_000, ...config?.worker },
       failure: { policy: { backoff: { type: 'exponential', initialMs: 50, multiplier: 2, maxMs: 1_000 }, maxAttempts: 3 }, ...config?.failure },
     },
     ...rest,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { TaskStore } from '../../src/store/store.js';
 import { newRedis, redisUrl, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
+import { freePort, ownRedis } from '../helpers/redis-process.js';
 import { failed } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -63,8 +64,10 @@ function setup(sleepMs: number): { redis: ReturnType<typeof newRedis>; namespace
   return { redis, namespace, h: handlerModule(mkdtempSync(join(tmpdir(), 'zretry-worker-')), sleepMs) };
 }
 
-function metricValue(body: string, name: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '));
+/** The value of the first series of name whose labels include these. */
+function metricValue(body: string, name: string, labels: Record<string, string> = {}): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = body.split('\n').find((l) => (l.startsWith(name + '{') || l.startsWith(name + ' ')) && want.every((w) => l.includes(w)));
   return line ? Number(line.split(' ').at(-1)) : NaN;
 }
 
@@ -88,17 +91,69 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
   expect(metricValue(body, 'zretry_retried_total')).toBe(1);
   expect(metricValue(body, 'zretry_lateness_seconds_count')).toBeGreaterThanOrEqual(4);
   const s = (await store.stats()).total;
-  expect(metricValue(body, 'zretry_scheduled_later')).toBe(s.dueLater);
-  expect(metricValue(body, 'zretry_in_flight')).toBe(s.inflight);
-  expect(metricValue(body, 'zretry_due')).toBe(s.dueNow);
+  expect(metricValue(body, 'zretry_tasks', { namespace, state: 'scheduled' })).toBe(s.dueLater);
+  expect(metricValue(body, 'zretry_tasks', { namespace, state: 'inflight' })).toBe(s.inflight);
+  expect(metricValue(body, 'zretry_tasks', { namespace, state: 'due' })).toBe(s.dueNow);
   expect(s.dueLater).toBe(1);
+  // every handler call timed by topic and result: 3 successes, and the failure of offset 3
+  expect(metricValue(body, 'zretry_handler_duration_seconds_count', { namespace, topic: 'orders', result: 'success' })).toBe(3);
+  expect(metricValue(body, 'zretry_handler_duration_seconds_count', { namespace, topic: 'orders', result: 'error' })).toBe(1);
+  expect(metricValue(body, 'zretry_succeeded_total', { namespace, topic: 'orders' })).toBe(3);
+  // Node's process metrics, from the standalone worker only
+  expect(metricValue(body, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+  expect(metricValue(body, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+});
+
+it('started before its Redis, the worker logs each try with the address and starts when Redis comes up', async () => {
+  const own = await ownRedis();
+  cleanups.push(() => own.cleanup());
+  await own.kill();
+  const namespace = uniqueNamespace();
+  const h = handlerModule(mkdtempSync(join(tmpdir(), 'zretry-worker-')), 0);
+  const proc = spawn('node', ['bin/zretry.js', 'worker', '--handler', h.path], {
+    env: { ...process.env, ZRETRY_REDIS_URL: own.url, ZRETRY_NAMESPACE: namespace, ZRETRY_HTTP_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  cleanups.push(async () => void proc.kill('SIGKILL'));
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const tries = () => out.split('\n').filter((l) => l.includes('cannot start yet; retrying'));
+  await waitFor(() => tries().length >= 2, 20_000, `two logged tries (output: ${out.slice(0, 500)})`);
+  const first = JSON.parse(tries()[0]!) as { level: number; attempt: number; retryInMs: number; err: string };
+  expect(first).toMatchObject({ level: 40, attempt: 1 });
+  expect(first.err).toBe(`cannot reach Redis at ${own.url} (ECONNREFUSED): is it running? Point --redis or ZRETRY_REDIS_URL at it`);
+  expect(out).not.toContain('Unhandled error event');
+  await own.start();
+  await waitFor(() => /admin endpoint listening/.test(out), 30_000, 'the worker to start once Redis is up');
+  expect(out).toMatch(/"level":30,.*"msg":"connected: worker starting"/);
+  proc.kill('SIGTERM');
+  expect(await exited).toBe(0);
+});
+
+it('ZRETRY_LOG_LEVEL=warn: the worker runs and serves, and logs no info lines', async () => {
+  const { namespace, h } = setup(0);
+  const port = await freePort();
+  const proc = spawn('node', ['bin/zretry.js', 'worker', '--handler', h.path], {
+    env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ZRETRY_NAMESPACE: namespace, ZRETRY_HTTP_PORT: String(port), ZRETRY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  cleanups.push(async () => void proc.kill('SIGKILL'));
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 200, 20_000, 'the worker to serve /healthz');
+  proc.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  expect(out).not.toContain('"level":30');
 });
 
 it('SIGTERM during in-flight work: running handlers finish, nothing is lost, nothing that succeeded runs twice', async () => {
   const { redis, namespace, h } = setup(400);
   const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
   await store.schedule(Array.from({ length: 30 }, (_, i) => failed(i, null)));
-  const w = await startWorker(namespace, h.path, { ZRETRY_CONCURRENCY: '10' });
+  const w = await startWorker(namespace, h.path, { ZRETRY_TASK_CONCURRENCY: '10' });
   await waitFor(async () => (await store.stats()).total.inflight > 0, 10_000, 'work in flight');
   w.proc.kill('SIGTERM');
   expect(await w.exited).toBe(0);
@@ -107,7 +162,7 @@ it('SIGTERM during in-flight work: running handlers finish, nothing is lost, not
   expect((await store.stats()).total.inflight).toBe(0); // finished or released, none left claimed
 
   // a second worker finishes the rest
-  const w2 = await startWorker(namespace, h.path, { ZRETRY_CONCURRENCY: '10' });
+  const w2 = await startWorker(namespace, h.path, { ZRETRY_TASK_CONCURRENCY: '10' });
   await waitFor(async () => {
     const s = (await store.stats()).total;
     return s.dueNow + s.dueLater + s.inflight === 0;

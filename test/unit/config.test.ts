@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ describe('configuration', () => {
   });
 
   it('names the field, the value and what is allowed', () => {
-    expect(fails({ worker: { concurrency: 0 } })).toMatch(/worker\.concurrency: .*greater than or equal to 1.*\(got 0\)/);
+    expect(fails({ worker: { taskConcurrency: 0 } })).toMatch(/worker\.taskConcurrency: .*greater than or equal to 1.*\(got 0\)/);
     expect(fails({ failure: { followerPolicy: 'drop' } })).toMatch(/failure\.followerPolicy: .*'release' \| 'dead-letter' \| 'hold'.*\(got "drop"\)/);
     expect(fails({ failure: { policy: { backoff: { type: 'linear' } } } })).toContain('failure.policy.backoff.type: type must be "fixed" or "exponential"');
     expect(fails({ failure: { policy: { backoff: { type: 'exponential', initialMs: 5000, maxMs: 100 } } } })).toContain(
@@ -53,7 +53,75 @@ describe('configuration', () => {
   });
 });
 
+describe('strict configuration: a typo is an error, never a silent default', () => {
+  it('an unknown key names itself and the option it most likely meant', () => {
+    const message = fails({ failure: { policy: { maxAttempt: 2, backoff: { type: 'exponential', delayMs: 50 } } }, consumer: { dltSufix: '-dlt' } });
+    expect(message).toBe(
+      'invalid configuration:\n  failure.policy.maxAttempt: unknown option; did you mean "maxAttempts"?\n  consumer.dltSufix: unknown option; did you mean "dltSuffix"?',
+    );
+  });
+
+  it('nothing close: the valid options of that object are listed', () => {
+    expect(fails({ store: { tls: { pem: 'x' } } })).toContain('store.tls.pem: unknown option; the options here are "caFile", "certFile", "keyFile", "rejectUnauthorized"');
+    expect(fails({ wrker: {} })).toContain('wrker: unknown option; did you mean "worker"?');
+  });
+
+  it('unknown keys are found inside unions: the backoff of the kind given, the kafka.ssl object', () => {
+    expect(fails({ failure: { policy: { backoff: { type: 'fixed', initialMs: 50 } } } })).toContain('failure.policy.backoff.initialMs: unknown option; did you mean "delayMs"?');
+    expect(() => parseConfig(standaloneWorkerSchema, { kafka: { brokers: ['a:1'], ssl: { caFIle: '/ca.pem' } } })).toThrow('kafka.ssl.caFIle: unknown option; did you mean "caFile"?');
+  });
+
+  it("Spring's @RetryableTopic / @Backoff names point to zretry's", () => {
+    const message = fails({ failure: { policy: { attempts: 3, backoff: { type: 'exponential', delay: 100, maxDelay: 1000 } } } });
+    expect(message).toContain('failure.policy.attempts: unknown option; did you mean "maxAttempts"?');
+    expect(message).toContain('failure.policy.backoff.delay: unknown option; did you mean "delayMs"?');
+    expect(message).toContain('failure.policy.backoff.maxDelay: unknown option; did you mean "maxMs"?');
+  });
+
+  it('delayMs is the delay of both backoff kinds, so switching the kind keeps it; initialMs still works for exponential', () => {
+    const backoff = (b: unknown) => parseConfig(consumeConfigSchema, { failure: { policy: { backoff: b } } }).failure.policy.backoff;
+    expect(backoff({ type: 'fixed', delayMs: 50 })).toEqual({ type: 'fixed', delayMs: 50, jitter: 'none' });
+    expect(backoff({ type: 'exponential', delayMs: 50 })).toMatchObject({ type: 'exponential', initialMs: 50 });
+    expect(backoff({ type: 'exponential', initialMs: 70 })).toMatchObject({ type: 'exponential', initialMs: 70 });
+    expect(fails({ failure: { policy: { backoff: { type: 'exponential', delayMs: 50, initialMs: 70 } } } })).toContain(
+      'failure.policy.backoff.initialMs: is another name for delayMs; give only one of them (got 70)',
+    );
+    expect(fails({ failure: { policy: { backoff: { type: 'exponential', delayMs: 5000, maxMs: 100 } } } })).toContain('failure.policy.backoff.maxMs: must be at least delayMs (5000) (got 100)');
+  });
+
+  it('the two concurrencies say what they limit; the old name still works, with a DeprecationWarning', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const c = parseConfig(consumeConfigSchema, { worker: { concurrency: 7 }, consumer: { concurrency: 3 } });
+      expect(c.worker.taskConcurrency).toBe(7);
+      expect(c.consumer.aggregateConcurrency).toBe(3);
+      expect(warn.mock.calls.map((a) => a[0])).toEqual([
+        'worker.concurrency is deprecated: it was renamed worker.taskConcurrency, which says what it limits; the old name will be removed in a later version',
+        'consumer.concurrency is deprecated: it was renamed consumer.aggregateConcurrency, which says what it limits; the old name will be removed in a later version',
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(fails({ worker: { concurrency: 7, taskConcurrency: 4 } })).toBe('invalid configuration:\n  worker.concurrency: is the old name of taskConcurrency; give only taskConcurrency (got 7)');
+  });
+});
+
 describe('rawConfig: file, ZRETRY_* and REDIS_URL', () => {
+  it('an unknown ZRETRY_* variable is an error naming the closest one', () => {
+    expect(() => rawConfig(undefined, { ZRETRY_MAX_ATTEMPT: '3', ZRETRY_NAMESPACE: 'x' })).toThrow('invalid environment:\n  ZRETRY_MAX_ATTEMPT: unknown variable; did you mean ZRETRY_MAX_ATTEMPTS?');
+    expect(() => rawConfig(undefined, { ZRETRY_WHATEVER_ELSE: '1' })).toThrow('ZRETRY_WHATEVER_ELSE: unknown variable; the variables are listed in docs/configuration.md');
+    expect(rawConfig(undefined, { ZRETRY_HANDLER: './h.js', ZRETRY_LOG_LEVEL: 'debug', OTHER: 'x' })).toEqual({ log: { level: 'debug' } });
+  });
+  it('ZRETRY_CONCURRENCY still sets the task concurrency, with a DeprecationWarning; both names is an error', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      expect(rawConfig(undefined, { ZRETRY_CONCURRENCY: '12' })).toEqual({ worker: { taskConcurrency: 12 } });
+      expect(String(warn.mock.calls[0]?.[0])).toContain('ZRETRY_CONCURRENCY is deprecated: it was renamed ZRETRY_TASK_CONCURRENCY');
+    } finally {
+      warn.mockRestore();
+    }
+    expect(() => rawConfig(undefined, { ZRETRY_CONCURRENCY: '12', ZRETRY_TASK_CONCURRENCY: '3' })).toThrow('ZRETRY_CONCURRENCY: is the old name of ZRETRY_TASK_CONCURRENCY; set only ZRETRY_TASK_CONCURRENCY');
+  });
   const file = (cfg: unknown): string => {
     const p = join(mkdtempSync(join(tmpdir(), 'zretry-cfg-')), 'c.json');
     writeFileSync(p, JSON.stringify(cfg));

@@ -123,7 +123,7 @@ export class LedgerRun {
   config(): Record<string, unknown> {
     return {
       store: { redisUrl: this.redisUrl, namespace: this.namespace, shards: 2, commandTimeoutMs: 2_000 },
-      worker: { leaseMs: this.o.leaseMs ?? 2_000, concurrency: this.o.concurrency ?? 20, maxSleepMs: 250, closeTimeoutMs: 2_000 },
+      worker: { leaseMs: this.o.leaseMs ?? 2_000, taskConcurrency: this.o.concurrency ?? 20, maxSleepMs: 250, closeTimeoutMs: 2_000 },
       failure: { policy: { backoff: { type: 'fixed', delayMs: this.o.backoffMs ?? 200 }, maxAttempts: 4 } },
       consumer: { dispatch: this.dispatch, fromBeginning: true, redisProbeMs: 200, republishLeaseMs: 5_000 },
     };

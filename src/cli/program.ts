@@ -1,0 +1,327 @@
+/**
+ * The zretry command line, on commander: every command with its own help
+ * and examples, --version, and usage errors in one line that name the fix.
+ * Flags and environment variables only map into the config schemas.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseConfig } from '../config/parse.js';
+import { cliConfigSchema } from '../config/schema.js';
+import type { TaskStore } from '../store/store.js';
+import type { TaskView } from '../store/task.js';
+import { aclReport } from './acl.js';
+import { BULK, checkSelection, runBulk, type BulkCommand, type SelectionFlags } from './bulk.js';
+import { terminal, type Asker } from './confirm.js';
+import { rawConfig } from './env-config.js';
+import { EXIT, UsageError } from './exit.js';
+import { openStore } from './session.js';
+import { statsReport } from './stats.js';
+import { table } from './table.js';
+import { listTasks, purge, showTask } from './tasks.js';
+import { packageVersion } from './version.js';
+import { runWorker } from './worker.js';
+
+/** What the commands need from outside: the environment, output, and a way to ask. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  out(text: string): void;
+  err(text: string): void;
+  asker: Asker;
+}
+
+/** Flags every command takes. */
+interface GlobalFlags {
+  config?: string;
+  redis?: string;
+  namespace?: string;
+  shards?: string;
+}
+
+type Flags = GlobalFlags & SelectionFlags & { json?: boolean; dryRun?: boolean; yes?: boolean; state?: TaskView['state']; limit?: number; offset?: number; role?: string; handler?: string; logLevel?: string };
+
+const FOOTER = `
+Configuration: a JSON file (--config) and ZRETRY_* variables, which win;
+the flags above win over both. Every option and variable:
+docs/configuration.md. Unknown keys and variables are errors.
+
+Exit codes:
+  0  done
+  1  failed: Redis or Kafka unreachable, a task not found, a confirmation declined
+  2  usage: unknown command or option, a bad value, invalid configuration,
+     a destructive selection without --yes where no terminal can ask`;
+
+/** The raw config: file, environment, then the global flags. */
+function rawOf(io: CliIo, flags: GlobalFlags, extra: Record<string, string | undefined> = {}): Record<string, unknown> {
+  const env: NodeJS.ProcessEnv = { ...io.env };
+  if (flags.redis !== undefined) env.ZRETRY_REDIS_URL = flags.redis;
+  if (flags.namespace !== undefined) env.ZRETRY_NAMESPACE = flags.namespace;
+  if (flags.shards !== undefined) env.ZRETRY_SHARDS = flags.shards;
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return rawConfig(flags.config, env);
+}
+
+function wholeNumber(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`It must be a whole number of at least ${min}.`);
+    return n;
+  };
+}
+
+/** '500ms', '90s', '10m', '2h' or plain milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new UsageError(`duration must look like 500ms, 90s, 10m or 2h (got "${s}")`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+/** Builds the program; setCode receives each command's exit code. */
+export function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
+  const progress = (m: string) => io.err(`zretry: ${m}`);
+
+  /** An action that works on the namespace's store. */
+  /** An action on the namespace's store; check runs first, so a usage error needs no Redis. */
+  const onStore = (
+    run: (store: TaskStore, args: unknown[], flags: Flags) => Promise<{ text: string; code: number } | string>,
+    check: (args: unknown[], flags: Flags) => void = () => undefined,
+  ) =>
+    async function (this: Command) {
+      const flags = this.optsWithGlobals<Flags>();
+      const args = this.processedArgs as unknown[];
+      check(args, flags);
+      const { store, close } = await openStore(rawOf(io, flags), progress);
+      try {
+        const r = await run(store, args, flags);
+        const { text, code } = typeof r === 'string' ? { text: r, code: EXIT.ok } : r;
+        (code === EXIT.ok ? io.out : (m: string) => io.err(`zretry: ${m}`))(text);
+        setCode(code);
+      } finally {
+        close();
+      }
+    };
+
+  const ids = (args: unknown[]) => (args[0] as string[] | undefined) ?? [];
+  const bulk = (cmd: BulkCommand) =>
+    onStore(
+      (store, args, flags) => runBulk(store, cmd, ids(args), flags, { dryRun: flags.dryRun === true, yes: flags.yes === true, json: flags.json === true, asker: io.asker, progress }),
+      (args, flags) => checkSelection(cmd, ids(args), flags),
+    );
+
+  const program = new Command('zretry')
+    .description('Inspect and repair the retry queues zretry keeps in Redis, and run standalone workers.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help; zretry <command> --help for a command')
+    .option('--config <file>', 'JSON config file (ZRETRY_* variables override it)')
+    .option('--redis <url>', 'Redis URL (ZRETRY_REDIS_URL, REDIS_URL)')
+    .option('--namespace <ns>', 'key namespace (ZRETRY_NAMESPACE)')
+    .option('--shards <n>', 'shard count; read from the namespace when omitted (ZRETRY_SHARDS)')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .addHelpText('after', FOOTER);
+
+  const json = () => new Option('--json', 'machine-readable output');
+  const selecting = (c: Command, destructive: boolean) => {
+    c.argument('[task...]', 'task ids (as zretry list shows them)')
+      .option('--topic <topic>', 'select the tasks of this topic')
+      .option('--aggregate <id>', 'select the tasks of this aggregate')
+      .option('--error-class <class>', 'select the tasks whose last error has this class')
+      .option('--all', 'select every task the command applies to')
+      .option('--dry-run', 'show the selected tasks and change nothing');
+    if (destructive) c.option('-y, --yes', 'go ahead without asking (required where no terminal can ask)');
+    return c.addOption(json());
+  };
+
+  program
+    .command('stats')
+    .description('queue sizes per shard and in total; active pauses on top')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry stats --namespace billing', 'zretry stats --json | jq .total']))
+    .action(onStore((store, _args, flags) => statsReport(store, flags.json === true)));
+
+  /** list and dead list: filters, paging, and the states shown (flags.state, or these). */
+  const listing = (c: Command, states: TaskView['state'][]) =>
+    c
+      .option('--topic <topic>', 'only tasks of this topic')
+      .option('--aggregate <id>', 'only tasks of this aggregate')
+      .option('--error-class <class>', 'only tasks whose last error has this class')
+      .option('--limit <n>', 'rows per page', wholeNumber(1), 50)
+      .option('--offset <n>', 'rows to skip', wholeNumber(0), 0)
+      .addOption(json())
+      .action(
+        onStore((store, _args, f) =>
+          listTasks(store, { states: f.state ? [f.state] : states, topic: f.topic, aggregate: f.aggregate, errorClass: f.errorClass }, f.limit!, f.offset!, f.json === true, progress),
+        ),
+      );
+
+  listing(
+    program
+      .command('list')
+      .description('tasks with state, due time, attempts, aggregate, record and last error')
+      .addOption(new Option('--state <state>', 'only this state (default: due, inflight and waiting)').choices(['due', 'inflight', 'waiting', 'dead', 'paused'])),
+    ['due', 'inflight', 'waiting'],
+  ).addHelpText('after', examples(['zretry list --topic orders --state due', 'zretry list --error-class TimeoutError --limit 20 --offset 20']));
+
+  program
+    .command('show')
+    .description('one task in full, with the stack of its last error (payload sizes, never contents)')
+    .argument('<task>', 'task id')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry show orders/0/1234', 'zretry show orders/0/1234 --json']))
+    .action(
+      onStore(async (store, [id], flags) => {
+        const r = await showTask(store, id as string, flags.json === true);
+        return { text: r.text, code: r.found ? EXIT.ok : EXIT.failure };
+      }),
+    );
+
+  selecting(program.command('retry-now').description('make due tasks due now (they keep their attempt count)'), false)
+    .addHelpText('after', examples(['zretry retry-now orders/0/1234', 'zretry retry-now --error-class TimeoutError --dry-run', 'zretry retry-now --topic orders']))
+    .action(bulk(BULK['retry-now']));
+
+  selecting(program.command('kill').description('send tasks to the dead-letter topic (a worker writes them, without another handler call)'), true)
+    .addHelpText('after', examples(['zretry kill orders/0/1234', 'zretry kill --aggregate customer-7 --dry-run', 'zretry kill --error-class SchemaError --yes']))
+    .action(bulk(BULK.kill));
+
+  selecting(program.command('skip').description('delete tasks without running or dead-lettering them; the next task of the aggregate becomes due'), true)
+    .addHelpText('after', examples(['zretry skip orders/0/1234', 'zretry skip --topic orders --dry-run', 'zretry skip --topic orders --yes']))
+    .action(bulk(BULK.skip));
+
+  const dead = program.command('dead').description('dead tasks kept in Redis: list, replay');
+  listing(dead.command('list').description('dead tasks with why they died'), ['dead']).addHelpText('after', examples(['zretry dead list --topic orders']));
+  selecting(dead.command('replay').description('put dead tasks back with fresh attempts, behind their aggregate'), false)
+    .addHelpText('after', examples(['zretry dead replay orders/0/1234', 'zretry dead replay --error-class TimeoutError --dry-run', 'zretry dead replay --all']))
+    .action(bulk(BULK.replay));
+
+  program
+    .command('unhold')
+    .description("release aggregates held by the 'hold' follower policy (or whose head is unreadable)")
+    .argument('<aggregate...>', 'aggregate ids')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry unhold customer-7 customer-9']))
+    .action(
+      onStore(async (store, [aggs], flags) => {
+        const rows: Array<[string, string]> = [];
+        for (const agg of aggs as string[]) rows.push([agg, (await store.shard(store.shardOf(agg, agg)).unhold([agg]))[0]!]);
+        return flags.json ? JSON.stringify(Object.fromEntries(rows), null, 2) : table(['aggregate', 'outcome'], rows);
+      }),
+    );
+
+  const pauseTarget = (flags: Flags) => (flags.topic !== undefined ? `topic:${flags.topic}` : flags.errorClass !== undefined ? `error:${flags.errorClass}` : 'all');
+  program
+    .command('pause')
+    .description('stop dispatch: everything, one topic, or one error class; held tasks keep their due time')
+    .addOption(new Option('--topic <topic>', 'pause only this topic').conflicts('errorClass'))
+    .option('--error-class <class>', 'pause only tasks whose last error has this class')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry pause --topic orders', 'zretry pause --error-class TimeoutError', 'zretry pause']))
+    .action(
+      onStore(async (store, _args, flags) => {
+        const what = pauseTarget(flags);
+        const fresh = await store.pause(what);
+        return flags.json ? JSON.stringify({ paused: what, new: fresh }) : `dispatch paused: ${what}${fresh ? '' : ' (it already was)'}`;
+      }),
+    );
+  program
+    .command('resume')
+    .description('lift a pause; the tasks it held are due again')
+    .addOption(new Option('--topic <topic>', 'resume this topic').conflicts('errorClass'))
+    .option('--error-class <class>', 'resume this error class')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry resume --topic orders', 'zretry resume']))
+    .action(
+      onStore(async (store, _args, flags) => {
+        const what = pauseTarget(flags);
+        const moved = await store.resume(what, (n) => progress(`${n} held tasks due again`));
+        return flags.json ? JSON.stringify({ resumed: what, moved }) : `dispatch resumed: ${what}; ${moved} held tasks due again`;
+      }),
+    );
+
+  program
+    .command('shift')
+    .description('push every due time back, e.g. during a downstream outage')
+    .argument('<duration>', '500ms, 90s, 10m or 2h')
+    .addOption(json())
+    .addHelpText('after', examples(['zretry shift 10m']))
+    .action(
+      onStore(async (store, [text], flags) => {
+        const ms = parseDuration(text as string);
+        const moved = await store.shift(ms, (n) => progress(`${n} tasks shifted`));
+        return flags.json ? JSON.stringify({ shiftedMs: ms, moved }) : `pushed ${moved} due times back by ${text}`;
+      }, ([text]) => void parseDuration(text as string)),
+    );
+
+  program
+    .command('purge')
+    .description('delete every task of the namespace (asks for the namespace on a terminal)')
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .option('-y, --yes', 'go ahead without asking (required where no terminal can ask)')
+    .addHelpText('after', examples(['zretry purge --namespace test-1234 --dry-run', 'zretry purge --namespace test-1234 --yes']))
+    .action(onStore((store, _args, flags) => purge(store, { yes: flags.yes === true, dryRun: flags.dryRun === true, asker: io.asker })));
+
+  program
+    .command('worker')
+    .description('run a standalone worker (process or republish dispatch)')
+    .option('--handler <module>', 'module whose default export (or "handler" export) is the handler (ZRETRY_HANDLER)')
+    .addOption(new Option('--log-level <level>', 'pino log level (ZRETRY_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addHelpText(
+      'after',
+      `\nIt waits for Redis (and Kafka) with a growing delay, logging each try, and serves
+/metrics, /healthz and /readyz on 127.0.0.1:9464 (http.* options).
+SIGTERM or SIGINT finishes running tasks and exits 0.
+${examples([
+  'ZRETRY_REDIS_URL=redis://127.0.0.1:6379 ZRETRY_NAMESPACE=billing zretry worker --handler ./dist/handler.js',
+  'ZRETRY_KAFKA_BROKERS=127.0.0.1:9092 ZRETRY_DISPATCH=republish zretry worker --config zretry.json',
+])}`,
+    )
+    .action(async function (this: Command) {
+      const flags = this.optsWithGlobals<Flags>();
+      const raw = rawOf(io, flags, { ZRETRY_LOG_LEVEL: flags.logLevel });
+      setCode(await runWorker(raw, flags.handler ?? io.env.ZRETRY_HANDLER));
+    });
+
+  program
+    .command('acl')
+    .description("print the ACL SETUSER commands of the namespace's least-privilege Redis users (no Redis needed)")
+    .addOption(new Option('--role <role>', 'only this role').choices(['worker', 'operator']))
+    .addOption(json())
+    .addHelpText('after', examples(['zretry acl --namespace billing | redis-cli', 'zretry acl --namespace billing --role worker --json']))
+    .action(function (this: Command) {
+      const flags = this.optsWithGlobals<Flags>();
+      const { store } = parseConfig(cliConfigSchema, rawOf(io, flags), 'configuration');
+      const { out, notes } = aclReport(store.namespace, flags.role, flags.json === true);
+      if (notes) io.err(notes);
+      io.out(out);
+      setCode(EXIT.ok);
+    });
+
+  formatUsageErrors(program, io);
+  return program;
+}
+
+/** The full name of a command, as typed: 'zretry dead replay'. */
+function pathOf(c: Command): string {
+  const names: string[] = [];
+  for (let x: Command | null = c; x; x = x.parent) names.unshift(x.name());
+  return names.join(' ');
+}
+
+/**
+ * Every command prints commander's errors as one line naming the command
+ * and where its help is: "zretry list: unknown option '--limt' (did you
+ * mean --limit?); see zretry list --help".
+ */
+function formatUsageErrors(c: Command, io: CliIo): void {
+  const name = pathOf(c);
+  c.configureOutput({
+    writeOut: (s) => io.out(s.replace(/\n$/, '')),
+    writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    outputError: (s) => {
+      const text = s.trim().replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)').replace(/\n/g, ' ');
+      io.err(`${name}: ${text}; see ${name} --help`);
+    },
+  });
+  for (const sub of c.commands) formatUsageErrors(sub, io);
+}
