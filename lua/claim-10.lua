@@ -55,8 +55,13 @@ if pauses and pauses.any then k = 0 end
 local out = { now, -1, reaped, {}, '' }
 local heads = {}
 local claimed, examined = 0, 0
+-- Tasks a topic or error-class pause holds back are moved to the paused set
+-- as the claim meets them, each once; at most PAUSED_PER_CLAIM of them per
+-- call, so a claim under a pause stays as cheap as any (the rest are met by
+-- the next calls, which come at once: next says the due set is not empty).
+local PAUSED_PER_CLAIM = 100
 -- one call per kind of write for the whole batch: redis.call has a fixed cost per call
-while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
+while not (pauses and pauses.all) and claimed < n and examined < claimed + PAUSED_PER_CLAIM do
   local due = redis.call('ZRANGEBYSCORE', keys.due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, n - claimed)
   if #due == 0 then break end
   local ids, scores = {}, {}
@@ -72,15 +77,13 @@ while not (pauses and pauses.all) and claimed < n and examined < n + 1000 do
   local taskArgs, leaseArgs, pausedArgs, deadArgs = {}, {}, {}, {}
   for j, id in ipairs(ids) do
     local raw = raws[j]
-    local m = pauses and pauses.any and taskReadable(raw) and decodeTask(raw)
     if not taskReadable(raw) then
       table.insert(out[4], id)
       deadArgs[#deadArgs + 1] = now
       deadArgs[#deadArgs + 1] = id
-    elseif m and filteredOut(pauses, m, taskRecord(m)) then
-      m[3] = 'p'
+    elseif pauses and pauses.any and heldBack(pauses, raw) then
       taskArgs[#taskArgs + 1] = id
-      taskArgs[#taskArgs + 1] = encodeTask(m)
+      taskArgs[#taskArgs + 1] = withState(raw, 'p')
       pausedArgs[#pausedArgs + 1] = scores[j]
       pausedArgs[#pausedArgs + 1] = id
     else

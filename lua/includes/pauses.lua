@@ -26,9 +26,13 @@ local function recordTopic(rec)
   return string.sub(rec, 6, 5 + len)
 end
 
--- The class of a stored last error (JSON [class, message, stack?]).
+-- The class of a stored last error (JSON [class, message, stack?]): read
+-- off the front of the text when it has no escapes (class names rarely do),
+-- else decoded; a claim under a pause asks this of every task it meets.
 local function errorClass(err)
   if not err or err == '' then return '' end
+  local quick = string.match(err, '^%["([^"\\]*)"')
+  if quick then return quick end
   local ok, e = pcall(cjson.decode, err)
   if ok and type(e) == 'table' and type(e[1]) == 'string' then return e[1] end
   return ''
@@ -38,4 +42,17 @@ end
 local function filteredOut(p, m, rec)
   if not p or not p.any then return false end
   return p.topics[recordTopic(rec)] == true or p.classes[errorClass(m[6])] == true
+end
+
+-- filteredOut for a readable task value, read through its length fields
+-- without decoding it (the claim asks this of every task it meets).
+local function heldBack(p, raw)
+  local doomAt = 30 + struct.unpack('>I2', raw, 28)
+  local errAt = doomAt + 2 + struct.unpack('>I2', raw, doomAt)
+  local errLen = struct.unpack('>I4', raw, errAt)
+  -- the record: a version byte, then the topic's I4 length and bytes (recordTopic), not copied whole
+  local recAt = errAt + 4 + errLen
+  local topic = ''
+  if #raw >= recAt + 4 then topic = string.sub(raw, recAt + 5, recAt + 4 + struct.unpack('>I4', raw, recAt + 1)) end
+  return p.topics[topic] == true or p.classes[errorClass(string.sub(raw, errAt + 4, errAt + 3 + errLen))] == true
 end

@@ -69,6 +69,11 @@ local function encodeTask(m, rec)
     #m[4], m[4], #m[8], m[8], #m[6], m[6]) .. (rec or taskRecord(m))
 end
 
+-- The task's value with a new state, the rest kept as it is.
+local function withState(raw, state)
+  return state .. string.sub(raw, 2)
+end
+
 -- The task's value with a new state and token, taken reset: the rest is kept as it is.
 local function withLease(raw, state, token)
   return struct.pack('>c1I6I4', state, token, 0) .. string.sub(raw, TASK_LEASE_BYTES + 1)

@@ -378,3 +378,30 @@ describe('stats', () => {
     expect(s.oldestDueAgeMs).toBeGreaterThanOrEqual(25);
   });
 });
+
+describe('claim under a topic or error-class pause (issue 13, item 9)', () => {
+  it('moves at most 100 held-back tasks to the paused set per call, each once, and still reaches a task of another topic behind them', async () => {
+    const held = Array.from({ length: 1_500 }, (_, i) => ({ ...failed(i, null), record: { ...failed(i, null).record, topic: 'payments' } }));
+    for (let i = 0; i < held.length; i += 500) await store.schedule(held.slice(i, i + 500));
+    await store.schedule([{ ...failed(9_999, null), error: { class: 'TypeError', message: 'x' } }]);
+    await store.pause('topic:payments');
+    const pausedAfter: number[] = [];
+    let got: string[] = [];
+    for (let call = 0; call < 30 && got.length === 0; call++) {
+      const c = await store.claim(0, 10, 10_000);
+      got = c.tasks.map((t) => t.id);
+      pausedAfter.push((await store.stats()).total.paused);
+    }
+    // each call looked at no more than 100 held-back tasks beyond what it claimed
+    pausedAfter.forEach((p, i) => expect(p - (pausedAfter[i - 1] ?? 0)).toBeLessThanOrEqual(100));
+    expect(got).toEqual(['orders/0/9999']);
+    expect((await store.stats()).total.paused).toBe(1_500);
+    // an error-class pause reads the class without decoding the whole error
+    await store.resume('topic:payments');
+    await store.pause('error:Error');
+    let claimed = 0;
+    for (let call = 0; call < 30; call++) claimed += (await store.claim(0, 10, 10_000)).tasks.length;
+    expect(claimed).toBe(0);
+    expect((await store.stats()).total.paused).toBe(1_500);
+  });
+});
