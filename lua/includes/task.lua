@@ -97,3 +97,12 @@ local UNREADABLE_ERR = '["ZRetryUnreadable","the stored task value cannot be rea
 local function setTask(keys, id, m)
   redis.call('HSET', keys.tasks, id, encodeTask(m))
 end
+
+-- Where a stored record came from: its topic, partition and offset (a
+-- number), read off the front of its bytes (src/store/record-codec.ts: a
+-- version byte, the topic, an I4 partition, the offset as text).
+local function recordOrigin(rec)
+  local ok, topic, partition, offset = pcall(struct.unpack, '>I4c0I4I4c0', rec, 2)
+  if not ok then return nil end
+  return topic, partition, tonumber(offset)
+end

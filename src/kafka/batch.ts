@@ -52,6 +52,8 @@ export class Batch {
   readonly records: HandlerRecord[];
   readonly ids: string[];
   readonly aggs: (string | null)[];
+  /** Each record's offset (kafkajs's decimal string). */
+  readonly offsets: string[];
   readonly shards: Int32Array;
   readonly copies = new Map<number, RepublishedInfo>();
   readonly badIds = new Map<number, unknown>();
@@ -74,6 +76,7 @@ export class Batch {
     this.records = new Array<HandlerRecord>(n);
     this.ids = new Array<string>(n);
     this.aggs = new Array<string | null>(n);
+    this.offsets = messages.map((m) => m.offset);
     for (let i = 0; i < n; i++) this.read(i, doneAhead, opts);
   }
 

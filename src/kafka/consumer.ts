@@ -186,7 +186,7 @@ async function admit(b: Batch, store: TaskStore, leaseMs: number): Promise<void>
       const copies = g.copies.slice(at, at + max);
       const asked = copies.map((i) => b.copies.get(i)!);
       calls.push(
-        scripts.admitColumns(b.ids, b.aggs, fresh, asked, leaseMs).then((res) => {
+        scripts.admitColumns(b.ids, b.aggs, fresh, asked, leaseMs, { topic: b.topic, partition: b.partition, offsets: b.offsets }).then((res) => {
           fresh.forEach((i, k) => (b.verdicts[i] = res.fresh[k]));
           copies.forEach((i, k) => (b.verdicts[i] = res.copies[k]));
         }),

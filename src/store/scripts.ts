@@ -208,7 +208,7 @@ export class ShardScripts {
         aggs.push(e.aggregateId);
       } else copies.push(e);
     }
-    const res = await this.admitColumns(ids, aggs, ids.map((_, i) => i), copies, leaseMs);
+    const res = await this.admitColumns(ids, aggs, ids.map((_, i) => i), copies, leaseMs, null);
     let f = 0;
     let c = 0;
     return entries.map((e) => (e.kind === 'fresh' ? res.fresh[f++]! : res.copies[c++]!));
@@ -216,8 +216,10 @@ export class ShardScripts {
 
   /**
    * admit for records kept in columns, as the consumer holds them: the
-   * fresh records are ids[i] and aggs[i] for i in `index`. Verdicts of
-   * fresh records are shared objects: never change them.
+   * fresh records are ids[i] and aggs[i] for i in `index`, all from one
+   * topic and partition with their offsets in `origin` (null when unknown:
+   * then a re-read is told only by its id). Verdicts of fresh records are
+   * shared objects: never change them.
    */
   async admitColumns(
     ids: readonly string[],
@@ -225,19 +227,29 @@ export class ShardScripts {
     index: readonly number[],
     copies: ReadonlyArray<{ taskId: string; attempt: number }>,
     leaseMs: number,
+    origin: { topic: string; partition: number; offsets: readonly string[] } | null,
   ): Promise<{ fresh: AdmitResult[]; copies: AdmitResult[] }> {
     let bytes = 0;
-    for (const i of index) bytes += 4 + (ids[i]!.length + (aggs[i]?.length ?? 0)) * 3;
+    for (const i of index) bytes += 6 + (ids[i]!.length + (aggs[i]?.length ?? 0)) * 3 + (origin?.offsets[i]!.length ?? 0);
     // the fresh records packed into one argument: ioredis's cost is per argument
     const packed = Buffer.allocUnsafe(bytes);
     let at = 0;
     for (const i of index) {
       at = packString(packed, at, ids[i]!);
       at = packString(packed, at, aggs[i] ?? '');
+      at = packString(packed, at, origin?.offsets[i] ?? '');
     }
     const republished: Arg[] = [];
     for (const c of copies) republished.push(c.taskId, c.attempt);
-    const [codes, tokens] = await this.redis.zrAdmitBuffer(...this.keys, Math.round(leaseMs), packed.subarray(0, at), copies.length, ...republished);
+    const [codes, tokens] = await this.redis.zrAdmitBuffer(
+      ...this.keys,
+      Math.round(leaseMs),
+      packed.subarray(0, at),
+      copies.length,
+      origin?.topic ?? '',
+      origin?.partition ?? -1,
+      ...republished,
+    );
     if (codes.length !== index.length) throw new Error(`zretry: script admit returned ${codes.length} verdicts for ${index.length} records`);
     const fresh = new Array<AdmitResult>(index.length);
     for (let k = 0; k < index.length; k++) fresh[k] = decodeCode('admit', codes[k]!, FRESH_VERDICTS);
