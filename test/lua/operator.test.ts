@@ -1,8 +1,11 @@
 /** The operator scripts against the real Redis: requeue (retry-now, replay), doom, skip, unhold, list. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TaskStore } from '../../src/store/store.js';
-import { failed } from './fixtures.js';
-import { freshStore } from './fixtures.js';
+import { applyOp, purge, scan, selectIds } from '../../src/cli/tasks.js';
+import { shardKeys } from '../../src/store/keys.js';
+import type { ShardScripts } from '../../src/store/scripts.js';
+import { TaskStore } from '../../src/store/store.js';
+import type { ClaimedTask } from '../../src/store/task.js';
+import { failed, freshStore } from './fixtures.js';
 
 let store: TaskStore;
 let close: () => Promise<void>;
@@ -131,5 +134,153 @@ describe('operator scripts', () => {
     const a = at(after);
     for (const id of Object.keys(b)) expect(a[id]! - b[id]!).toBe(60_000);
     expect((await claimAll())).toHaveLength(0);
+  });
+});
+
+/**
+ * Operators racing workers (issue 13). An operator command that moves many
+ * tasks runs in steps; these tests run other commands, claims and outcomes
+ * between two steps of it (by wrapping the shard's step), or stop it there.
+ */
+describe('operators racing workers', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** A store on the same namespace whose commands move one task per step. */
+  const oneByOne = (s: TaskStore) => new TaskStore(s.redis, { ...s.options, maxBatch: 1 });
+
+  /** Runs between after the first call of a shard's step method (shift or resume). */
+  function afterFirstStep(sh: ShardScripts, method: 'shift' | 'resume', between: () => Promise<void>): void {
+    const step = (sh[method] as (...a: unknown[]) => Promise<unknown>).bind(sh);
+    let calls = 0;
+    (sh as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+      const r = await step(...args);
+      if (++calls === 1) await between();
+      return r;
+    };
+  }
+
+  /** Claims and acks until nothing is due; returns the ids in the order they ran. */
+  async function runAll(): Promise<string[]> {
+    const ran: string[] = [];
+    for (let tasks = await claimAll(); tasks.length > 0; tasks = await claimAll()) {
+      for (const t of tasks) ran.push(t.id);
+      await store.ack(tasks.map(lease));
+    }
+    return ran;
+  }
+
+  it('shift racing kill: a task killed between two steps of a shift stays dead and does not run after its follower', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A')]);
+    afterFirstStep(store.shard(store.shardOf('A', 'x')), 'shift', async () => {
+      expect(await store.operate(['orders/0/1'], 'doom')).toEqual(['doomed']);
+      const [doomed] = await claimAll(); // a worker writes its dead letter, then kills it
+      expect([doomed!.id, doomed!.doomed]).toEqual(['orders/0/1', 'killed-by-operator']);
+      expect(await store.kill([{ ...lease(doomed!), error: null }], 'release', true)).toEqual(['ok']);
+      expect(await runAll()).toEqual(['orders/0/2']);
+    });
+    await store.shift(20);
+    await sleep(40);
+    expect((await claimAll()).map((t) => t.id), 'claimed after the shift').toEqual([]);
+    expect((await store.shard(store.shardOf('A', 'x')).get(['orders/0/1']))[0]).toMatchObject({ state: 'dead' });
+  });
+
+  it('shift racing retry-now: a task made due now between two steps of a shift is held by one worker only', async () => {
+    await store.schedule([failed(1, 'A')]);
+    let first: ClaimedTask | undefined;
+    afterFirstStep(store.shard(store.shardOf('A', 'x')), 'shift', async () => {
+      expect(await store.operate(['orders/0/1'], 'requeue')).toEqual(['due-now']);
+      [first] = await claimAll();
+      expect(first!.id).toBe('orders/0/1');
+    });
+    await store.shift(20);
+    await sleep(40);
+    expect((await claimAll()).map((t) => t.id), 'claimed by a second worker while the first holds it').toEqual([]);
+    expect(await store.ack([lease(first!)])).toEqual(['ok']);
+  });
+
+  it('an interrupted shift strands nothing: every task stays listed and comes due, and running it again finishes', async () => {
+    await store.schedule([failed(1, null), failed(2, null), failed(3, null), failed(4, null)]);
+    const steps = oneByOne(store);
+    for (let s = 0; s < 2; s++) {
+      afterFirstStep(steps.shard(s), 'shift', async () => {
+        throw new Error('Redis went away between two steps');
+      });
+    }
+    await expect(steps.shift(30)).rejects.toThrow('Redis went away');
+    const listed = [];
+    for await (const t of scan(store, { states: ['due', 'inflight', 'waiting', 'dead', 'paused'] })) listed.push(t.id);
+    expect(listed.sort(), 'tasks zretry list shows').toEqual(['orders/0/1', 'orders/0/2', 'orders/0/3', 'orders/0/4']);
+    await sleep(50);
+    expect((await claimAll()).map((t) => t.id).sort(), 'tasks claimed once due').toEqual(['orders/0/1', 'orders/0/2', 'orders/0/3', 'orders/0/4']);
+    await store.schedule([failed(5, null), failed(6, null)]);
+    await oneByOne(store).shift(30); // run again, uninterrupted
+    await sleep(50);
+    expect((await claimAll()).map((t) => t.id).sort()).toEqual(['orders/0/5', 'orders/0/6']);
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0 });
+  });
+
+  it('dead replay keeps a held aggregate in order: A1 died, unhold, A2 died, replay both: A1 to A4 run in order', async () => {
+    await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A'), failed(4, 'A')]);
+    const sh = store.shard(store.shardOf('A', 'x'));
+    const [a1] = await claimAll();
+    await store.kill([{ ...lease(a1!), error: { class: 'E', message: 'a1' } }], 'hold', true);
+    expect(await sh.unhold(['A'])).toEqual(['released']);
+    const [a2] = await claimAll();
+    expect(a2!.id).toBe('orders/0/2');
+    await store.kill([{ ...lease(a2!), error: { class: 'E', message: 'a2' } }], 'hold', true);
+    // zretry dead replay --all
+    const ids = await selectIds(store, [], { states: ['dead'] }, () => {});
+    await applyOp(store, ids, 'requeue', true, () => {});
+    expect(await runAll()).toEqual(['orders/0/1', 'orders/0/2', 'orders/0/3', 'orders/0/4']);
+  });
+
+  it('tasks of an aggregate that died in the same millisecond replay in queue order, not id order (orders/0/9 before orders/0/10)', async () => {
+    await store.schedule([failed(9, 'A'), failed(10, 'A')]);
+    const sh = store.shard(store.shardOf('A', 'x'));
+    for (let i = 0; i < 2; i++) {
+      const [t] = await claimAll();
+      await store.kill([{ ...lease(t!), error: null }], 'release', true);
+    }
+    // two deaths within one millisecond, as a fast worker makes them: the dead set then orders them by id bytes
+    const deadKey = shardKeys(store.options.namespace, sh.shard)[6]!;
+    await store.redis.zadd(deadKey, 'XX', 1_700_000_000_000, 'orders/0/9', 1_700_000_000_000, 'orders/0/10');
+    const ids = await selectIds(store, [], { states: ['dead'] }, () => {});
+    expect(ids).toEqual(['orders/0/10', 'orders/0/9']);
+    await applyOp(store, ids, 'requeue', true, () => {});
+    expect(await runAll()).toEqual(['orders/0/9', 'orders/0/10']);
+  });
+
+  it('resume goes through every held task even when another is removed between its steps', async () => {
+    const topic = (offset: number, t: string) => ({ ...failed(offset, null), record: { ...failed(offset, null).record, topic: t } });
+    const one = await freshStore(1);
+    try {
+      // due 0, 1 and 2 ms from now: held in this order
+      await one.store.schedule([{ ...topic(1, 'a'), delayMs: 0 }, { ...topic(2, 'b'), delayMs: 1 }, { ...topic(3, 'b'), delayMs: 2 }]);
+      await one.store.pause('topic:a');
+      await one.store.pause('topic:b');
+      await sleep(5);
+      expect((await one.store.claim(0, 10, 10_000)).tasks).toEqual([]);
+      expect((await one.store.stats()).total.paused).toBe(3);
+      const steps = oneByOne(one.store);
+      afterFirstStep(steps.shard(0), 'resume', async () => {
+        expect(await one.store.operate(['orders/0/1'], 'skip')).toEqual(['deleted']);
+      });
+      await steps.resume('topic:b');
+      expect((await one.store.stats()).total.paused, 'tasks left held with no pause on').toBe(0);
+      expect((await one.store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/2', 'orders/0/3']);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('purge keeps fencing tokens growing: a lease from before the purge is refused after it', async () => {
+    await store.schedule([failed(1, null)]);
+    const [old] = await claimAll();
+    expect((await purge(store, true, false)).code).toBe(0);
+    await store.schedule([failed(1, null)]); // the same record fails again after the purge
+    const [fresh] = await claimAll();
+    expect(fresh!.id).toBe(old!.id);
+    expect(await store.ack([lease(old!)]), 'ack of a lease taken before the purge').toEqual(['lease-lost']);
+    expect(await store.ack([lease(fresh!)])).toEqual(['ok']);
   });
 });
