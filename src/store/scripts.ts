@@ -105,20 +105,34 @@ function decodeCodes<T>(script: string, codes: number[], table: Record<number, T
   });
 }
 
-/** Serializes a task error for the err field of a task value (lua/includes/task.lua). */
-export function encodeError(e: TaskError | null): string {
-  return e === null ? '' : JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
+/**
+ * Serializes a task's last failure for the err field of its value
+ * (lua/includes/task.lua): JSON [class, message, stack?], or, with the
+ * delay the retry policy chose after it, [class, message, stack or null,
+ * delayMs]. The scripts read only the class (dispatch pauses).
+ */
+export function encodeError(e: TaskError | null, delayMs?: number): string {
+  if (e === null) return '';
+  if (delayMs !== undefined) return JSON.stringify([e.class, e.message, e.stack ?? null, Math.max(0, Math.round(delayMs))]);
+  return JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
 }
 
-/** Reads a stored task error; unreadable text becomes a readable error, never a throw. */
-export function decodeError(s: string): TaskError | null {
-  if (s === '') return null;
+/** Reads a stored last failure; unreadable text becomes a readable error, never a throw. */
+export function decodeFailure(s: string): { error: TaskError | null; delayMs: number | null } {
+  if (s === '') return { error: null, delayMs: null };
   try {
-    const [cls, message, stack] = JSON.parse(s) as [string, string, string?];
-    return stack === undefined ? { class: String(cls), message: String(message) } : { class: String(cls), message: String(message), stack };
+    const [cls, message, stack, delayMs] = JSON.parse(s) as [string, string, string | null | undefined, number | undefined];
+    const error: TaskError = { class: String(cls), message: String(message) };
+    if (typeof stack === 'string') error.stack = stack;
+    return { error, delayMs: typeof delayMs === 'number' && delayMs >= 0 ? delayMs : null };
   } catch {
-    return { class: 'Unknown', message: s };
+    return { error: { class: 'Unknown', message: s }, delayMs: null };
   }
+}
+
+/** Reads a stored task error (see decodeFailure). */
+export function decodeError(s: string): TaskError | null {
+  return decodeFailure(s).error;
 }
 
 /** Typed calls on the scripts of one shard. */
@@ -133,7 +147,8 @@ export class ShardScripts {
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, tasks.length];
     for (const t of tasks) {
-      args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record), t.doom ?? '');
+      const delayMs = Math.max(0, Math.round(t.delayMs));
+      args.push(t.id, t.aggregateId ?? '', delayMs, t.attempt, t.firstFailureAt ?? 0, encodeError(t.error, delayMs), encodeRecord(t.record), t.doom ?? '');
     }
     return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
   }
@@ -176,6 +191,7 @@ export class ShardScripts {
       try {
         const v = decodeTaskValue(value);
         token = String(v.token);
+        const failure = decodeFailure(v.error);
         out.tasks.push({
           id: idS,
           shard: this.shard,
@@ -183,7 +199,8 @@ export class ShardScripts {
           attempt: v.attempt,
           aggregateId: v.aggregateId === '' ? null : v.aggregateId,
           firstFailureAt: v.firstFailureAt === 0 ? null : v.firstFailureAt,
-          lastError: decodeError(v.error),
+          lastError: failure.error,
+          ...(failure.delayMs === null ? {} : { previousDelayMs: failure.delayMs }),
           dueAt,
           doomed: v.doom === '' ? null : (v.doom as DeadKind),
           record: decodeRecord(v.record),
@@ -205,7 +222,10 @@ export class ShardScripts {
   /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
   async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
-    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error), i.doom ?? '');
+    for (const i of items) {
+      const delayMs = Math.max(0, Math.round(i.delayMs));
+      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '');
+    }
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
 
