@@ -4,7 +4,6 @@
  * are resolved by paging through the shards (progress on stderr).
  */
 import { createInterface } from 'node:readline/promises';
-import { shardKeys } from '../store/keys.js';
 import type { TaskStore } from '../store/store.js';
 import type { OperatorOutcome, TaskView } from '../store/task.js';
 import { duration, table } from './table.js';
@@ -156,7 +155,6 @@ export async function purge(store: TaskStore, yes: boolean, interactive: boolean
     rl.close();
     if (answer.trim() !== store.options.namespace) return { text: 'purge cancelled', code: 1 };
   }
-  let deleted = 0;
-  for (let s = 0; s < store.options.shards; s++) deleted += await store.redis.del(...shardKeys(store.options.namespace, s));
+  const deleted = await store.purge();
   return { text: `purged namespace ${store.options.namespace}: ${count} tasks, ${deleted} keys`, code: 0 };
 }

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
-import { shardKeys, shardOf, wakeChannel } from './keys.js';
+import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
@@ -177,6 +177,21 @@ export class TaskStore {
       while ((await sh.shift('in', 0, this.options.maxBatch)) > 0);
     }
     return moved;
+  }
+
+  /**
+   * Deletes every task of the namespace: every key of every shard but its
+   * token counter (seq), which must only grow: were it to start again, a
+   * worker still holding a lease from before could carry a token equal to a
+   * new claim's, and its outcome would be taken. Returns how many keys went.
+   */
+  async purge(): Promise<number> {
+    let deleted = 0;
+    const kept = SHARD_KEY_NAMES.indexOf('seq');
+    for (const sh of this.shardScripts) {
+      deleted += await this.redis.del(...shardKeys(this.options.namespace, sh.shard).filter((_, i) => i !== kept));
+    }
+    return deleted;
   }
 
   /**
