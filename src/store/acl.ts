@@ -22,7 +22,7 @@ export type AclRole = 'worker' | 'operator';
 export const SCRIPT_COMMANDS = [
   'hdel', 'hexists', 'hget', 'hkeys', 'hlen', 'hmget', 'hset', 'hsetnx',
   'incr', 'incrby', 'publish', 'time',
-  'zadd', 'zcard', 'zcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrem', 'zremrangebyrank', 'zscore',
+  'zadd', 'zcard', 'zcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrank', 'zrem', 'zremrangebyrank', 'zscore',
 ] as const;
 
 /** Commands the code sends itself, per role (besides what the scripts call). */

@@ -42,7 +42,7 @@ declare module 'ioredis' {
     zrListBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrGetBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrPause(...args: Arg[]): Result<number, Context>;
-    zrResume(...args: Arg[]): Result<[number, number], Context>;
+    zrResume(...args: Arg[]): Result<[number, string, string], Context>;
     zrShift(...args: Arg[]): Result<number, Context>;
   }
 }
@@ -335,16 +335,27 @@ export class ShardScripts {
     return (await this.redis.zrPause(...this.keys, what)) === 1;
   }
 
-  /** Lifts a pause ('' to only continue) and moves up to limit held tasks back, from offset. */
-  async resume(what: string, offset: number, limit: number): Promise<{ moved: number; next: number }> {
-    const [moved, next] = await this.redis.zrResume(...this.keys, this.channel, what, offset, limit);
-    return { moved, next };
+  /**
+   * One step of a resume: lifts a pause ('' to only continue) and looks at
+   * up to limit held tasks, just after the one the step before ended on
+   * (null: from the start). next is where the following step goes on, null
+   * when the paused set has been gone through.
+   */
+  async resume(what: string, after: PausedCursor | null, limit: number): Promise<{ moved: number; next: PausedCursor | null }> {
+    const [moved, score, id] = await this.redis.zrResume(...this.keys, this.channel, what, after?.score ?? '', after?.id ?? '', limit);
+    return { moved, next: score === '' ? null : { score, id } };
   }
 
   /** One step of a shift: phase 'out' pushes due times back by deltaMs into the shifting set, 'in' moves them back. */
   async shift(phase: 'out' | 'in', deltaMs: number, limit: number): Promise<number> {
     return this.redis.zrShift(...this.keys, phase, Math.round(deltaMs), limit);
   }
+}
+
+/** Where a walk through the paused set goes on: the score (as Redis wrote it) and id of the last task it looked at. */
+export interface PausedCursor {
+  score: string;
+  id: string;
 }
 
 /** A record offered to admit. */

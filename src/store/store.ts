@@ -4,7 +4,7 @@
  * caller's order in the results.
  */
 import type { Redis } from 'ioredis';
-import { type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
+import { type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts } from './scripts.js';
 import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
@@ -150,15 +150,15 @@ export class TaskStore {
   async resume(what: string, progress: (moved: number) => void = () => {}): Promise<number> {
     let moved = 0;
     for (const sh of this.shardScripts) {
-      let offset = 0;
+      let after: PausedCursor | null = null;
       let first = true;
-      while (offset >= 0) {
-        const r = await sh.resume(first ? what : '', offset, this.options.maxBatch);
+      do {
+        const r: { moved: number; next: PausedCursor | null } = await sh.resume(first ? what : '', after, this.options.maxBatch);
         first = false;
         moved += r.moved;
-        offset = r.next;
+        after = r.next;
         if (r.moved > 0) progress(moved);
-      }
+      } while (after !== null);
     }
     return moved;
   }
