@@ -32,8 +32,8 @@ const DIRECT_COMMANDS: Record<AclRole, readonly string[]> = {
   // time: the Redis clock of time budgets; ping: the outage probe and /readyz
   // subscribe: the wake channel; hsetnx, hget: the namespace's shard count (store/namespace.ts)
   worker: ['evalsha', 'eval', 'info', 'time', 'ping', 'subscribe', 'hsetnx', 'hget'],
-  // hmget: locating task ids; zcard: sizing a shift; del: purge; hget: the namespace's shard count
-  operator: ['evalsha', 'eval', 'info', 'hmget', 'zcard', 'del', 'hget'],
+  // hmget: locating task ids; del: purge; hget: the namespace's shard count
+  operator: ['evalsha', 'eval', 'info', 'hmget', 'del', 'hget'],
 };
 
 const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -43,7 +43,7 @@ declare module 'ioredis' {
     zrGetBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrPause(...args: Arg[]): Result<number, Context>;
     zrResume(...args: Arg[]): Result<[number, string, string], Context>;
-    zrShift(...args: Arg[]): Result<number, Context>;
+    zrShift(...args: Arg[]): Result<[number, string], Context>;
   }
 }
 
@@ -346,9 +346,14 @@ export class ShardScripts {
     return { moved, next: score === '' ? null : { score, id } };
   }
 
-  /** One step of a shift: phase 'out' pushes due times back by deltaMs into the shifting set, 'in' moves them back. */
-  async shift(phase: 'out' | 'in', deltaMs: number, limit: number): Promise<number> {
-    return this.redis.zrShift(...this.keys, phase, Math.round(deltaMs), limit);
+  /**
+   * One step of a shift: pushes back by deltaMs (a whole number > 0) the due
+   * times of up to limit tasks due at or before cursor ('+inf' for the first
+   * step), latest first. next is the following step's cursor, null when done.
+   */
+  async shift(deltaMs: number, cursor: string, limit: number): Promise<{ moved: number; next: string | null }> {
+    const [moved, next] = await this.redis.zrShift(...this.keys, deltaMs, cursor, limit);
+    return { moved, next: next === '' ? null : next };
   }
 }
 

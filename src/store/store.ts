@@ -163,18 +163,23 @@ export class TaskStore {
     return moved;
   }
 
-  /** Pushes every due time back by deltaMs, in bounded steps; returns how many tasks moved. */
+  /**
+   * Pushes every due time back by deltaMs (rounded; nothing below 1 ms), in
+   * bounded steps, each safe to interrupt; returns how many tasks moved.
+   * Stopped midway, the latest-due tasks are pushed back and the rest not;
+   * running it again pushes all of them back again.
+   */
   async shift(deltaMs: number, progress: (moved: number) => void = () => {}): Promise<number> {
+    const delta = Math.round(deltaMs);
     let moved = 0;
+    if (delta < 1) return moved;
     for (const sh of this.shardScripts) {
-      // bounded by the size at the start: tasks scheduled meanwhile may be moved too, but cannot make it endless
-      const steps = Math.ceil((await this.redis.zcard(shardKeys(this.options.namespace, sh.shard)[0]!)) / this.options.maxBatch);
-      for (let step = 0, n = -1; n !== 0 && step < steps; step++) {
-        n = await sh.shift('out', deltaMs, this.options.maxBatch);
-        moved += n;
-        if (n > 0) progress(moved);
+      for (let cursor: string | null = '+inf'; cursor !== null; ) {
+        const r: { moved: number; next: string | null } = await sh.shift(delta, cursor, this.options.maxBatch);
+        moved += r.moved;
+        cursor = r.next;
+        if (r.moved > 0) progress(moved);
       }
-      while ((await sh.shift('in', 0, this.options.maxBatch)) > 0);
     }
     return moved;
   }

@@ -219,6 +219,38 @@ describe('operators racing workers', () => {
     expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0 });
   });
 
+  it('the next shift returns the tasks an interrupted shift of an older zretry stranded in the shifting set, and only those still due', async () => {
+    const one = await freshStore(1);
+    try {
+      const keys = shardKeys(one.namespace, 0);
+      // as the two-phase shift left them: moved out of the due set, state still due; one killed and one claimed since
+      await one.store.schedule([failed(2, 'B'), failed(3, 'C')]);
+      const [t2, t3] = (await one.store.claim(0, 2, 10_000)).tasks;
+      await one.store.kill([{ ...lease(t2!), error: null }], 'release', true);
+      await one.store.schedule([failed(1, 'A')]);
+      await one.redis.zrem(keys[0]!, 'orders/0/1');
+      const strandedAt = (await one.store.shard(0).stats()).now - 1_000;
+      await one.redis.zadd(keys[9]!, strandedAt, 'orders/0/1', strandedAt, 'orders/0/2', strandedAt, 'orders/0/3');
+      expect((await one.store.stats()).total.dueLater, 'stats counts stranded tasks as due later').toBe(3);
+      expect(await one.store.shift(20)).toBe(1);
+      expect(await one.redis.zcard(keys[9]!)).toBe(0);
+      const [back] = (await one.store.shard(0).list('due', 0, 10)).tasks;
+      expect([back!.id, back!.at]).toEqual(['orders/0/1', strandedAt + 20]);
+      expect((await one.store.shard(0).get(['orders/0/2']))[0]).toMatchObject({ state: 'dead' });
+      expect(await one.store.ack([lease(t3!)])).toEqual(['ok']);
+      expect((await one.store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/1']);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a shift step refuses a push that is not a whole number of ms above 0; zretry shift 0 moves nothing', async () => {
+    await store.schedule([failed(1, null)]);
+    await expect(store.shard(0).shift(0, '+inf', 10)).rejects.toThrow('shift needs deltaMs, a whole number > 0 (got 0)');
+    expect(await store.shift(0.2)).toBe(0);
+    expect((await claimAll()).map((t) => t.id)).toEqual(['orders/0/1']);
+  });
+
   it('dead replay keeps a held aggregate in order: A1 died, unhold, A2 died, replay both: A1 to A4 run in order', async () => {
     await store.schedule([failed(1, 'A'), failed(2, 'A'), failed(3, 'A'), failed(4, 'A')]);
     const sh = store.shard(store.shardOf('A', 'x'));
@@ -267,6 +299,29 @@ describe('operators racing workers', () => {
       });
       await steps.resume('topic:b');
       expect((await one.store.stats()).total.paused, 'tasks left held with no pause on').toBe(0);
+      expect((await one.store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/2', 'orders/0/3']);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a resume stopped between two steps strands nothing for good: any later resume moves back what no pause holds', async () => {
+    const topic = (offset: number, t: string) => ({ ...failed(offset, null), record: { ...failed(offset, null).record, topic: t } });
+    const one = await freshStore(1);
+    try {
+      await one.store.schedule([{ ...topic(1, 'a'), delayMs: 0 }, { ...topic(2, 'b'), delayMs: 1 }, { ...topic(3, 'b'), delayMs: 2 }]);
+      await one.store.pause('topic:a');
+      await one.store.pause('topic:b');
+      await sleep(5);
+      await one.store.claim(0, 10, 10_000);
+      const steps = oneByOne(one.store);
+      afterFirstStep(steps.shard(0), 'resume', async () => {
+        throw new Error('Ctrl-C');
+      });
+      await expect(steps.resume('topic:b')).rejects.toThrow('Ctrl-C');
+      expect((await one.store.stats()).pauses).toEqual(['topic:a']);
+      expect(await one.store.resume('topic:never-paused')).toBe(2);
+      expect((await one.store.stats()).total.paused).toBe(1);
       expect((await one.store.claim(0, 10, 10_000)).tasks.map((t) => t.id)).toEqual(['orders/0/2', 'orders/0/3']);
     } finally {
       await one.close();
