@@ -12,6 +12,7 @@ import { createWorker, type StartedWorker } from '../../src/create-worker.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
 import type { DeadReason } from '../../src/events.js';
 import { deadLetterHeaders } from '../../src/kafka/dead-letter.js';
+import type { DeadLetterSink } from '../../src/worker/outcomes.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
 import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
@@ -55,6 +56,18 @@ async function start(
     await w.store.redis.quit();
   });
   return w;
+}
+
+/** A dead-letter sink whose first n writes fail (Kafka down); the later ones go to written. tries counts them all. */
+function failingFirst(n: number, written: (task: ClaimedTask, reason: DeadReason) => void = () => {}): { sink: DeadLetterSink; tries: () => number } {
+  let tries = 0;
+  return {
+    tries: () => tries,
+    sink: async (task, reason) => {
+      if (++tries <= n) throw new Error('Kafka is down');
+      written(task, reason);
+    },
+  };
 }
 
 describe('direct-mode worker', () => {
@@ -117,7 +130,7 @@ describe('direct-mode worker', () => {
 
   it('a failed dead-letter write keeps the task and writes it later without running the handler again', async () => {
     const { namespace, store } = await setup();
-    let writes = 0;
+    const dlt = failingFirst(2);
     let calls = 0;
     await start(
       namespace,
@@ -125,16 +138,10 @@ describe('direct-mode worker', () => {
         calls++;
         throw new SyntaxError('bad payload');
       },
-      {
-        config: { failure: { deadLetterRetryMs: 50 } },
-        deadLetter: async () => {
-          writes++;
-          if (writes < 3) throw new Error('Kafka is down');
-        },
-      },
+      { config: { failure: { deadLetterRetryMs: 50 } }, deadLetter: dlt.sink },
     );
     await store.schedule([failed(1, null)]);
-    await waitFor(() => writes === 3, 5_000, 'the third dead-letter write');
+    await waitFor(() => dlt.tries() === 3, 5_000, 'the third dead-letter write');
     await waitFor(async () => (await store.stats()).total.dead === 1, 2_000, 'the task in the dead set');
     expect(calls).toBe(1);
   });
@@ -143,21 +150,17 @@ describe('direct-mode worker', () => {
     const { namespace, store } = await setup();
     let calls = 0;
     const written: string[] = [];
-    let failures = 0;
+    const dlt = failingFirst(4, (task, reason) => {
+      const h = deadLetterHeaders(task, reason, { springHeaders: false });
+      written.push(h.find(([n]) => n === 'zretry-attempt')![1]!.toString());
+    });
     await start(
       namespace,
       () => {
         calls++;
         throw new Error('still broken');
       },
-      {
-        config: { failure: { deadLetterRetryMs: 20 } },
-        deadLetter: async (task, reason) => {
-          if (failures++ < 4) throw new Error('Kafka is down');
-          const h = deadLetterHeaders(task, reason, { springHeaders: false });
-          written.push(h.find(([n]) => n === 'zretry-attempt')![1]!.toString());
-        },
-      },
+      { config: { failure: { deadLetterRetryMs: 20 } }, deadLetter: dlt.sink },
     );
     await store.schedule([failed(1, null)]); // attempt 1 failed in the consumer
     await waitFor(() => written.length === 1, 5_000, 'the dead letter');

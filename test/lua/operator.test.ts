@@ -282,17 +282,23 @@ describe('operators racing workers', () => {
     expect(await runAll()).toEqual(['orders/0/9', 'orders/0/10']);
   });
 
-  it('resume goes through every held task even when another is removed between its steps', async () => {
+  /** A one-shard store holding back orders/0/1 (topic a), orders/0/2 and orders/0/3 (topic b), in this order, by two topic pauses. */
+  async function heldByTwoPauses(): Promise<Awaited<ReturnType<typeof freshStore>>> {
     const topic = (offset: number, t: string) => ({ ...failed(offset, null), record: { ...failed(offset, null).record, topic: t } });
     const one = await freshStore(1);
+    // due 0, 1 and 2 ms from now: held in this order
+    await one.store.schedule([{ ...topic(1, 'a'), delayMs: 0 }, { ...topic(2, 'b'), delayMs: 1 }, { ...topic(3, 'b'), delayMs: 2 }]);
+    await one.store.pause('topic:a');
+    await one.store.pause('topic:b');
+    await sleep(5);
+    expect((await one.store.claim(0, 10, 10_000)).tasks).toEqual([]);
+    expect((await one.store.stats()).total.paused).toBe(3);
+    return one;
+  }
+
+  it('resume goes through every held task even when another is removed between its steps', async () => {
+    const one = await heldByTwoPauses();
     try {
-      // due 0, 1 and 2 ms from now: held in this order
-      await one.store.schedule([{ ...topic(1, 'a'), delayMs: 0 }, { ...topic(2, 'b'), delayMs: 1 }, { ...topic(3, 'b'), delayMs: 2 }]);
-      await one.store.pause('topic:a');
-      await one.store.pause('topic:b');
-      await sleep(5);
-      expect((await one.store.claim(0, 10, 10_000)).tasks).toEqual([]);
-      expect((await one.store.stats()).total.paused).toBe(3);
       const steps = oneByOne(one.store);
       afterFirstStep(steps.shard(0), 'resume', async () => {
         expect(await one.store.operate(['orders/0/1'], 'skip')).toEqual(['deleted']);
@@ -306,14 +312,8 @@ describe('operators racing workers', () => {
   });
 
   it('a resume stopped between two steps strands nothing for good: any later resume moves back what no pause holds', async () => {
-    const topic = (offset: number, t: string) => ({ ...failed(offset, null), record: { ...failed(offset, null).record, topic: t } });
-    const one = await freshStore(1);
+    const one = await heldByTwoPauses();
     try {
-      await one.store.schedule([{ ...topic(1, 'a'), delayMs: 0 }, { ...topic(2, 'b'), delayMs: 1 }, { ...topic(3, 'b'), delayMs: 2 }]);
-      await one.store.pause('topic:a');
-      await one.store.pause('topic:b');
-      await sleep(5);
-      await one.store.claim(0, 10, 10_000);
       const steps = oneByOne(one.store);
       afterFirstStep(steps.shard(0), 'resume', async () => {
         throw new Error('Ctrl-C');
