@@ -1,8 +1,14 @@
 --[[
   Operator: makes tasks due now. A due task moves its due time to now
-  (retry-now); a dead task comes back with fresh attempts (replay), joining
-  the end of its aggregate's queue, or due now if the aggregate is free or
-  held (under 'hold', the aggregate waits for exactly this task).
+  (retry-now). A dead task comes back with fresh attempts (replay) at its
+  old place in its aggregate's queue (its seq, waiting.lua): behind the
+  aggregate's head when it has one; when the aggregate is free, or held
+  for its dead tasks (the 'hold' policy), the oldest task of its queue
+  becomes the head, due now. Every replayed task of the call takes its
+  place before any head is chosen, so the dead tasks of an aggregate run in
+  their queue order whatever the order of the ids (ids of tasks that died
+  in the same millisecond come from the dead set in byte order:
+  'orders/0/10' before 'orders/0/9').
 
   KEYS[1..10] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
@@ -11,20 +17,23 @@
 
   Returns one code per id: 1 due now, 2 replayed behind its aggregate's
   head, -1 gone, -3 waiting behind its head (it runs after the head),
-  -4 in flight (a worker holds it now), -6 held back by a pause.
+  -4 in flight (a worker holds it now), -6 held back by a pause, -7 its
+  value cannot be read.
 ]]
 --@include now-ms
 --@include task
 --@include wake
 --@include waiting
 --@include shard-keys
---@include store-task
+--@include promote-next
 --@include operator-refusal
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
 local now = nowMs()
 local out = {}
+-- replayed tasks put in their queue (out index -> id), and their aggregates
+local placed, touched, aggList = {}, {}, {}
 for i = 1, n do
   local id = ARGV[2 + i]
   local m, code = operatorTask(keys, id)
@@ -37,12 +46,38 @@ for i = 1, n do
   elseif m[3] == 'd' then
     addDue(keys.due, keys.channel, id, now)
     code = 1
-  else -- 'x': replay
+  else -- 'x': replay, with fresh attempts and no doom; the last error stays for the handler to see
     redis.call('ZREM', keys.dead, id)
-    -- a held aggregate is held for this task (it died as head): it is the head again, ahead of its followers
-    if m[4] ~= '' and redis.call('HGET', keys.aggs, m[4]) == '' then redis.call('HDEL', keys.aggs, m[4]) end
-    code = storeTask(keys, now, id, m[4], now, 0, 0, m[6], taskRecord(m), '')
+    m[1], m[5], m[8], m[11] = 0, 0, '', 0
+    if m[4] == '' then
+      m[3] = 'd'
+      setTask(keys, id, m)
+      addDue(keys.due, keys.channel, id, now)
+      code = 1
+    else
+      m[3] = 'w'
+      setTask(keys, id, m)
+      redis.call('ZADD', keys.waiting, 0, waitingMember(m[4], m[10] or 0, id))
+      if not touched[m[4]] then
+        touched[m[4]] = true
+        aggList[#aggList + 1] = m[4]
+      end
+      placed[i] = id
+      code = 2
+    end
   end
-  out[#out + 1] = code
+  out[i] = code
+end
+-- a free or held aggregate: the oldest task of its queue becomes its head
+local heads = {}
+for _, agg in ipairs(aggList) do
+  local head = redis.call('HGET', keys.aggs, agg)
+  if not head or head == '' then
+    local promoted = promoteNext(keys, agg, now, false)
+    if promoted then heads[promoted] = true end
+  end
+end
+for i = 1, n do
+  if out[i] == 2 and heads[placed[i]] then out[i] = 1 end
 end
 return out

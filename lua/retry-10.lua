@@ -11,6 +11,10 @@
   failed, so mark the task doomed; its next dispatch writes the dead letter
   again without running the handler)
 
+  The attempt count grows by one when the claim ran the handler; a task
+  that was doomed when claimed ran none (only its dead-letter write failed),
+  so its count stays as it is.
+
   Returns one code per task: 1 rescheduled, -1 gone, -2 lease lost.
 ]]
 --@include now-ms
@@ -30,7 +34,7 @@ for i = 0, n - 1 do
   if m then
     local dueAt = now + tonumber(ARGV[b + 2])
     redis.call('ZREM', keys.inflight, id)
-    m[1] = m[1] + 1
+    if m[8] == '' then m[1] = m[1] + 1 end
     if ARGV[b + 4] ~= '' then m[8] = ARGV[b + 4] end
     m[3] = 'd'
     if m[5] == 0 then m[5] = now end

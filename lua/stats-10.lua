@@ -5,7 +5,8 @@
 
   Returns { now, dueNow, dueLater, inflight, waiting, aggregates, dead,
             oldestDueAt (-1 if nothing is due now), paused, pauses }
-  where dueLater includes tasks an operator shift is moving, paused counts
+  where dueLater includes tasks that an interrupted shift of an older
+  zretry left in the shifting set (the next shift returns them), paused counts
   due tasks held back by a topic or error pause, and pauses is the list of
   active pauses.
   where aggregates is the number of aggregates that have a head (blocked:

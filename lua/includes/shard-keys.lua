@@ -9,7 +9,7 @@
 --   KEYS[7] dead      ZSET  task id -> time it died (kept dead tasks only)
 --   KEYS[8] pauses    HASH  dispatch pauses: 'all', 'topic:<t>', 'error:<class>' -> since (ms)
 --   KEYS[9] paused    ZSET  task id -> due time, for due tasks a pause holds back
---   KEYS[10] shifting ZSET  task id -> new due time, while an operator shift runs
+--   KEYS[10] shifting ZSET  task id -> new due time: left only by an interrupted shift of an older zretry (shift-10.lua returns them)
 local function shardKeys(channel)
   return {
     due = KEYS[1], inflight = KEYS[2], tasks = KEYS[3], aggs = KEYS[4],

@@ -3,7 +3,6 @@
  * dead list / replay, unhold, purge. Selections by aggregate or error class
  * are resolved by paging through the shards (progress on stderr).
  */
-import { shardKeys } from '../store/keys.js';
 import type { TaskStore } from '../store/store.js';
 import type { OperatorOutcome, TaskView } from '../store/task.js';
 import { confirm, type Asker } from './confirm.js';
@@ -168,7 +167,6 @@ export async function purge(store: TaskStore, opts: { yes: boolean; dryRun: bool
     expect: ns,
   });
   if (!go) return { text: 'purge cancelled; nothing changed', code: 1 };
-  let deleted = 0;
-  for (let s = 0; s < store.options.shards; s++) deleted += await store.redis.del(...shardKeys(ns, s));
+  const deleted = await store.purge();
   return { text: `purged namespace ${ns}: ${count} tasks, ${deleted} keys`, code: 0 };
 }

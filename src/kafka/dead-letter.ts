@@ -2,6 +2,10 @@
  * Writes dead tasks to the dead-letter topic (`<topic>.dlt` by default), on
  * the original partition where the DLT has it, with the reason in headers;
  * optionally Spring Kafka's kafka_dlt-* headers so Java tooling reads them.
+ * A letter is stamped with the time it is written, as Spring's are: the
+ * original timestamp would put an old record past the DLT's retention, or
+ * have it refused by a broker that limits timestamps; it stays in the
+ * headers (zretry-original-timestamp, kafka_dlt-original-timestamp).
  * Resolves only once Kafka has the record (acks=all): until then the task
  * stays in Redis.
  */
@@ -87,7 +91,7 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
           key: r.key,
           value: r.value,
           partition: r.partition < partitions ? r.partition : undefined,
-          timestamp: r.timestamp,
+          timestamp: String(Date.now()),
           headers: toKafkaHeaders(deadLetterHeaders(task, reason, opts)),
         },
       ],

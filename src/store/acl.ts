@@ -20,9 +20,9 @@ export type AclRole = 'worker' | 'operator';
  * inside a script against the caller's ACL, so the caller needs them all.
  */
 export const SCRIPT_COMMANDS = [
-  'hdel', 'hexists', 'hget', 'hkeys', 'hlen', 'hmget', 'hset', 'hsetnx',
+  'hdel', 'hget', 'hkeys', 'hlen', 'hmget', 'hset', 'hsetnx',
   'incr', 'incrby', 'publish', 'time',
-  'zadd', 'zcard', 'zcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrem', 'zremrangebyrank', 'zscore',
+  'zadd', 'zcard', 'zcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrank', 'zrem', 'zremrangebyrank', 'zrevrangebylex', 'zscore',
 ] as const;
 
 /** Commands the code sends itself, per role (besides what the scripts call). */
@@ -32,8 +32,8 @@ const DIRECT_COMMANDS: Record<AclRole, readonly string[]> = {
   // time: the Redis clock of time budgets; ping: the outage probe and /readyz
   // subscribe: the wake channel; hsetnx, hget: the namespace's shard count (store/namespace.ts)
   worker: ['evalsha', 'eval', 'info', 'time', 'ping', 'subscribe', 'hsetnx', 'hget'],
-  // hmget: locating task ids; zcard: sizing a shift; del: purge; hget: the namespace's shard count
-  operator: ['evalsha', 'eval', 'info', 'hmget', 'zcard', 'del', 'hget'],
+  // hmget: locating task ids; del: purge; hget: the namespace's shard count
+  operator: ['evalsha', 'eval', 'info', 'hmget', 'del', 'hget'],
 };
 
 const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -42,8 +42,8 @@ declare module 'ioredis' {
     zrListBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrGetBuffer(...args: Arg[]): Result<unknown[], Context>;
     zrPause(...args: Arg[]): Result<number, Context>;
-    zrResume(...args: Arg[]): Result<[number, number], Context>;
-    zrShift(...args: Arg[]): Result<number, Context>;
+    zrResume(...args: Arg[]): Result<[number, string, string], Context>;
+    zrShift(...args: Arg[]): Result<[number, string], Context>;
   }
 }
 
@@ -142,20 +142,34 @@ function packLong(buf: Buffer, at: number, s: string): number {
   return at + 4 + len;
 }
 
-/** Serializes a task error for the err field of a task value (lua/includes/task.lua). */
-export function encodeError(e: TaskError | null): string {
-  return e === null ? '' : JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
+/**
+ * Serializes a task's last failure for the err field of its value
+ * (lua/includes/task.lua): JSON [class, message, stack?], or, with the
+ * delay the retry policy chose after it, [class, message, stack or null,
+ * delayMs]. The scripts read only the class (dispatch pauses).
+ */
+export function encodeError(e: TaskError | null, delayMs?: number): string {
+  if (e === null) return '';
+  if (delayMs !== undefined) return JSON.stringify([e.class, e.message, e.stack ?? null, Math.max(0, Math.round(delayMs))]);
+  return JSON.stringify(e.stack === undefined ? [e.class, e.message] : [e.class, e.message, e.stack]);
 }
 
-/** Reads a stored task error; unreadable text becomes a readable error, never a throw. */
-export function decodeError(s: string): TaskError | null {
-  if (s === '') return null;
+/** Reads a stored last failure; unreadable text becomes a readable error, never a throw. */
+export function decodeFailure(s: string): { error: TaskError | null; delayMs: number | null } {
+  if (s === '') return { error: null, delayMs: null };
   try {
-    const [cls, message, stack] = JSON.parse(s) as [string, string, string?];
-    return stack === undefined ? { class: String(cls), message: String(message) } : { class: String(cls), message: String(message), stack };
+    const [cls, message, stack, delayMs] = JSON.parse(s) as [string, string, string | null | undefined, number | undefined];
+    const error: TaskError = { class: String(cls), message: String(message) };
+    if (typeof stack === 'string') error.stack = stack;
+    return { error, delayMs: typeof delayMs === 'number' && delayMs >= 0 ? delayMs : null };
   } catch {
-    return { class: 'Unknown', message: s };
+    return { error: { class: 'Unknown', message: s }, delayMs: null };
   }
+}
+
+/** Reads a stored task error (see decodeFailure). */
+export function decodeError(s: string): TaskError | null {
+  return decodeFailure(s).error;
 }
 
 /** Typed calls on the scripts of one shard. */
@@ -169,7 +183,7 @@ export class ShardScripts {
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
     // packed into one argument, the record encoded in place (lua/schedule-10.lua): ioredis's cost is per argument
-    const errs = tasks.map((t) => encodeError(t.error));
+    const errs = tasks.map((t) => encodeError(t.error, Math.max(0, Math.round(t.delayMs))));
     let bytes = 0;
     tasks.forEach((t, i) => {
       bytes += 2 + 2 + 4 + 4 + 6 + 4 + 4 + 2 + (t.id.length + (t.aggregateId?.length ?? 0) + errs[i]!.length + (t.doom?.length ?? 0)) * 3 + recordSize(t.record);
@@ -315,6 +329,7 @@ export class ShardScripts {
     try {
       const v = decodeTaskValue(value);
       token = String(v.token);
+      const failure = decodeFailure(v.error);
       return {
         id,
         shard: this.shard,
@@ -322,7 +337,8 @@ export class ShardScripts {
         attempt: v.attempt,
         aggregateId: v.aggregateId === '' ? null : v.aggregateId,
         firstFailureAt: v.firstFailureAt === 0 ? null : v.firstFailureAt,
-        lastError: decodeError(v.error),
+        lastError: failure.error,
+        ...(failure.delayMs === null ? {} : { previousDelayMs: failure.delayMs }),
         dueAt,
         doomed: v.doom === '' ? null : (v.doom as DeadKind),
         record: decodeRecord(v.record),
@@ -331,6 +347,7 @@ export class ShardScripts {
       return { id, token, reason: e instanceof PayloadError ? e.message : String(e) };
     }
   }
+
 
   /**
    * Acks claimed tasks; an item with followers or a tail acks a chain's
@@ -358,7 +375,10 @@ export class ShardScripts {
   /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
   async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
-    for (const i of items) args.push(i.id, i.token, Math.max(0, Math.round(i.delayMs)), encodeError(i.error), i.doom ?? '');
+    for (const i of items) {
+      const delayMs = Math.max(0, Math.round(i.delayMs));
+      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '');
+    }
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
 
@@ -468,16 +488,32 @@ export class ShardScripts {
     return (await this.redis.zrPause(...this.keys, what)) === 1;
   }
 
-  /** Lifts a pause ('' to only continue) and moves up to limit held tasks back, from offset. */
-  async resume(what: string, offset: number, limit: number): Promise<{ moved: number; next: number }> {
-    const [moved, next] = await this.redis.zrResume(...this.keys, this.channel, what, offset, limit);
-    return { moved, next };
+  /**
+   * One step of a resume: lifts a pause ('' to only continue) and looks at
+   * up to limit held tasks, just after the one the step before ended on
+   * (null: from the start). next is where the following step goes on, null
+   * when the paused set has been gone through.
+   */
+  async resume(what: string, after: PausedCursor | null, limit: number): Promise<{ moved: number; next: PausedCursor | null }> {
+    const [moved, score, id] = await this.redis.zrResume(...this.keys, this.channel, what, after?.score ?? '', after?.id ?? '', limit);
+    return { moved, next: score === '' ? null : { score, id } };
   }
 
-  /** One step of a shift: phase 'out' pushes due times back by deltaMs into the shifting set, 'in' moves them back. */
-  async shift(phase: 'out' | 'in', deltaMs: number, limit: number): Promise<number> {
-    return this.redis.zrShift(...this.keys, phase, Math.round(deltaMs), limit);
+  /**
+   * One step of a shift: pushes back by deltaMs (a whole number > 0) the due
+   * times of up to limit tasks due at or before cursor ('+inf' for the first
+   * step), latest first. next is the following step's cursor, null when done.
+   */
+  async shift(deltaMs: number, cursor: string, limit: number): Promise<{ moved: number; next: string | null }> {
+    const [moved, next] = await this.redis.zrShift(...this.keys, deltaMs, cursor, limit);
+    return { moved, next: next === '' ? null : next };
   }
+}
+
+/** Where a walk through the paused set goes on: the score (as Redis wrote it) and id of the last task it looked at. */
+export interface PausedCursor {
+  score: string;
+  id: string;
 }
 
 /** A record offered to admit: a fresh one by its ids, a republished one by its task and attempt. */

@@ -4,8 +4,8 @@
  * caller's order in the results.
  */
 import type { Redis } from 'ioredis';
-import { type AckItem, type AckResult, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, ShardScripts } from './scripts.js';
-import { shardKeys, shardOf, wakeChannel } from './keys.js';
+import { type AckItem, type AckResult, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts } from './scripts.js';
+import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
@@ -169,33 +169,53 @@ export class TaskStore {
   async resume(what: string, progress: (moved: number) => void = () => {}): Promise<number> {
     let moved = 0;
     for (const sh of this.shardScripts) {
-      let offset = 0;
+      let after: PausedCursor | null = null;
       let first = true;
-      while (offset >= 0) {
-        const r = await sh.resume(first ? what : '', offset, this.options.maxBatch);
+      do {
+        const r: { moved: number; next: PausedCursor | null } = await sh.resume(first ? what : '', after, this.options.maxBatch);
         first = false;
         moved += r.moved;
-        offset = r.next;
+        after = r.next;
+        if (r.moved > 0) progress(moved);
+      } while (after !== null);
+    }
+    return moved;
+  }
+
+  /**
+   * Pushes every due time back by deltaMs (rounded; nothing below 1 ms), in
+   * bounded steps, each safe to interrupt; returns how many tasks moved.
+   * Stopped midway, the latest-due tasks are pushed back and the rest not;
+   * running it again pushes all of them back again.
+   */
+  async shift(deltaMs: number, progress: (moved: number) => void = () => {}): Promise<number> {
+    const delta = Math.round(deltaMs);
+    let moved = 0;
+    if (delta < 1) return moved;
+    for (const sh of this.shardScripts) {
+      for (let cursor: string | null = '+inf'; cursor !== null; ) {
+        const r: { moved: number; next: string | null } = await sh.shift(delta, cursor, this.options.maxBatch);
+        moved += r.moved;
+        cursor = r.next;
         if (r.moved > 0) progress(moved);
       }
     }
     return moved;
   }
 
-  /** Pushes every due time back by deltaMs, in bounded steps; returns how many tasks moved. */
-  async shift(deltaMs: number, progress: (moved: number) => void = () => {}): Promise<number> {
-    let moved = 0;
+  /**
+   * Deletes every task of the namespace: every key of every shard but its
+   * token counter (seq), which must only grow: were it to start again, a
+   * worker still holding a lease from before could carry a token equal to a
+   * new claim's, and its outcome would be taken. Returns how many keys went.
+   */
+  async purge(): Promise<number> {
+    let deleted = 0;
+    const kept = SHARD_KEY_NAMES.indexOf('seq');
     for (const sh of this.shardScripts) {
-      // bounded by the size at the start: tasks scheduled meanwhile may be moved too, but cannot make it endless
-      const steps = Math.ceil((await this.redis.zcard(shardKeys(this.options.namespace, sh.shard)[0]!)) / this.options.maxBatch);
-      for (let step = 0, n = -1; n !== 0 && step < steps; step++) {
-        n = await sh.shift('out', deltaMs, this.options.maxBatch);
-        moved += n;
-        if (n > 0) progress(moved);
-      }
-      while ((await sh.shift('in', 0, this.options.maxBatch)) > 0);
+      deleted += await this.redis.del(...shardKeys(this.options.namespace, sh.shard).filter((_, i) => i !== kept));
     }
-    return moved;
+    return deleted;
   }
 
   /**

@@ -42,6 +42,8 @@ export interface ClaimedTask {
   /** First-failure time (Redis ms), or null if it never failed (a parked record). */
   firstFailureAt: number | null;
   lastError: TaskError | null;
+  /** The delay the retry policy chose after the last failure (ms), when stored: decorrelated jitter grows from it. */
+  previousDelayMs?: number;
   /** The due time it was claimed for (Redis ms): claim time minus this is the lateness. */
   dueAt: number;
   /**

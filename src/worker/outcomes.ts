@@ -265,8 +265,7 @@ function ackItem(a: AckQueued): AckItem & { shard: number } {
   return item;
 }
 
-/** The delay the task waited before this attempt, for decorrelated jitter. */
+/** The delay chosen after the task's last failure, for decorrelated jitter; null before any failure. */
 function previousDelay(t: ClaimedTask): number | null {
-  if (t.firstFailureAt === null || t.attempt < 1) return null;
-  return t.attempt === 1 ? Math.max(0, t.dueAt - t.firstFailureAt) : null;
+  return t.attempt < 1 ? null : (t.previousDelayMs ?? null);
 }

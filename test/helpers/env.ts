@@ -64,6 +64,8 @@ export interface Collected {
   topic: string;
   partition: number;
   offset: string;
+  /** The record's Kafka timestamp (ms, as a string). */
+  timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -77,7 +79,7 @@ export async function collect(topic: string): Promise<{ messages: Collected[]; s
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ topic: t, partition, message }) => {
-      messages.push({ topic: t, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} });
+      messages.push({ topic: t, partition, offset: message.offset, timestamp: message.timestamp, key: message.key, value: message.value, headers: message.headers ?? {} });
     },
   });
   return { messages, stop: () => consumer.disconnect() };

@@ -2,7 +2,7 @@
  * The direct-mode worker against the real Redis: timing, retries by policy,
  * dead letters, order per aggregate under concurrency, close().
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,8 @@ import { Redis } from 'ioredis';
 import { createWorker, type StartedWorker } from '../../src/create-worker.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
 import type { DeadReason } from '../../src/events.js';
+import { deadLetterHeaders } from '../../src/kafka/dead-letter.js';
+import type { DeadLetterSink } from '../../src/worker/outcomes.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
 import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
@@ -54,6 +56,18 @@ async function start(
     await w.store.redis.quit();
   });
   return w;
+}
+
+/** A dead-letter sink whose first n writes fail (Kafka down); the later ones go to written. tries counts them all. */
+function failingFirst(n: number, written: (task: ClaimedTask, reason: DeadReason) => void = () => {}): { sink: DeadLetterSink; tries: () => number } {
+  let tries = 0;
+  return {
+    tries: () => tries,
+    sink: async (task, reason) => {
+      if (++tries <= n) throw new Error('Kafka is down');
+      written(task, reason);
+    },
+  };
 }
 
 describe('direct-mode worker', () => {
@@ -116,7 +130,7 @@ describe('direct-mode worker', () => {
 
   it('a failed dead-letter write keeps the task and writes it later without running the handler again', async () => {
     const { namespace, store } = await setup();
-    let writes = 0;
+    const dlt = failingFirst(2);
     let calls = 0;
     await start(
       namespace,
@@ -124,19 +138,58 @@ describe('direct-mode worker', () => {
         calls++;
         throw new SyntaxError('bad payload');
       },
-      {
-        config: { failure: { deadLetterRetryMs: 50 } },
-        deadLetter: async () => {
-          writes++;
-          if (writes < 3) throw new Error('Kafka is down');
-        },
-      },
+      { config: { failure: { deadLetterRetryMs: 50 } }, deadLetter: dlt.sink },
     );
     await store.schedule([failed(1, null)]);
-    await waitFor(() => writes === 3, 5_000, 'the third dead-letter write');
+    await waitFor(() => dlt.tries() === 3, 5_000, 'the third dead-letter write');
     await waitFor(async () => (await store.stats()).total.dead === 1, 2_000, 'the task in the dead set');
     expect(calls).toBe(1);
   });
+
+  it('failed dead-letter writes add no attempts: after 3 handler attempts and 4 failed writes the letter says 3', async () => {
+    const { namespace, store } = await setup();
+    let calls = 0;
+    const written: string[] = [];
+    const dlt = failingFirst(4, (task, reason) => {
+      const h = deadLetterHeaders(task, reason, { springHeaders: false });
+      written.push(h.find(([n]) => n === 'zretry-attempt')![1]!.toString());
+    });
+    await start(
+      namespace,
+      () => {
+        calls++;
+        throw new Error('still broken');
+      },
+      { config: { failure: { deadLetterRetryMs: 20 } }, deadLetter: dlt.sink },
+    );
+    await store.schedule([failed(1, null)]); // attempt 1 failed in the consumer
+    await waitFor(() => written.length === 1, 5_000, 'the dead letter');
+    expect(calls).toBe(2);
+    expect(written, 'zretry-attempt of the dead letter').toEqual(['3']);
+    await waitFor(async () => (await store.stats()).total.dead === 1, 2_000, 'the task in the dead set');
+    expect((await store.shard(0).get(['orders/0/1']))[0]).toMatchObject({ state: 'dead', attempt: 3 });
+  });
+
+  it('decorrelated jitter grows from attempt to attempt: each delay may reach three times the one before', async () => {
+    const { namespace, store } = await setup();
+    const at: number[] = [];
+    // the top of each random range, so every delay is 3x the one before (capped)
+    vi.spyOn(Math, 'random').mockReturnValue(0.9999);
+    cleanups.push(async () => void vi.restoreAllMocks());
+    await start(
+      namespace,
+      () => {
+        at.push(Date.now());
+        throw new Error('still broken');
+      },
+      { config: { failure: { policy: { backoff: { type: 'exponential', initialMs: 10, multiplier: 2, maxMs: 60_000, jitter: 'decorrelated' }, maxAttempts: 5 } } } },
+    );
+    await store.schedule([{ ...failed(1, null), delayMs: 30 }]); // the consumer's first failure waited 3 x 10 ms
+    await waitFor(() => at.length === 4, 10_000, 'four worker attempts');
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // delays after attempts 2, 3, 4: 90, 270, 810 ms; without the previous delay each stays at 3 x 10 ms
+    expect(gaps.map((g, i) => g >= [90, 270, 810][i]! - 2), `gaps between attempts ${gaps.join(', ')} ms`).toEqual([true, true, true]);
+  }, 15_000);
 
   it('keeps the order of each aggregate with many running at once, across workers and shards', async () => {
     const { namespace, store } = await setup(4);

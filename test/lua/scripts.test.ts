@@ -240,6 +240,17 @@ describe('retry', () => {
     expect(u.doomed).toBe('fatal');
     expect(u.attempt).toBe(2);
   });
+
+  it('a doomed task whose dead-letter write failed again keeps its attempt count: no handler ran', async () => {
+    await store.schedule([failed(1, null)]);
+    const t = (await store.claim(0, 10, 10_000)).tasks[0]!;
+    await store.retry([{ ...lease(t), delayMs: 0, error: null, doom: 'attempts-exhausted' }]); // attempt 2 failed, its dead letter too
+    for (let write = 2; write <= 4; write++) {
+      const u = (await store.claim(0, 10, 10_000)).tasks[0]!;
+      expect([u.doomed, u.attempt], `before dead-letter write ${write}`).toEqual(['attempts-exhausted', 2]);
+      await store.retry([{ ...lease(u), delayMs: 0, error: null, doom: 'attempts-exhausted' }]);
+    }
+  });
 });
 
 describe('kill and the follower policy', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeRecord, encodeRecord, type RecordHeader, type TaskRecord } from '../../src/store/record-codec.js';
-import { decodeError, encodeError } from '../../src/store/scripts.js';
+import { decodeError, decodeFailure, encodeError } from '../../src/store/scripts.js';
 import { parseRepublished, republishHeaders, republishKafkaHeaders, fromKafkaHeaders, SignatureError, toKafkaHeaders } from '../../src/kafka/headers.js';
 import { PayloadError } from '../../src/errors.js';
 
@@ -34,6 +34,13 @@ describe('record codec', () => {
     expect(decodeError(encodeError({ class: 'E', message: 'm', stack: 's' }))).toEqual({ class: 'E', message: 'm', stack: 's' });
     expect(decodeError('')).toBeNull();
     expect(decodeError('not json')).toEqual({ class: 'Unknown', message: 'not json' });
+  });
+
+  it('a last failure keeps the delay chosen after it, with or without a stack; an error stored without one has none', () => {
+    expect(decodeFailure(encodeError({ class: 'E', message: 'm' }, 270.4))).toEqual({ error: { class: 'E', message: 'm' }, delayMs: 270 });
+    expect(decodeFailure(encodeError({ class: 'E', message: 'm', stack: 's' }, 0))).toEqual({ error: { class: 'E', message: 'm', stack: 's' }, delayMs: 0 });
+    expect(decodeFailure(encodeError({ class: 'E', message: 'm', stack: 's' }))).toEqual({ error: { class: 'E', message: 'm', stack: 's' }, delayMs: null });
+    expect(decodeFailure('')).toEqual({ error: null, delayMs: null });
   });
 });
 
