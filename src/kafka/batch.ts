@@ -9,7 +9,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { HandlerRecord, RecordHeaders } from '../handler.js';
-import type { AdmitResult } from '../store/scripts.js';
+import type { AdmitBatch, AdmitResult } from '../store/scripts.js';
 import type { TaskRecord } from '../store/record-codec.js';
 import type { NewTask } from '../store/task.js';
 import { fromKafkaHeaders, H, parseRepublished, SignatureError, type RepublishedInfo } from './headers.js';
@@ -43,8 +43,8 @@ export interface ReadOptions {
 /** Longest message or aggregate id (bytes, UTF-8); a task stores both with 16-bit lengths. */
 export const MAX_ID_BYTES = 16 * 1024;
 
-/** A batch's records and what became of each. */
-export class Batch {
+/** A batch's records and what became of each; it is its own admit request (AdmitBatch's columns). */
+export class Batch implements AdmitBatch {
   readonly n: number;
   readonly kind: Uint8Array;
   /** 1 once the record is handled or stored: offsets move over the prefix of these. */
@@ -57,6 +57,8 @@ export class Batch {
   readonly shards: Int32Array;
   readonly copies = new Map<number, RepublishedInfo>();
   readonly badIds = new Map<number, unknown>();
+  /** Its topic, partition and offsets, for admit to tell a re-read by. */
+  readonly origin: { topic: string; partition: number; offsets: readonly string[] };
   /** What admit said, per record (undefined for records not offered to it). */
   verdicts: (AdmitResult | undefined)[] = [];
   /** Failed and parked records to store, in the order they must keep per aggregate. */
@@ -77,6 +79,7 @@ export class Batch {
     this.ids = new Array<string>(n);
     this.aggs = new Array<string | null>(n);
     this.offsets = messages.map((m) => m.offset);
+    this.origin = { topic, partition, offsets: this.offsets };
     for (let i = 0; i < n; i++) this.read(i, doneAhead, opts);
   }
 
@@ -144,6 +147,11 @@ export class Batch {
       opts.logger.warn({ topic: this.topic, partition: this.partition, offset: r.offset, reason: (e as Error).message }, 'record has malformed zretry headers; handling it as a fresh record');
       return null;
     }
+  }
+
+  /** The copy record i is, for admit (undefined for a fresh record). */
+  copyOf(i: number): RepublishedInfo | undefined {
+    return this.kind[i] === Kind.Copy ? this.copies.get(i) : undefined;
   }
 
   /** Record i as a task keeps it. */

@@ -105,6 +105,7 @@ export function retryingConsumer(opts: RetryingConsumerOptions): RetryingConsume
     const epoch = offsets.epoch(topic, partition);
     const guard = batchGuard(payload, store, opts.leaseMs);
     try {
+      // 1. read
       const b = new Batch(topic, partition, batch.messages, ahead, read);
       // 2. admit
       try {
@@ -160,40 +161,14 @@ export function retryingConsumer(opts: RetryingConsumerOptions): RetryingConsume
   }
 }
 
-/**
- * Stage 2: admit calls for the records that are fresh or copies, one per
- * shard and chunk of at most store.maxBatch, all sent at once.
- */
+/** Stage 2: the verdicts on the fresh records and copies, one admit call per shard and chunk of store.maxBatch. */
 async function admit(b: Batch, store: TaskStore, leaseMs: number): Promise<void> {
-  const byShard = new Map<number, { fresh: number[]; copies: number[] }>();
-  const group = (shard: number) => {
-    let g = byShard.get(shard);
-    if (!g) byShard.set(shard, (g = { fresh: [], copies: [] }));
-    return g;
-  };
-  for (let i = 0; i < b.n; i++) {
-    if (b.kind[i] === Kind.Fresh) group(b.shards[i]!).fresh.push(i);
-    else if (b.kind[i] === Kind.Copy) group(b.shards[i]!).copies.push(i);
-  }
-  if (byShard.size === 0) return;
+  const index: number[] = [];
+  for (let i = 0; i < b.n; i++) if (b.kind[i] === Kind.Fresh || b.kind[i] === Kind.Copy) index.push(i);
+  if (index.length === 0) return;
+  const verdicts = await store.admitBatch(b, index, (i) => b.shards[i]!, leaseMs);
   b.verdicts = new Array(b.n);
-  const max = store.options.maxBatch;
-  const calls: Promise<void>[] = [];
-  for (const [shard, g] of byShard) {
-    const scripts = store.shard(shard);
-    for (let at = 0; at < Math.max(g.fresh.length, g.copies.length); at += max) {
-      const fresh = g.fresh.slice(at, at + max);
-      const copies = g.copies.slice(at, at + max);
-      const asked = copies.map((i) => b.copies.get(i)!);
-      calls.push(
-        scripts.admitColumns(b.ids, b.aggs, fresh, asked, leaseMs, { topic: b.topic, partition: b.partition, offsets: b.offsets }).then((res) => {
-          fresh.forEach((i, k) => (b.verdicts[i] = res.fresh[k]));
-          copies.forEach((i, k) => (b.verdicts[i] = res.copies[k]));
-        }),
-      );
-    }
-  }
-  await Promise.all(calls);
+  index.forEach((i, k) => (b.verdicts[i] = verdicts[k]));
 }
 
 /** Whether records before index p were stored as tasks (they then wait out the fsync window). */

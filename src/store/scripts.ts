@@ -206,74 +206,53 @@ export class ShardScripts {
   }
 
   /**
-   * Judges a batch's records: fresh ones by message id and aggregate only
-   * (their bytes stay here; a record that must park is stored later by
-   * schedule), republished ones by task id and delivery attempt. A
-   * republished record that may run gets a lease of leaseMs and the token
-   * its outcome must carry. Results come back in the order of entries.
+   * Judges records of a batch (`index` into its columns): fresh ones by
+   * message id and aggregate only (their bytes stay here; a record that
+   * must park is stored later by schedule), republished ones by task id and
+   * delivery attempt. A republished record that may run gets a lease of
+   * leaseMs and the token its outcome must carry. Results come in the order
+   * of index; those of fresh records are shared objects: never change them.
    */
-  async admit(entries: ReadonlyArray<AdmitEntry>, leaseMs: number): Promise<AdmitResult[]> {
-    const ids: string[] = [];
-    const aggs: (string | null)[] = [];
-    const copies: { taskId: string; attempt: number }[] = [];
-    for (const e of entries) {
-      if (e.kind === 'fresh') {
-        ids.push(e.id);
-        aggs.push(e.aggregateId);
-      } else copies.push(e);
-    }
-    const res = await this.admitColumns(ids, aggs, ids.map((_, i) => i), copies, leaseMs, null);
-    let f = 0;
-    let c = 0;
-    return entries.map((e) => (e.kind === 'fresh' ? res.fresh[f++]! : res.copies[c++]!));
-  }
-
-  /**
-   * admit for records kept in columns, as the consumer holds them: the
-   * fresh records are ids[i] and aggs[i] for i in `index`, all from one
-   * topic and partition with their offsets in `origin` (null when unknown:
-   * then a re-read is told only by its id). Verdicts of fresh records are
-   * shared objects: never change them.
-   */
-  async admitColumns(
-    ids: readonly string[],
-    aggs: readonly (string | null)[],
-    index: readonly number[],
-    copies: ReadonlyArray<{ taskId: string; attempt: number }>,
-    leaseMs: number,
-    origin: { topic: string; partition: number; offsets: readonly string[] } | null,
-  ): Promise<{ fresh: AdmitResult[]; copies: AdmitResult[] }> {
+  async admit(batch: AdmitBatch, index: readonly number[], leaseMs: number): Promise<AdmitResult[]> {
+    const fresh: number[] = [];
+    const republished: Arg[] = [];
     let bytes = 0;
-    for (const i of index) bytes += 6 + (ids[i]!.length + (aggs[i]?.length ?? 0)) * 3 + (origin?.offsets[i]!.length ?? 0);
+    const { ids, aggs, origin } = batch;
+    for (const i of index) {
+      const copy = batch.copyOf(i);
+      if (copy) {
+        republished.push(copy.taskId, copy.attempt);
+        continue;
+      }
+      fresh.push(i);
+      bytes += 6 + (ids[i]!.length + (aggs[i]?.length ?? 0)) * 3 + (origin?.offsets[i]!.length ?? 0);
+    }
     // the fresh records packed into one argument: ioredis's cost is per argument
     const packed = Buffer.allocUnsafe(bytes);
     let at = 0;
-    for (const i of index) {
+    for (const i of fresh) {
       at = packString(packed, at, ids[i]!);
       at = packString(packed, at, aggs[i] ?? '');
       at = packString(packed, at, origin?.offsets[i] ?? '');
     }
-    const republished: Arg[] = [];
-    for (const c of copies) republished.push(c.taskId, c.attempt);
     const [codes, tokens] = await this.redis.zrAdmitBuffer(
       ...this.keys,
       Math.round(leaseMs),
       packed.subarray(0, at),
-      copies.length,
+      republished.length / 2,
       origin?.topic ?? '',
       origin?.partition ?? -1,
       ...republished,
     );
-    if (codes.length !== index.length) throw new Error(`zretry: script admit returned ${codes.length} verdicts for ${index.length} records`);
-    const fresh = new Array<AdmitResult>(index.length);
-    for (let k = 0; k < index.length; k++) fresh[k] = decodeCode('admit', codes[k]!, FRESH_VERDICTS);
-    return {
-      fresh,
-      copies: tokens.map(([code, token]) => {
-        const outcome = decodeCode('admit', code, REPUBLISHED_CODES);
-        return token > 0 ? { outcome, token: String(token) } : { outcome };
-      }),
-    };
+    if (codes.length !== fresh.length) throw new Error(`zretry: script admit returned ${codes.length} verdicts for ${fresh.length} records`);
+    let f = 0;
+    let c = 0;
+    return index.map((i) => {
+      if (!batch.copyOf(i)) return decodeCode('admit', codes[f++]!, FRESH_VERDICTS);
+      const [code, token] = tokens[c++]!;
+      const outcome = decodeCode('admit', code, REPUBLISHED_CODES);
+      return token > 0 ? { outcome, token: String(token) } : { outcome };
+    });
   }
 
   /**
@@ -518,6 +497,19 @@ export interface PausedCursor {
 
 /** A record offered to admit: a fresh one by its ids, a republished one by its task and attempt. */
 export type AdmitEntry = { kind: 'fresh'; id: string; aggregateId: string | null } | { kind: 'republished'; taskId: string; attempt: number };
+
+/**
+ * Records offered to admit in columns, as the consumer holds a batch:
+ * record i is a republished copy when copyOf(i) says so, else fresh with
+ * ids[i] and aggs[i]. origin: the batch's topic, partition and offsets
+ * (null when unknown: then a re-read is told only by its id).
+ */
+export interface AdmitBatch {
+  ids: readonly string[];
+  aggs: readonly (string | null)[];
+  copyOf(i: number): { taskId: string; attempt: number } | undefined;
+  origin: { topic: string; partition: number; offsets: readonly string[] } | null;
+}
 
 /** One ack: a claimed task, or a chain's head with the followers that succeeded and what becomes of the one that failed. */
 export interface AckItem {

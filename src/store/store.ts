@@ -4,7 +4,7 @@
  * caller's order in the results.
  */
 import type { Redis } from 'ioredis';
-import { type AckItem, type AckResult, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts } from './scripts.js';
+import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts } from './scripts.js';
 import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
@@ -69,7 +69,25 @@ export class TaskStore {
    * republished records that run.
    */
   admit(entries: readonly (AdmitEntry & { shard?: number })[], leaseMs: number): Promise<AdmitResult[]> {
-    return this.byShard(entries, (e) => e.shard ?? (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : 0), (sh, part) => sh.admit(part, leaseMs));
+    const batch: AdmitBatch = {
+      ids: entries.map((e) => (e.kind === 'fresh' ? e.id : '')),
+      aggs: entries.map((e) => (e.kind === 'fresh' ? e.aggregateId : null)),
+      copyOf: (i) => {
+        const e = entries[i]!;
+        return e.kind === 'republished' ? e : undefined;
+      },
+      origin: null,
+    };
+    const shard = (i: number) => {
+      const e = entries[i]!;
+      return e.shard ?? (e.kind === 'fresh' ? this.shardOf(e.aggregateId, e.id) : 0);
+    };
+    return this.admitBatch(batch, entries.map((_, i) => i), shard, leaseMs);
+  }
+
+  /** admit for a batch in columns (ShardScripts.admit): the records `index`, each on shard(i); results in the order of index. */
+  admitBatch(batch: AdmitBatch, index: readonly number[], shard: (i: number) => number, leaseMs: number): Promise<AdmitResult[]> {
+    return this.byShard(index, shard, (sh, part) => sh.admit(batch, part, leaseMs));
   }
 
   /**

@@ -421,18 +421,15 @@ describe('a re-read after a consumer crash (issue 13, suspected B1, B2, B1)', ()
   it('a record that comes before the last task stored of its aggregate from the same partition was handled before: duplicate, not parked behind it', async () => {
     // B1 (offset 0) succeeded, B2 (offset 1) failed and was stored; the consumer died before its commit
     await store.schedule([failed(1, 'B')]);
+    const batch = (partition: number, ids: string[], aggs: string[], offsets: string[]) => ({ ids, aggs, copyOf: () => undefined, origin: { topic: 'orders', partition, offsets } });
+    const verdicts = async (b: ReturnType<typeof batch>) => (await store.admitBatch(b, b.ids.map((_, i) => i), () => 0, 10_000)).map((v) => v.outcome);
     const ids = ['orders/0/0', 'orders/0/1', 'orders/0/2', 'orders/0/5'];
-    const aggs = ['B', 'B', 'B', 'C'];
-    const offsets = ['0', '1', '2', '5'];
-    const { fresh } = await store.shard(0).admitColumns(ids, aggs, [0, 1, 2, 3], [], 10_000, { topic: 'orders', partition: 0, offsets });
     // B1 must not run again now (it would run after B2); B2 is a task; B3 parks behind B2; C is free
-    expect(fresh.map((v) => v.outcome)).toEqual(['duplicate', 'duplicate', 'park', 'go']);
+    expect(await verdicts(batch(0, ids, ['B', 'B', 'B', 'C'], ['0', '1', '2', '5']))).toEqual(['duplicate', 'duplicate', 'park', 'go']);
     // the same offsets from another partition say nothing about B's records there
-    const other = await store.shard(0).admitColumns(ids, aggs, [0], [], 10_000, { topic: 'orders', partition: 1, offsets });
-    expect(other.fresh.map((v) => v.outcome)).toEqual(['park']);
+    expect(await verdicts(batch(1, ['orders/1/0'], ['B'], ['0']))).toEqual(['park']);
     // with parked records behind the head, the newest of them counts
     await store.schedule([{ ...failed(7, 'B'), attempt: 0, error: null }]);
-    const after = await store.shard(0).admitColumns(['orders/0/6', 'orders/0/8'], ['B', 'B'], [0, 1], [], 10_000, { topic: 'orders', partition: 0, offsets: ['6', '8'] });
-    expect(after.fresh.map((v) => v.outcome)).toEqual(['duplicate', 'park']);
+    expect(await verdicts(batch(0, ['orders/0/6', 'orders/0/8'], ['B', 'B'], ['6', '8']))).toEqual(['duplicate', 'park']);
   });
 });
