@@ -42,6 +42,6 @@ for i = 1, #members, 2 do
     moved = moved + 1
   end
 end
-if ARGV[2] ~= '' and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], 0) end
+if ARGV[2] ~= '' and ARGV[1] ~= '' then redis.call('SPUBLISH', ARGV[1], 0) end
 if #members < limit * 2 then offset = -1 end
 return { moved, offset }

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../config/parse.js';
 import { workerConfigSchema } from '../config/schema.js';
 import { redisFromConfig } from '../config/connections.js';
-import { shardMismatch, storedShards } from '../store/namespace.js';
+import { DEFAULT_SHARDS, shardMismatch, storedShards } from '../store/namespace.js';
 import { ConfigError, ZRetryError } from '../errors.js';
 import type { TaskView } from '../store/task.js';
 import { table } from './table.js';
@@ -46,6 +46,7 @@ filters:
 options:
   --config <file>    JSON config file (environment variables override it)
   --redis <url>      Redis URL (or ZRETRY_REDIS_URL / REDIS_URL)
+  --cluster          Redis Cluster, the --redis host as seed (or ZRETRY_REDIS_CLUSTER=1 or host:port,...)
   --namespace <ns>   key namespace (or ZRETRY_NAMESPACE)
   --shards <n>       shard count of the namespace (or ZRETRY_SHARDS)
   --handler <path>   worker: module whose default export is the handler
@@ -60,6 +61,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     options: {
       config: { type: 'string' },
       redis: { type: 'string' },
+      cluster: { type: 'boolean', default: false },
       namespace: { type: 'string' },
       shards: { type: 'string' },
       handler: { type: 'string' },
@@ -83,6 +85,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   }
   const overrides: NodeJS.ProcessEnv = { ...env };
   if (values.redis) overrides.ZRETRY_REDIS_URL = values.redis;
+  if (values.cluster && !env.ZRETRY_REDIS_CLUSTER) overrides.ZRETRY_REDIS_CLUSTER = '1';
   if (values.namespace) overrides.ZRETRY_NAMESPACE = values.namespace;
   if (values.shards) overrides.ZRETRY_SHARDS = values.shards;
   const raw = rawConfig(values.config, overrides);
@@ -90,7 +93,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
   if (command === 'worker') return runWorker(raw, values.handler ?? env.ZRETRY_HANDLER);
   if (command === 'acl') {
     const { store } = parseConfig(workerConfigSchema, { store: raw.store ?? {} }, 'configuration');
-    const { out, notes } = aclReport(store.namespace, values.role, values.json);
+    const { out, notes } = aclReport(store.namespace, values.role, values.json, clusterSeed(store));
     if (notes) console.error(notes);
     console.log(out);
     return 0;
@@ -106,13 +109,21 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     await redis.connect();
     // the namespace knows its shard count: a given one must match it, an absent one is read from it
     const stored = await storedShards(redis, cfg.store.namespace);
-    const given = (raw.store as { shards?: unknown } | undefined)?.shards !== undefined;
-    if (stored !== null && given && stored !== cfg.store.shards) throw shardMismatch(cfg.store.namespace, stored, cfg.store.shards);
-    const store = new TaskStore(redis, { ...cfg.store, shards: stored ?? cfg.store.shards });
+    const given = cfg.store.shards;
+    if (stored !== null && given !== undefined && stored !== given) throw shardMismatch(cfg.store.namespace, stored, given);
+    const store = new TaskStore(redis, { ...cfg.store, shards: stored ?? given ?? DEFAULT_SHARDS });
     return await operate(store, command, positionals.slice(1), values);
   } finally {
     redis.disconnect();
   }
+}
+
+/** The first seed node of a cluster configuration (host:port), or undefined for a single Redis. */
+function clusterSeed(store: { redisUrl: string; cluster: boolean | string[] }): string | undefined {
+  if (store.cluster === false) return undefined;
+  if (store.cluster !== true) return store.cluster[0];
+  const u = new URL(store.redisUrl);
+  return `${u.hostname}:${u.port || 6379}`;
 }
 
 const OPERATOR_COMMANDS = new Set(['stats', 'list', 'show', 'retry-now', 'kill', 'skip', 'dead', 'unhold', 'purge', 'pause', 'resume', 'shift']);

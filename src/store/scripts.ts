@@ -2,8 +2,9 @@
  * The only module that builds KEYS/ARGV for the Lua scripts and decodes their
  * replies. The rest of zretry calls the typed store API (store.ts).
  */
-import type { Redis, Result } from 'ioredis';
-import { PayloadError } from '../errors.js';
+import type { Result } from 'ioredis';
+import { PayloadError, StoreError } from '../errors.js';
+import type { RedisClient } from './client.js';
 import { loadScripts } from './lua-loader.js';
 import { decodeRecord, encodeRecord, type TaskRecord } from './record-codec.js';
 import { decodeTaskValue } from './task-value.js';
@@ -50,8 +51,8 @@ declare module 'ioredis' {
 const COMMAND_NAME: Record<string, string> = {};
 
 /** Defines every script of lua/ on a client (EVALSHA with NOSCRIPT fallback). Idempotent. */
-export function defineScripts(redis: Redis): void {
-  const r = redis as Redis & { __zretryScripts?: true };
+export function defineScripts(redis: RedisClient): void {
+  const r = redis as RedisClient & { __zretryScripts?: true };
   if (r.__zretryScripts) return;
   for (const s of loadScripts()) {
     const name = `zr${s.name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
@@ -121,21 +122,53 @@ export function decodeError(s: string): TaskError | null {
   }
 }
 
+/** Replicas a write must reach (Redis WAIT) before the call resolves. */
+export interface WaitReplicas {
+  replicas: number;
+  timeoutMs: number;
+}
+
 /** Typed calls on the scripts of one shard. */
 export class ShardScripts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly shard: number,
     private readonly keys: string[],
+    /** The shard's wake channel, in its slot (SPUBLISH inside a script needs that on a cluster). */
     private readonly channel: string,
+    /** Set: schedule and admit wait for this many replicas (WAIT on the same connection, so the same master). */
+    private readonly wait: WaitReplicas | null = null,
   ) {}
+
+  /**
+   * Runs a write script, then, when replicas are asked for, WAIT in the same
+   * pipeline: on a cluster the pipeline goes to the master of the shard's
+   * slot, so WAIT counts the replicas of the master that took the write.
+   */
+  private async replicated<T>(script: 'zrSchedule' | 'zrAdmit', args: Arg[]): Promise<T> {
+    if (!this.wait) return (await this.redis[script](...args)) as T;
+    const { replicas, timeoutMs } = this.wait;
+    const res = (await this.redis.pipeline()[script](...args).wait(replicas, timeoutMs).exec()) ?? [];
+    const [[writeErr, reply] = [], [waitErr, acked] = []] = res;
+    if (writeErr) throw writeErr;
+    if (waitErr) throw waitErr;
+    if (Number(acked) < replicas) {
+      throw new StoreError(
+        `only ${Number(acked)} of ${replicas} replicas confirmed the write of shard ${this.shard} within ${timeoutMs} ms (store.waitReplicas); it is tried again`,
+        script,
+        this.shard,
+        { retriable: true },
+      );
+    }
+    return reply as T;
+  }
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, tasks.length];
     for (const t of tasks) {
       args.push(t.id, t.aggregateId ?? '', Math.max(0, Math.round(t.delayMs)), t.attempt, t.firstFailureAt ?? 0, encodeError(t.error), encodeRecord(t.record), t.doom ?? '');
     }
-    return decodeCodes('schedule', await this.redis.zrSchedule(...args), SCHEDULE_CODES);
+    return decodeCodes('schedule', await this.replicated<number[]>('zrSchedule', args), SCHEDULE_CODES);
   }
 
   /**
@@ -149,7 +182,7 @@ export class ShardScripts {
       if (e.kind === 'fresh') args.push('f', e.id, e.aggregateId ?? '', encodeRecord(e.record));
       else args.push('r', e.taskId, e.attempt, '');
     }
-    const rows = await this.redis.zrAdmit(...args);
+    const rows = await this.replicated<Array<[number, number]>>('zrAdmit', args);
     const outcomes = decodeCodes('admit', rows.map(([code]) => code), ADMIT_CODES);
     return outcomes.map((outcome, i) => (rows[i]![1] > 0 ? { outcome, token: String(rows[i]![1]) } : { outcome }));
   }

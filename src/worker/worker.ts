@@ -4,7 +4,7 @@
  * until the next due time (or lease deadline) and wakes early when a task
  * is scheduled sooner. Stateless: any number of workers may share a store.
  */
-import type { Redis } from 'ioredis';
+import { subscriberFor, type RedisClient } from '../store/client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../events.js';
@@ -62,7 +62,7 @@ export interface WorkerOptions {
   /** How long close() waits for running tasks before releasing them. */
   closeTimeoutMs: number;
   /** Connection for the wake channel; default: a duplicate of the store's. */
-  subscriber?: Redis;
+  subscriber?: RedisClient;
   events?: ZRetryEmitter;
 }
 
@@ -134,10 +134,10 @@ export class Worker {
     this.events = opts.events ?? new TypedEmitter<ZRetryEvents>();
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
     this.outcomes = new Outcomes(opts.store, opts.outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
-    const sub = opts.subscriber ?? opts.store.redis.duplicate();
+    const sub = opts.subscriber ?? subscriberFor(opts.store.redis);
     logRedisErrors(opts.store.redis, this.log, 'store');
     logRedisErrors(sub, this.log, 'wake-subscriber');
-    this.waker = new Waker(sub, opts.store.channel, this.log);
+    this.waker = new Waker(sub, opts.store.channels, this.log);
     const runner = opts.runner as Partial<LazyTaskRunner>;
     this.lazyRunner = typeof runner.runLazy === 'function' ? (opts.runner as LazyTaskRunner) : null;
   }

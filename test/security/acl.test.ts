@@ -117,8 +117,8 @@ describe('the whole flow as the ACL users', () => {
       throw e;
     });
     try {
-      // the embedded worker listens on the wake channel as the worker user
-      expect(await admin.call('PUBSUB', 'NUMSUB', wakeChannel(namespace))).toEqual([wakeChannel(namespace), 1]);
+      // the embedded worker listens on the wake channels as the worker user
+      expect(await admin.call('PUBSUB', 'SHARDNUMSUB', wakeChannel(namespace, 0), wakeChannel(namespace, 1))).toEqual([wakeChannel(namespace, 0), 1, wakeChannel(namespace, 1), 1]);
       const producer = kafka().producer();
       await producer.connect();
       await producer.send({ topic, acks: -1, messages: Array.from({ length: 16 }, (_, i) => ({ key: `k${i % 5}`, value: `r:${i}` })) });
@@ -179,7 +179,7 @@ describe('the whole flow as the ACL users', () => {
       // a namespace whose name starts with this one's is another namespace
       await expect(worker.hget(`{${namespace}x:0}:tasks`, 'x')).rejects.toThrow('NOPERM this user has no permissions to access one of the keys used as arguments');
       // another namespace's wake channel
-      await expect(worker.publish(wakeChannel(other), '1')).rejects.toThrow('NOPERM this user has no permissions to access one of the channels used as arguments');
+      await expect(worker.spublish(wakeChannel(other, 0), '1')).rejects.toThrow('NOPERM this user has no permissions to access one of the channels used as arguments');
       // commands outside the list, even on its own keys
       await expect(worker.get(`{${namespace}:0}:seq`)).rejects.toThrow("NOPERM this user has no permissions to run the 'get' command");
       await expect(worker.config('SET', 'maxmemory-policy', 'allkeys-lru')).rejects.toThrow("NOPERM this user has no permissions to run the 'config|set' command");
