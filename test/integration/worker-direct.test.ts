@@ -13,6 +13,7 @@ import type { HandlerRecord, RetryContext } from '../../src/handler.js';
 import type { DeadReason } from '../../src/events.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
+import type { RedisClient } from '../../src/store/client.js';
 import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 
@@ -21,7 +22,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(shards = 1): Promise<{ redis: Redis; namespace: string; store: TaskStore }> {
+async function setup(shards = 1): Promise<{ redis: RedisClient; namespace: string; store: TaskStore }> {
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
