@@ -50,11 +50,12 @@ function checkNamespace(namespace: string): void {
 /**
  * What a Redis Cluster client sends besides: CLUSTER SLOTS (ioredis reads
  * the slot table at connect and after a MOVED or a failover), CLUSTER INFO
- * (ioredis's ready check, and the start-up check of cluster_state), and
+ * (ioredis's ready check, and the start-up check of cluster_state),
  * READONLY (ioredis sends it on connections to replicas, which the
- * start-up check reads).
+ * start-up check reads) and CLIENT SETNAME (ioredis names the connections
+ * of its sharded subscribers).
  */
-export const CLUSTER_COMMANDS = ['cluster|info', 'cluster|slots', 'readonly'] as const;
+export const CLUSTER_COMMANDS = ['client|setname', 'cluster|info', 'cluster|slots', 'readonly'] as const;
 
 /** The commands a role needs, sorted, without duplicates; cluster: with what a Redis Cluster client needs. */
 export function aclCommands(role: AclRole, cluster = false): string[] {

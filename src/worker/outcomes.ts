@@ -2,13 +2,15 @@
  * Turns handler results into store calls: success -> ack; failure ->
  * classify and decide (pure policy) -> retry, or dead letter then kill.
  * Outcomes are batched: everything that finished while a store call was
- * running goes in the next call, one per shard and kind.
+ * running goes in the next call, one per shard and kind. A shard whose
+ * write fails (its Redis, or on a cluster its master, is away) keeps its
+ * outcomes and backs off alone; the other shards' outcomes go through.
  */
 import type { Logger } from 'pino';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { DeadReason, ZRetryEmitter } from '../events.js';
-import type { Lease, TaskStore } from '../store/store.js';
+import { ShardsFailedError, type Lease, type TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { redactCommand } from '../util/redis-errors.js';
@@ -46,6 +48,10 @@ export class Outcomes {
   private kills: KillItem[] = [];
   private flushing: Promise<void> | null = null;
   private again = false;
+  /** Shards whose last write failed: local time they are tried again, and the next backoff. */
+  private readonly failing = new Map<number, { until: number; backoff: number }>();
+  /** Ends the flush loop's wait for a failing shard's backoff (a new outcome arrived). */
+  private wakeFlush: (() => void) | null = null;
 
   constructor(
     private readonly store: TaskStore,
@@ -133,56 +139,103 @@ export class Outcomes {
   private kick(): void {
     if (this.flushing) {
       this.again = true;
+      this.wakeFlush?.();
       return;
     }
     this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop());
   }
 
+  private held(shard: number, now: number): boolean {
+    return (this.failing.get(shard)?.until ?? 0) > now;
+  }
+
+  /** Writes until nothing is pending; outcomes of failing shards wait out their backoff, the others do not wait for them. */
   private async flushLoop(): Promise<void> {
     try {
-      let delay = 50;
-      do {
+      for (;;) {
         this.again = false;
-        try {
-          await this.flushOnce();
-          delay = 50;
-        } catch (error) {
-          this.events.emit('store-error', { op: 'outcomes', error: redactCommand(error) });
-          this.log.warn({ err: describeError(error, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again');
-          await sleep(delay);
-          delay = Math.min(delay * 2, 2000);
-          this.again = true;
-        }
-      } while (this.again || this.pending() > 0);
+        await this.flushOnce();
+        if (this.again) continue;
+        const now = Date.now();
+        const all = [...this.acks, ...this.retries, ...this.kills];
+        if (all.length === 0) break;
+        if (all.some((x) => !this.held(x.task.shard, now))) continue;
+        const until = Math.min(...all.map((x) => this.failing.get(x.task.shard)?.until ?? now));
+        await new Promise<void>((res) => {
+          const timer = setTimeout(res, Math.max(0, until - now));
+          this.wakeFlush = () => {
+            clearTimeout(timer);
+            res();
+          };
+        });
+        this.wakeFlush = null;
+      }
     } finally {
       this.flushing = null;
     }
   }
 
+  /** One write per kind for every outcome whose shard is not backing off. */
   private async flushOnce(): Promise<void> {
-    const acks = this.acks.splice(0);
-    const retries = this.retries.splice(0);
-    const kills = this.kills.splice(0);
-    const results = await Promise.allSettled([
-      acks.length && this.store.ack(acks.map((a) => lease(a.task))).then((codes) => this.report('ack', acks, codes, (a) => this.events.emit('succeeded', a))),
-      retries.length &&
-        this.store
-          .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom })))
-          .then((codes) => this.report('retry', retries, codes, (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }))),
-      kills.length &&
-        this.store
-          .kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead)
-          .then((codes) => this.report('kill', kills, codes, (k) => this.events.emit('dead', k))),
+    const now = Date.now();
+    const take = <T extends { task: ClaimedTask }>(q: T[]): T[] => {
+      const out = q.filter((x) => !this.held(x.task.shard, now));
+      if (out.length > 0) q.splice(0, q.length, ...q.filter((x) => this.held(x.task.shard, now)));
+      return out;
+    };
+    const acks = take(this.acks);
+    const retries = take(this.retries);
+    const kills = take(this.kills);
+    const failed = new Set<number>();
+    let firstError: unknown = null;
+    /**
+     * Reports the answers of the shards that answered and puts back the
+     * items of the shards that failed. Nothing of a failed call is lost: it
+     * goes back in the queue. Should a failed call have landed after all,
+     * its second try is refused with 'gone' or 'lease-lost' and never
+     * applied twice.
+     */
+    const settle = async <T extends { task: ClaimedTask }>(op: string, items: T[], q: T[], call: () => Promise<LeaseOutcome[]>, ok: (item: T) => void) => {
+      if (items.length === 0) return;
+      let codes: ReadonlyArray<LeaseOutcome | undefined>;
+      try {
+        codes = await call();
+      } catch (error) {
+        firstError ??= error;
+        this.events.emit('store-error', { op: 'outcomes', error: redactCommand(error) });
+        const bad = error instanceof ShardsFailedError ? new Set(error.failed.keys()) : new Set(items.map((i) => i.task.shard));
+        for (const sh of bad) failed.add(sh);
+        codes = error instanceof ShardsFailedError ? (error.results as ReadonlyArray<LeaseOutcome | undefined>).map((c, i) => (bad.has(items[i]!.task.shard) ? undefined : c)) : [];
+      }
+      const back = items.filter((_, i) => codes[i] === undefined);
+      q.unshift(...back);
+      this.report(op, items.filter((_, i) => codes[i] !== undefined), codes.filter((c): c is LeaseOutcome => c !== undefined), ok);
+    };
+    await Promise.all([
+      settle('ack', acks, this.acks, () => this.store.ack(acks.map((a) => lease(a.task))), (a) => this.events.emit('succeeded', a)),
+      settle(
+        'retry',
+        retries,
+        this.retries,
+        () => this.store.retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom }))),
+        (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }),
+      ),
+      settle('kill', kills, this.kills, () => this.store.kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead), (k) =>
+        this.events.emit('dead', k),
+      ),
     ]);
-    // Nothing of a failed call is lost: it goes back in the queue. Should a
-    // failed call have landed after all, its second try is refused with
-    // 'gone' or 'lease-lost' and never applied twice.
-    const [a, r, k] = results;
-    if (a.status === 'rejected') this.acks.unshift(...acks);
-    if (r.status === 'rejected') this.retries.unshift(...retries);
-    if (k.status === 'rejected') this.kills.unshift(...kills);
-    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) throw failed.reason;
+    const wrote = new Set([...acks, ...retries, ...kills].map((x) => x.task.shard).filter((sh) => !failed.has(sh)));
+    for (const sh of failed) {
+      if (this.failing.size === 0) {
+        this.log.warn({ shard: sh, err: describeError(firstError, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping that shard\'s outcomes and trying again, the other shards go on');
+      }
+      const f = this.failing.get(sh);
+      const backoff = f ? Math.min(f.backoff * 2, 2000) : 50;
+      this.failing.set(sh, { until: Date.now() + backoff, backoff });
+    }
+    for (const sh of wrote) {
+      if (this.failing.delete(sh) && this.failing.size === 0) this.log.info({ shard: sh }, 'outcomes written again on every shard');
+    }
   }
 
   private report<T extends { task: ClaimedTask }>(op: string, items: T[], codes: LeaseOutcome[], ok: (item: T) => void): void {

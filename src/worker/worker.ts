@@ -8,7 +8,7 @@ import { subscriberFor, type RedisClient } from '../store/client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../events.js';
-import type { TaskStore } from '../store/store.js';
+import { ShardsFailedError, type TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind } from '../store/task.js';
 import type { ClaimReply, CorruptClaim } from '../store/scripts.js';
 import { sleep } from '../util/sleep.js';
@@ -224,6 +224,10 @@ export class Worker {
    * quarter of a batch of free slots (or an idle worker), so one freed slot
    * does not cost a round trip. When every shard had less due than asked
    * for, the worker sleeps until the earliest next due time (or a nudge).
+   * A shard whose claim fails (its Redis, or on a cluster its master, is
+   * away) backs off alone, 100 ms doubling to 5 s: the other shards keep
+   * being claimed. One warning when the first shard fails, one line when
+   * the last one answers again.
    */
   private async loop(): Promise<void> {
     const { concurrency, batchSize, leaseMs, maxSleepMs } = this.opts;
@@ -231,9 +235,8 @@ export class Worker {
     const perClaim = Math.max(1, Math.min(batchSize, Math.ceil(concurrency / 2)));
     const minClaim = Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 4));
     const maxInFlight = 2;
-    let backoff = 100;
-    let outage = false;
-    let failed = false;
+    /** Shards whose last claim failed: local time they may be tried again, and the next backoff. */
+    const failing = new Map<number, { until: number; backoff: number }>();
     let inFlight = 0;
     /** Slots promised to the claims in flight. */
     let reserved = 0;
@@ -241,22 +244,30 @@ export class Worker {
     const dry = new Set<number>();
     /** Earliest Redis time a dry shard needs attention. */
     let wakeAt = Infinity;
+    /** The next shard to claim from, in turn, skipping dry and backing-off shards; -1 if none. */
+    const nextShard = (now: number): number => {
+      for (let k = 0; k < shards; k++) {
+        const s = (this.shardCursor + k) % shards;
+        if (!dry.has(s) && (failing.get(s)?.until ?? 0) <= now) return s;
+      }
+      return -1;
+    };
     this.waker.beginRound();
     while (!this.closing || inFlight > 0) {
       for (let r = this.answers.shift(); r; r = this.answers.shift()) {
         inFlight--;
         reserved -= r.want;
+        const { shard } = r;
         if (!r.reply) {
           this.events.emit('store-error', { op: 'claim', error: redactCommand(r.error) });
-          if (!outage) this.log.warn({ err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); pausing and trying again');
-          outage = true;
-          failed = true;
+          const f = failing.get(shard);
+          if (failing.size === 0) this.log.warn({ shard, err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); that shard pauses and is tried again, the others go on');
+          const backoff = f ? Math.min(f.backoff * 2, 5000) : 100;
+          failing.set(shard, { until: Date.now() + backoff, backoff });
           continue;
         }
-        if (outage) this.log.info('Redis answers again; claiming resumed');
-        outage = false;
-        backoff = 100;
-        const { shard, reply } = r;
+        if (failing.delete(shard) && failing.size === 0) this.log.info({ shard }, 'Redis answers again on every shard; claiming resumed');
+        const { reply } = r;
         this.clockOffset = reply.now - Date.now();
         if (reply.tasks.length > 0) {
           this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
@@ -277,24 +288,11 @@ export class Worker {
         if (inFlight > 0) await new Promise<void>((res) => (this.loopWake = res));
         continue;
       }
-      if (failed) {
-        if (inFlight > 0) {
-          await new Promise<void>((res) => (this.loopWake = res));
-          continue;
-        }
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-        failed = false;
-        dry.clear();
-        wakeAt = Infinity;
-        this.waker.beginRound();
-        continue;
-      }
+      const now = Date.now();
+      const shard = nextShard(now);
       const busy = this.running.size + reserved;
       const free = concurrency - busy;
-      if (inFlight < maxInFlight && free > 0 && (free >= minClaim || busy === 0) && dry.size < shards) {
-        let shard = this.shardCursor;
-        while (dry.has(shard)) shard = (shard + 1) % shards;
+      if (inFlight < maxInFlight && free > 0 && (free >= minClaim || busy === 0) && shard >= 0) {
         this.shardCursor = (shard + 1) % shards;
         const want = Math.min(perClaim, free);
         inFlight++;
@@ -305,9 +303,11 @@ export class Worker {
         );
         continue;
       }
-      if (dry.size >= shards && inFlight === 0) {
-        const nowRedis = Date.now() + this.clockOffset;
-        const until = Math.min(wakeAt, nowRedis + maxSleepMs);
+      if (shard < 0 && inFlight === 0) {
+        // every shard is dry or backing off: sleep until one needs attention (or a nudge)
+        const nowRedis = now + this.clockOffset;
+        let until = Math.min(wakeAt, nowRedis + maxSleepMs);
+        for (const f of failing.values()) until = Math.min(until, f.until + this.clockOffset);
         await this.waker.sleep(Math.max(0, until - nowRedis), until);
         dry.clear();
         wakeAt = Infinity;
@@ -359,18 +359,22 @@ export class Worker {
   private async extendLeases(): Promise<void> {
     if (this.running.size === 0) return;
     const runs = [...this.running.values()].filter((r) => !this.opts.runner.ownsLease?.(r.task));
+    let codes: ReadonlyArray<string | undefined>;
     try {
-      const codes = await this.opts.store.extend(runs.map((r) => lease(r.task)), this.opts.leaseMs);
-      codes.forEach((c, i) => {
-        if (c === 'ok') return;
-        // another claim owns the task now: stop this run; its outcome would be refused anyway
-        const r = runs[i]!;
-        this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
-        this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
-        r.abort(new Error('lease lost'));
-      });
+      codes = await this.opts.store.extend(runs.map((r) => lease(r.task)), this.opts.leaseMs);
     } catch (error) {
       this.events.emit('store-error', { op: 'extend', error: redactCommand(error) });
+      // shards that answered were extended; the others try again at the next tick
+      if (!(error instanceof ShardsFailedError)) return;
+      codes = (error.results as ReadonlyArray<string | undefined>).map((c, i) => (error.failed.has(runs[i]!.task.shard) ? undefined : c));
     }
+    codes.forEach((c, i) => {
+      if (c === 'ok' || c === undefined) return;
+      // another claim owns the task now: stop this run; its outcome would be refused anyway
+      const r = runs[i]!;
+      this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
+      this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
+      r.abort(new Error('lease lost'));
+    });
   }
 }
