@@ -69,8 +69,8 @@ function clusterFromUrl(redisUrl: string, seeds: readonly string[], options: Red
     lazyConnect,
     shardedSubscribers: true,
     // after a failover, commands for the lost master's slots wait for the new one instead of failing at once
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
     maxRedirections: 16,
   });
 }

@@ -4,7 +4,7 @@
  */
 import type { Result } from 'ioredis';
 import { PayloadError, StoreError } from '../errors.js';
-import type { RedisClient } from './client.js';
+import { nodeForKey, type RedisClient } from './client.js';
 import { loadScripts } from './lua-loader.js';
 import { decodeRecord, encodeRecord, type TaskRecord } from './record-codec.js';
 import { decodeTaskValue } from './task-value.js';
@@ -141,26 +141,27 @@ export class ShardScripts {
   ) {}
 
   /**
-   * Runs a write script, then, when replicas are asked for, WAIT in the same
-   * pipeline: on a cluster the pipeline goes to the master of the shard's
-   * slot, so WAIT counts the replicas of the master that took the write.
+   * Runs a write script, then, when replicas are asked for, WAIT on the
+   * connection that ran it: on a cluster the connection of the shard's
+   * master (after a MOVED, ioredis has already put the new master in its
+   * slot table), so WAIT counts the replicas of the master that took the
+   * write. Not one pipeline: a pipeline answered MOVED for the script but
+   * not for WAIT is not redirected by ioredis.
    */
   private async replicated<T>(script: 'zrSchedule' | 'zrAdmit', args: Arg[]): Promise<T> {
-    if (!this.wait) return (await this.redis[script](...args)) as T;
+    const reply = (await this.redis[script](...args)) as T;
+    if (!this.wait) return reply;
     const { replicas, timeoutMs } = this.wait;
-    const res = (await this.redis.pipeline()[script](...args).wait(replicas, timeoutMs).exec()) ?? [];
-    const [[writeErr, reply] = [], [waitErr, acked] = []] = res;
-    if (writeErr) throw writeErr;
-    if (waitErr) throw waitErr;
-    if (Number(acked) < replicas) {
+    const acked = await nodeForKey(this.redis, this.keys[0]!).wait(replicas, timeoutMs);
+    if (acked < replicas) {
       throw new StoreError(
-        `only ${Number(acked)} of ${replicas} replicas confirmed the write of shard ${this.shard} within ${timeoutMs} ms (store.waitReplicas); it is tried again`,
+        `only ${acked} of ${replicas} replicas confirmed the write of shard ${this.shard} within ${timeoutMs} ms (store.waitReplicas); it is tried again`,
         script,
         this.shard,
         { retriable: true },
       );
     }
-    return reply as T;
+    return reply;
   }
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {

@@ -1,16 +1,17 @@
 /**
  * Turns handler results into store calls: success -> ack; failure ->
  * classify and decide (pure policy) -> retry, or dead letter then kill.
- * Outcomes are batched: everything that finished while a store call was
- * running goes in the next call, one per shard and kind. A shard whose
- * write fails (its Redis, or on a cluster its master, is away) keeps its
- * outcomes and backs off alone; the other shards' outcomes go through.
+ * Outcomes are batched per shard: everything of a shard that finished
+ * while its store call was running goes in its next call, one per kind.
+ * Each shard flushes on its own, so a shard whose write fails or hangs
+ * (its Redis, or on a cluster its master, is away) keeps its outcomes and
+ * backs off alone while the other shards' outcomes go through.
  */
 import type { Logger } from 'pino';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { DeadReason, ZRetryEmitter } from '../events.js';
-import { ShardsFailedError, type Lease, type TaskStore } from '../store/store.js';
+import type { Lease, TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { redactCommand } from '../util/redis-errors.js';
@@ -41,17 +42,28 @@ type AckItem = { task: ClaimedTask; durationMs: number };
 type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
 
+/** The outcomes of one shard not yet written, and its flush. */
+class ShardQueue {
+  acks: AckItem[] = [];
+  retries: RetryItem[] = [];
+  kills: KillItem[] = [];
+  flushing: Promise<void> | null = null;
+  again = false;
+  /** Set while its writes fail: local time of the next try, and the backoff after that. */
+  failing: { until: number; backoff: number } | null = null;
+  /** Ends the wait for the backoff (a new outcome arrived). */
+  wake: (() => void) | null = null;
+
+  get size(): number {
+    return this.acks.length + this.retries.length + this.kills.length;
+  }
+}
+
 /** Batches the outcomes of claimed tasks into ack / retry / kill calls. */
 export class Outcomes {
-  private acks: AckItem[] = [];
-  private retries: RetryItem[] = [];
-  private kills: KillItem[] = [];
-  private flushing: Promise<void> | null = null;
-  private again = false;
-  /** Shards whose last write failed: local time they are tried again, and the next backoff. */
-  private readonly failing = new Map<number, { until: number; backoff: number }>();
-  /** Ends the flush loop's wait for a failing shard's backoff (a new outcome arrived). */
-  private wakeFlush: (() => void) | null = null;
+  private readonly queues = new Map<number, ShardQueue>();
+  /** Shards whose writes are failing now (one warning when the first fails). */
+  private failingShards = 0;
 
   constructor(
     private readonly store: TaskStore,
@@ -62,10 +74,16 @@ export class Outcomes {
     private readonly redisNow: () => number,
   ) {}
 
+  private queue(shard: number): ShardQueue {
+    let q = this.queues.get(shard);
+    if (!q) this.queues.set(shard, (q = new ShardQueue()));
+    return q;
+  }
+
   /** The handler succeeded. */
   succeeded(task: ClaimedTask, durationMs: number): void {
-    this.acks.push({ task, durationMs });
-    this.kick();
+    this.queue(task.shard).acks.push({ task, durationMs });
+    this.kick(task.shard);
   }
 
   /** The handler failed with err: retry or die, by policy and classification. */
@@ -82,8 +100,8 @@ export class Outcomes {
       classification: classify(err, this.opts.classifier),
     });
     if (decision.action === 'retry') {
-      this.retries.push({ task, delayMs: decision.delayMs, error });
-      this.kick();
+      this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
+      this.kick(task.shard);
       return;
     }
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
@@ -104,13 +122,13 @@ export class Outcomes {
         await this.opts.deadLetter(task, reason);
       } catch (e) {
         this.log.warn({ taskId: task.id, err: describeError(e, 500) }, 'dead-letter write failed; the task stays in Redis and is tried again');
-        this.retries.push({ task, delayMs: this.opts.deadLetterRetryMs, error: reason.error ?? describeError(e, 0), doom: reason.kind });
-        this.kick();
+        this.queue(task.shard).retries.push({ task, delayMs: this.opts.deadLetterRetryMs, error: reason.error ?? describeError(e, 0), doom: reason.kind });
+        this.kick(task.shard);
         return;
       }
     }
-    this.kills.push({ task, reason });
-    this.kick();
+    this.queue(task.shard).kills.push({ task, reason });
+    this.kick(task.shard);
   }
 
   /**
@@ -120,121 +138,95 @@ export class Outcomes {
    */
   async drain(timeoutMs = Infinity): Promise<boolean> {
     const end = Date.now() + timeoutMs;
-    while (this.flushing || this.pending() > 0) {
-      if (!this.flushing) this.kick();
+    for (;;) {
+      const busy = [...this.queues].filter(([, q]) => q.flushing || q.size > 0);
+      if (busy.length === 0) return true;
+      for (const [shard, q] of busy) if (!q.flushing) this.kick(shard);
       const left = end - Date.now();
       if (left <= 0) return false;
       const timer = new AbortController();
-      await Promise.race([this.flushing, sleep(Math.min(left, 2_147_483_647), timer.signal)]);
+      await Promise.race([Promise.all(busy.map(([, q]) => q.flushing)), sleep(Math.min(left, 2_147_483_647), timer.signal)]);
       timer.abort();
     }
-    return true;
   }
 
   /** Outcomes not yet written. */
   pending(): number {
-    return this.acks.length + this.retries.length + this.kills.length;
+    let n = 0;
+    for (const q of this.queues.values()) n += q.size;
+    return n;
   }
 
-  private kick(): void {
-    if (this.flushing) {
-      this.again = true;
-      this.wakeFlush?.();
+  private kick(shard: number): void {
+    const q = this.queue(shard);
+    if (q.flushing) {
+      q.again = true;
+      q.wake?.();
       return;
     }
-    this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop());
+    q.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop(shard, q));
   }
 
-  private held(shard: number, now: number): boolean {
-    return (this.failing.get(shard)?.until ?? 0) > now;
-  }
-
-  /** Writes until nothing is pending; outcomes of failing shards wait out their backoff, the others do not wait for them. */
-  private async flushLoop(): Promise<void> {
+  /** Writes a shard's outcomes until none is left; while its writes fail, it waits out a backoff (or a new outcome). */
+  private async flushLoop(shard: number, q: ShardQueue): Promise<void> {
     try {
       for (;;) {
-        this.again = false;
-        await this.flushOnce();
-        if (this.again) continue;
-        const now = Date.now();
-        const all = [...this.acks, ...this.retries, ...this.kills];
-        if (all.length === 0) break;
-        if (all.some((x) => !this.held(x.task.shard, now))) continue;
-        const until = Math.min(...all.map((x) => this.failing.get(x.task.shard)?.until ?? now));
-        await new Promise<void>((res) => {
-          const timer = setTimeout(res, Math.max(0, until - now));
-          this.wakeFlush = () => {
-            clearTimeout(timer);
-            res();
-          };
-        });
-        this.wakeFlush = null;
+        q.again = false;
+        await this.flushOnce(shard, q);
+        if (q.again && !q.failing) continue;
+        if (q.size === 0) break;
+        const wait = q.failing ? q.failing.until - Date.now() : 0;
+        if (wait > 0) {
+          await new Promise<void>((res) => {
+            const timer = setTimeout(res, wait);
+            q.wake = () => {
+              clearTimeout(timer);
+              res();
+            };
+          });
+          q.wake = null;
+        }
       }
     } finally {
-      this.flushing = null;
+      q.flushing = null;
     }
   }
 
-  /** One write per kind for every outcome whose shard is not backing off. */
-  private async flushOnce(): Promise<void> {
-    const now = Date.now();
-    const take = <T extends { task: ClaimedTask }>(q: T[]): T[] => {
-      const out = q.filter((x) => !this.held(x.task.shard, now));
-      if (out.length > 0) q.splice(0, q.length, ...q.filter((x) => this.held(x.task.shard, now)));
-      return out;
-    };
-    const acks = take(this.acks);
-    const retries = take(this.retries);
-    const kills = take(this.kills);
-    const failed = new Set<number>();
-    let firstError: unknown = null;
-    /**
-     * Reports the answers of the shards that answered and puts back the
-     * items of the shards that failed. Nothing of a failed call is lost: it
-     * goes back in the queue. Should a failed call have landed after all,
-     * its second try is refused with 'gone' or 'lease-lost' and never
-     * applied twice.
-     */
-    const settle = async <T extends { task: ClaimedTask }>(op: string, items: T[], q: T[], call: () => Promise<LeaseOutcome[]>, ok: (item: T) => void) => {
-      if (items.length === 0) return;
-      let codes: ReadonlyArray<LeaseOutcome | undefined>;
-      try {
-        codes = await call();
-      } catch (error) {
-        firstError ??= error;
-        this.events.emit('store-error', { op: 'outcomes', error: redactCommand(error) });
-        const bad = error instanceof ShardsFailedError ? new Set(error.failed.keys()) : new Set(items.map((i) => i.task.shard));
-        for (const sh of bad) failed.add(sh);
-        codes = error instanceof ShardsFailedError ? (error.results as ReadonlyArray<LeaseOutcome | undefined>).map((c, i) => (bad.has(items[i]!.task.shard) ? undefined : c)) : [];
-      }
-      const back = items.filter((_, i) => codes[i] === undefined);
-      q.unshift(...back);
-      this.report(op, items.filter((_, i) => codes[i] !== undefined), codes.filter((c): c is LeaseOutcome => c !== undefined), ok);
-    };
-    await Promise.all([
-      settle('ack', acks, this.acks, () => this.store.ack(acks.map((a) => lease(a.task))), (a) => this.events.emit('succeeded', a)),
-      settle(
-        'retry',
-        retries,
-        this.retries,
-        () => this.store.retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom }))),
-        (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }),
-      ),
-      settle('kill', kills, this.kills, () => this.store.kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead), (k) =>
-        this.events.emit('dead', k),
-      ),
+  /** One write per kind of everything the shard has; a failed write puts its items back. */
+  private async flushOnce(shard: number, q: ShardQueue): Promise<void> {
+    if (q.failing && q.failing.until > Date.now()) return;
+    const acks = q.acks.splice(0);
+    const retries = q.retries.splice(0);
+    const kills = q.kills.splice(0);
+    const results = await Promise.allSettled([
+      acks.length && this.store.ack(acks.map((a) => lease(a.task))).then((codes) => this.report('ack', acks, codes, (a) => this.events.emit('succeeded', a))),
+      retries.length &&
+        this.store
+          .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom })))
+          .then((codes) => this.report('retry', retries, codes, (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }))),
+      kills.length &&
+        this.store
+          .kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead)
+          .then((codes) => this.report('kill', kills, codes, (k) => this.events.emit('dead', k))),
     ]);
-    const wrote = new Set([...acks, ...retries, ...kills].map((x) => x.task.shard).filter((sh) => !failed.has(sh)));
-    for (const sh of failed) {
-      if (this.failing.size === 0) {
-        this.log.warn({ shard: sh, err: describeError(firstError, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping that shard\'s outcomes and trying again, the other shards go on');
+    // Nothing of a failed call is lost: it goes back in the queue. Should a
+    // failed call have landed after all, its second try is refused with
+    // 'gone' or 'lease-lost' and never applied twice.
+    const [a, r, k] = results;
+    if (a.status === 'rejected') q.acks.unshift(...acks);
+    if (r.status === 'rejected') q.retries.unshift(...retries);
+    if (k.status === 'rejected') q.kills.unshift(...kills);
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) {
+      this.events.emit('store-error', { op: 'outcomes', error: redactCommand(failed.reason) });
+      if (!q.failing && this.failingShards++ === 0) {
+        this.log.warn({ shard, err: describeError(failed.reason, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again (other shards go on)');
       }
-      const f = this.failing.get(sh);
-      const backoff = f ? Math.min(f.backoff * 2, 2000) : 50;
-      this.failing.set(sh, { until: Date.now() + backoff, backoff });
-    }
-    for (const sh of wrote) {
-      if (this.failing.delete(sh) && this.failing.size === 0) this.log.info({ shard: sh }, 'outcomes written again on every shard');
+      const backoff = q.failing ? Math.min(q.failing.backoff * 2, 2000) : 50;
+      q.failing = { until: Date.now() + backoff, backoff };
+    } else if (q.failing) {
+      q.failing = null;
+      if (--this.failingShards === 0) this.log.info({ shard }, 'outcomes written again on every shard');
     }
   }
 

@@ -108,7 +108,16 @@ interface ClaimResult {
   want: number;
   reply?: ClaimReply;
   error?: unknown;
+  /** It took longer than SLOW_CLAIM_MS: it no longer counted as one of the claims in flight. */
+  slow: boolean;
 }
+
+/**
+ * A claim unanswered this long (a claim takes a few ms) stops counting as
+ * one of the two in flight, so a shard whose master is away, on which
+ * ioredis waits for the failover, does not hold up the others' claims.
+ */
+const SLOW_CLAIM_MS = 250;
 
 /** Claims and runs due tasks until closed. */
 export class Worker {
@@ -215,6 +224,8 @@ export class Worker {
   private answer(r: ClaimResult): void {
     this.answers.push(r);
     this.signalLoop();
+    // the loop may be asleep with only this claim outstanding
+    if (r.slow) this.waker.interrupt();
   }
 
   /**
@@ -226,8 +237,10 @@ export class Worker {
    * for, the worker sleeps until the earliest next due time (or a nudge).
    * A shard whose claim fails (its Redis, or on a cluster its master, is
    * away) backs off alone, 100 ms doubling to 5 s: the other shards keep
-   * being claimed. One warning when the first shard fails, one line when
-   * the last one answers again.
+   * being claimed, and a claim that hangs (ioredis waiting for a failover)
+   * stops holding a place among the two in flight after SLOW_CLAIM_MS. One
+   * warning when the first shard fails, one line when the last one answers
+   * again.
    */
   private async loop(): Promise<void> {
     const { concurrency, batchSize, leaseMs, maxSleepMs } = this.opts;
@@ -237,6 +250,8 @@ export class Worker {
     const maxInFlight = 2;
     /** Shards whose last claim failed: local time they may be tried again, and the next backoff. */
     const failing = new Map<number, { until: number; backoff: number }>();
+    /** Shards with a slow claim (SLOW_CLAIM_MS) still unanswered: no other claim goes there meanwhile. */
+    const slow = new Set<number>();
     let inFlight = 0;
     /** Slots promised to the claims in flight. */
     let reserved = 0;
@@ -248,15 +263,18 @@ export class Worker {
     const nextShard = (now: number): number => {
       for (let k = 0; k < shards; k++) {
         const s = (this.shardCursor + k) % shards;
-        if (!dry.has(s) && (failing.get(s)?.until ?? 0) <= now) return s;
+        if (!dry.has(s) && !slow.has(s) && (failing.get(s)?.until ?? 0) <= now) return s;
       }
       return -1;
     };
     this.waker.beginRound();
-    while (!this.closing || inFlight > 0) {
+    while (!this.closing || inFlight > 0 || slow.size > 0) {
       for (let r = this.answers.shift(); r; r = this.answers.shift()) {
-        inFlight--;
-        reserved -= r.want;
+        if (r.slow) slow.delete(r.shard);
+        else {
+          inFlight--;
+          reserved -= r.want;
+        }
         const { shard } = r;
         if (!r.reply) {
           this.events.emit('store-error', { op: 'claim', error: redactCommand(r.error) });
@@ -272,7 +290,10 @@ export class Worker {
         if (reply.tasks.length > 0) {
           this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
         }
-        for (const t of reply.tasks) this.startTask(t);
+        // a slow claim gave its slots back when it turned slow: what does not fit now is released, due again at once
+        const room = r.slow ? Math.max(0, concurrency - this.running.size - reserved) : reply.tasks.length;
+        for (const t of reply.tasks.slice(0, room)) this.startTask(t);
+        if (room < reply.tasks.length) void this.opts.store.release(reply.tasks.slice(room).map(lease)).catch(() => undefined);
         if (reply.unreadable.length > 0) void this.killUnreadable(shard, reply.unreadable);
         if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
         if (reply.tasks.length + reply.unreadable.length >= r.want) {
@@ -285,7 +306,7 @@ export class Worker {
       }
       if (this.closing) {
         // claims in flight still hand over their tasks, which run (or are released) like the others
-        if (inFlight > 0) await new Promise<void>((res) => (this.loopWake = res));
+        if (inFlight > 0 || slow.size > 0) await new Promise<void>((res) => (this.loopWake = res));
         continue;
       }
       const now = Date.now();
@@ -297,9 +318,23 @@ export class Worker {
         const want = Math.min(perClaim, free);
         inFlight++;
         reserved += want;
+        const call = { slow: false };
+        const timer = setTimeout(() => {
+          call.slow = true;
+          inFlight--;
+          reserved -= want;
+          slow.add(shard);
+          this.signalLoop();
+        }, SLOW_CLAIM_MS);
         this.opts.store.claim(shard, want, leaseMs).then(
-          (reply) => this.answer({ shard, want, reply }),
-          (error: unknown) => this.answer({ shard, want, error }),
+          (reply) => {
+            clearTimeout(timer);
+            this.answer({ shard, want, reply, slow: call.slow });
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            this.answer({ shard, want, error, slow: call.slow });
+          },
         );
         continue;
       }
