@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createWorker } from '../src/create-worker.js';
+import type { RedisClient } from '../src/store/client.js';
 
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
@@ -62,21 +63,24 @@ export async function benchRedis(label: string): Promise<BenchRedis> {
 
 /**
  * Drains a namespace with one direct-mode worker as the benchmarks configure
- * it (no-op handler, concurrency 100, batchSize 100, 4 shards) until n tasks
- * ran; returns the seconds from start to the n-th run (close not counted).
+ * it (no-op handler, concurrency 100, batchSize 100, 4 shards unless told)
+ * until n tasks ran; returns the seconds from start to the n-th run (close
+ * not counted). connection: a single Redis's address, or a client (a
+ * cluster's) the worker takes and the caller closes.
  */
-export async function drainWithWorker(connection: { host: string; port: number }, ns: string, n: number, logger: Logger): Promise<number> {
+export async function drainWithWorker(connection: { host: string; port: number } | RedisClient, ns: string, n: number, logger: Logger, shards = 4): Promise<number> {
   let done = 0;
+  const own = !('status' in connection);
   const t0 = performance.now();
   const w = await createWorker({
-    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
+    redis: own ? new Redis({ ...(connection as { host: string; port: number }), maxRetriesPerRequest: 3 }) : (connection as RedisClient),
     handler: () => void done++,
     logger,
-    config: { store: { namespace: ns, shards: 4 }, worker: { concurrency: 100, batchSize: 100 } },
+    config: { store: { namespace: ns, shards }, worker: { concurrency: 100, batchSize: 100 } },
   });
   while (done < n) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
   await w.close();
-  await w.store.redis.quit();
+  if (own) await w.store.redis.quit();
   return secs;
 }
