@@ -8,7 +8,7 @@
  * fallback for a Redis whose INFO lacks the policy, as an application user
  * is rarely allowed CONFIG.
  */
-import type { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { RedisSetupError } from '../errors.js';
 import { allNodes, isCluster, type RedisClient } from './client.js';
 
@@ -113,8 +113,32 @@ async function checkNode(redis: Redis, at: string, opts: PreflightOptions, maste
 export async function preflight(redis: RedisClient, opts: PreflightOptions): Promise<{ version: string; maxmemoryPolicy: string; nodes: NodeCheck[] }> {
   const cluster = isCluster(redis);
   const nodes = await allNodes(redis);
-  const checks = await Promise.all(
-    nodes.map(async (n) => ({ node: n.name, role: n.role, ...(await checkNode(n.node, cluster ? `${n.role} ${n.name}` : '', opts, n.role === 'master', cluster)) })),
-  );
-  return { version: checks[0]!.version, maxmemoryPolicy: checks[0]!.maxmemoryPolicy, nodes: checks };
+  const extra = cluster ? await unlistedReplicas(redis, nodes) : [];
+  try {
+    const checks = await Promise.all(
+      [...nodes, ...extra].map(async (n) => ({ node: n.name, role: n.role, ...(await checkNode(n.node, cluster ? `${n.role} ${n.name}` : '', opts, n.role === 'master', cluster)) })),
+    );
+    return { version: checks[0]!.version, maxmemoryPolicy: checks[0]!.maxmemoryPolicy, nodes: checks };
+  } finally {
+    for (const n of extra) n.node.disconnect();
+  }
+}
+
+/**
+ * Replicas the masters report (INFO replication) that the client's slot
+ * table does not list yet (a replica that just synced), on connections of
+ * their own with the cluster's node options, closed after the check.
+ */
+async function unlistedReplicas(cluster: Cluster, nodes: ReadonlyArray<{ name: string; role: string }>): Promise<Array<{ name: string; node: Redis; role: 'replica' }>> {
+  const known = new Set(nodes.map((n) => n.name));
+  const out: Array<{ name: string; node: Redis; role: 'replica' }> = [];
+  for (const m of cluster.nodes('master')) {
+    for (const [, host, port] of (await info(m, 'replication')).matchAll(/slave\d+:ip=([^,]+),port=(\d+)/g)) {
+      const name = `${host}:${port}`;
+      if (known.has(name)) continue;
+      known.add(name);
+      out.push({ name, role: 'replica', node: new Redis({ ...cluster.options.redisOptions, host, port: Number(port), lazyConnect: true, readOnly: true }) });
+    }
+  }
+  return out;
 }

@@ -231,12 +231,20 @@ export class Outcomes {
   }
 
   private report<T extends { task: ClaimedTask }>(op: string, items: T[], codes: LeaseOutcome[], ok: (item: T) => void): void {
+    const refused: T[] = [];
     codes.forEach((code, i) => {
       const item = items[i]!;
       if (code === 'ok') return ok(item);
       this.events.emit('lease-lost', { id: item.task.id, shard: item.task.shard, op });
-      this.log.warn({ taskId: item.task.id, shard: item.task.shard, op, code }, 'outcome refused: the lease was lost, another claim owns the task');
+      refused.push(item);
     });
+    // one line per call, not per task: after a failover a call can carry many (the lease-lost event counts each)
+    if (refused.length > 0) {
+      this.log.warn(
+        { op, count: refused.length, shard: refused[0]!.task.shard, taskIds: refused.slice(0, 10).map((r) => r.task.id), codes: [...new Set(refused.map((_, i) => codes[items.indexOf(refused[i]!)]))] },
+        'outcome refused: the lease was lost, another claim owns the task',
+      );
+    }
   }
 }
 

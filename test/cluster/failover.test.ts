@@ -1,6 +1,7 @@
 /**
- * A master of a real Redis Cluster (3 masters + 3 replicas, a cluster of
- * this test's own) is killed with `kill -9` under load: a consumer and two
+ * On a Redis Cluster of this file's own (3 masters + 3 replicas), which it
+ * may reconfigure and kill nodes of: the start-up check reads every node,
+ * and a master is killed with `kill -9` under load: a consumer and two
  * `zretry worker` processes run 64 aggregates whose records each fail once,
  * so every shard has a steady chain of retries. Its replica takes over
  * (cluster-node-timeout 2 s); the killed node is then started again and
@@ -15,10 +16,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Cluster, Redis } from 'ioredis';
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createWorker } from '../../src/create-worker.js';
 import { masterOfKey } from '../../src/store/client.js';
 import { shardKeys, shardOf } from '../../src/store/keys.js';
-import { waitFor } from '../helpers/env.js';
+import { silentLogger, uniqueNamespace, waitFor } from '../helpers/env.js';
 import { LedgerRun, type Spec } from '../faults/ledger/ledger.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -28,18 +30,51 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A cluster of the test's own (scripts/services in a directory of its own), so killing a node disturbs no other test. */
-function ownCluster(): { dir: string; nodes: string[]; services: (...args: string[]) => void } {
+/** A cluster of the file's own (scripts/services in a directory of its own), so reconfiguring or killing a node disturbs no other test. */
+function ownCluster(): { dir: string; nodes: string[]; services: (...args: string[]) => void; stop: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'zretry-failover-'));
   const services = (...args: string[]) => execFileSync('bash', [join(ROOT, 'scripts/services'), ...args], { env: { ...process.env, ZRETRY_SERVICES_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
-  cleanups.push(() => {
+  const stop = () => {
     services('down', 'cluster');
     rmSync(dir, { recursive: true, force: true });
-  });
+  };
   services('up', 'cluster');
   const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8')) as { redisClusterNodes: string };
-  return { dir, nodes: env.redisClusterNodes.split(','), services };
+  return { dir, nodes: env.redisClusterNodes.split(','), services, stop };
 }
+
+let cluster: ReturnType<typeof ownCluster>;
+beforeAll(() => {
+  cluster = ownCluster();
+});
+afterAll(() => cluster?.stop());
+
+it('the start-up check reads every node: one replica on allkeys-lru stops a worker, naming that node', async () => {
+  const node = (n: string) => new Redis({ host: '127.0.0.1', port: Number(n.split(':')[1]) });
+  const replicas: string[] = [];
+  for (const n of cluster.nodes) {
+    const r = node(n);
+    if (/role:slave/.test(await r.info('replication'))) replicas.push(n);
+    r.disconnect();
+  }
+  expect(replicas).toHaveLength(3);
+  const start = () => createWorker({ handler: () => {}, logger: silentLogger(), config: { store: { redisUrl: `redis://${cluster.nodes[0]}`, cluster: true, namespace: uniqueNamespace() } } });
+  /** The start-up error, or null if the worker started (then closed at once). */
+  const refusal = () => start().then(async (w) => (await w.close(), null), (e: Error) => e.message);
+  for (const target of [replicas[1]!, cluster.nodes.find((n) => !replicas.includes(n))!]) {
+    const r = node(target);
+    try {
+      await r.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      // every time, not 1 time in 3: each node is read
+      for (let k = 0; k < 3; k++) expect(await refusal()).toMatch(new RegExp(`maxmemory-policy is "allkeys-lru" on (master|replica) ${target}: .*on every node`));
+    } finally {
+      await r.config('SET', 'maxmemory-policy', 'noeviction');
+      r.disconnect();
+    }
+  }
+  const w = await start();
+  await w.close();
+});
 
 /** 64 aggregates of `per` records each; every record fails its first attempt, so each aggregate is a chain of retries. */
 const chains = (n: number, aggs: number): Spec[] => {
@@ -68,7 +103,6 @@ async function nodeFlags(live: string, id: string): Promise<string> {
 }
 
 it('kill -9 of a master under load: its replica takes over, nothing lost, order kept; only its shards stall', async () => {
-  const cluster = ownCluster();
   const first = 64 * 12;
   const r = new LedgerRun({ redisUrl: `redis://${cluster.nodes[0]}`, cluster: true, shards: SHARDS, waitReplicas: 1, records: first + 64 * 4, aggregates: 64, backoffMs: 1_000, concurrency: 20, plan: chains });
   cleanups.push(() => r.cleanup());
@@ -125,12 +159,18 @@ it('kill -9 of a master under load: its replica takes over, nothing lost, order 
   const during = (s: number) => (calls.get(s) ?? []).filter((t) => t > killedAt + 500 && t < promotedAt).length;
   const perShard = Array.from({ length: SHARDS }, (_, s) => `${s}${deadShards.includes(s) ? '*' : ''} ${stall(s)} ms`);
   const leaseLost = workers.map((w) => (w.output().match(/lease lost|outcome refused/g) ?? []).length).reduce((a, b) => a + b, 0);
-  const warnings = workers.map((w) => w.output().split('\n').filter((l) => l.includes('"level":40')).length).reduce((a, b) => a + b, 0);
+  const warningLines = workers.flatMap((w) => w.output().split('\n').filter((l) => l.includes('"level":40')));
+  const warnings = warningLines.length;
+  const byMessage = new Map<string, number>();
+  for (const l of warningLines) {
+    const msg = /"msg":"([^"]*)"/.exec(l)?.[1] ?? '?';
+    byMessage.set(msg, (byMessage.get(msg) ?? 0) + 1);
+  }
   r.summary(
     `Redis Cluster master kill -9 (${deadShards.length} of ${SHARDS} shards on it), 2 workers, store.waitReplicas 1`,
     rep,
     `replica took over ${promotedAt - killedAt} ms after the kill, old master back as replica after ${rejoinedAt - killedAt} ms; ` +
-      `stall per shard (* = on the killed master): ${perShard.join(', ')}; worker warnings ${warnings}, lease-lost ${leaseLost}`,
+      `stall per shard (* = on the killed master): ${perShard.join(', ')}; worker warnings ${warnings} (${[...byMessage].map(([m, n]) => `${n}x "${m.slice(0, 40)}"`).join(', ')}), lease-lost lines ${leaseLost}`,
   );
 
   expect(rep.lost).toEqual([]);
