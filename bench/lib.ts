@@ -8,6 +8,19 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createWorker } from '../src/create-worker.js';
 import type { RedisClient } from '../src/store/client.js';
+import type { NewTask } from '../src/store/task.js';
+
+/** The benchmarks' task: a first failure of record i of topic bench, due at once. */
+export function benchTask(i: number, payload: Buffer, agg: string | null = null): NewTask {
+  return {
+    id: `bench/0/${i}`,
+    aggregateId: agg,
+    delayMs: 0,
+    attempt: 1,
+    error: { class: 'Error', message: 'boom' },
+    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
+  };
+}
 
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {

@@ -24,7 +24,7 @@ import pino from 'pino';
 import { isCluster, masters, type RedisClient } from '../src/store/client.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { drainWithWorker } from './lib.js';
+import { benchTask, drainWithWorker } from './lib.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 50_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -97,16 +97,7 @@ async function servers(kind: 'standalone' | 'cluster', masterCount = 1, replicas
   };
 }
 
-function task(i: number): NewTask {
-  return {
-    id: `bench/0/${i}`,
-    aggregateId: null,
-    delayMs: 0,
-    attempt: 1,
-    error: { class: 'Error', message: 'boom' },
-    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
-  };
-}
+const task = (i: number): NewTask => benchTask(i, payload);
 
 /** Per master: CPU seconds (user + sys) and commandstats µs, since the last reset. */
 async function cpu(client: RedisClient): Promise<Map<string, { cpuUs: number; cmdUs: number; calls: number }>> {

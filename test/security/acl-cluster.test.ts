@@ -7,24 +7,15 @@
  * may show a refusal of these users, except the purge the worker user is
  * not allowed.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consume } from '../../src/consume.js';
 import { aclClusterCommand, aclUser, type AclRole } from '../../src/store/acl.js';
-import { clusterNodes, collect, createTopic, kafka, silentLogger, uniqueNamespace, uniqueTopic, useCluster, waitFor } from '../helpers/env.js';
+import { clusterNodes, uniqueNamespace, useCluster } from '../helpers/env.js';
+import { aclFlow, sh, zretry } from './acl-flow.js';
 
 useCluster();
-const run = promisify(execFile);
-const sh = (line: string) =>
-  run('sh', ['-c', line]).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-const zretry = (args: string[]) => sh(['node', 'bin/zretry.js', ...args].map((a) => `'${a}'`).join(' '));
 
 const namespace = uniqueNamespace('aclc');
 const password = randomUUID();
@@ -72,66 +63,12 @@ describe('the ACL on Redis Cluster', () => {
     expect(printed.stdout.trim().split('\n')).toEqual([aclClusterCommand('worker', 'billing', '10.0.0.1:7000'), aclClusterCommand('operator', 'billing', '10.0.0.1:7000')]);
   });
 
-  it('consume() with its worker retries and dead-letters, the operator CLI reads and purges, on every master, with no command refused', async () => {
-    const topic = uniqueTopic('aclc');
-    await createTopic(topic, 2);
-    const calls = new Map<string, number>();
-    const succeeded = new Set<string>();
-    const z = await consume({
-      kafka: kafka('aclc'),
-      groupId: `g-${topic}`,
-      topics: [topic],
-      logger: silentLogger(),
-      handler: async (r) => {
-        const v = r.value!.toString();
-        const n = (calls.get(v) ?? 0) + 1;
-        calls.set(v, n);
-        if (v === 'r:7') throw new Error('always fails');
-        if (Number(v.split(':')[1]) % 4 === 1 && n < 3) throw new Error(`fails on try ${n}`);
-        succeeded.add(v);
-      },
-      config: {
-        store: { redisUrl: url('worker'), cluster: true, namespace, shards: 16 },
-        worker: { maxSleepMs: 200 },
-        failure: { policy: { backoff: { type: 'fixed', delayMs: 100 }, maxAttempts: 3 } },
-        consumer: { dispatch: 'process', fromBeginning: true },
-      },
-      consumerConfig: { maxWaitTimeInMs: 50 },
+  it('consume() with its worker retries and dead-letters, the operator CLI reads and purges, over the shards of every master, with no command refused', async () => {
+    await aclFlow({
+      namespace,
+      workerStore: { redisUrl: url('worker'), cluster: true, shards: 16 },
+      cliArgs: (role) => ['--redis', url(role), '--cluster', '--namespace', namespace],
+      refusals,
     });
-    let closed = false;
-    const dlt = await collect(`${topic}.dlt`);
-    try {
-      const producer = kafka().producer();
-      await producer.connect();
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: 16 }, (_, i) => ({ key: `k${i % 5}`, value: `r:${i}` })) });
-      await producer.disconnect();
-      await waitFor(() => succeeded.size === 15 && dlt.messages.length === 1, 30_000, 'every record handled and one dead letter').catch(async (e: Error) => {
-        throw new Error(`${e.message}; refused by the ACL: ${JSON.stringify(await refusals())}`);
-      });
-      expect(dlt.messages.map((m) => m.value?.toString())).toEqual(['r:7']);
-      expect([1, 5, 9, 13].map((i) => calls.get(`r:${i}`))).toEqual([3, 3, 3, 3]);
-      await waitFor(async () => {
-        const { total } = await z.store.stats();
-        return total.dueNow + total.dueLater + total.inflight + total.queued === 0 && total.dead === 1;
-      }, 10_000, 'the store to drain, the dead task kept');
-      await z.close();
-      closed = true;
-
-      const op = ['--redis', url('operator'), '--cluster', '--namespace', namespace];
-      const stats = await zretry(['stats', '--json', ...op]);
-      expect(stats.code, stats.stderr).toBe(0);
-      expect((JSON.parse(stats.stdout) as { total: Record<string, number> }).total).toMatchObject({ dueNow: 0, inflight: 0, queued: 0, dead: 1 });
-      const workerPurge = await zretry(['purge', '--yes', '--redis', url('worker'), '--cluster', '--namespace', namespace]);
-      expect(workerPurge.code).toBe(1);
-      expect(workerPurge.stderr).toContain("NOPERM this user has no permissions to run the 'del' command");
-      const purge = await zretry(['purge', '--yes', ...op]);
-      expect(purge.code, purge.stderr).toBe(0);
-      expect(purge.stdout).toMatch(new RegExp(`^purged namespace ${namespace}: 1 tasks, \\d+ keys`));
-      const refused = (await refusals()).filter((e) => !(e.user === aclUser('worker', namespace) && e.object === 'del'));
-      expect(refused).toEqual([]);
-    } finally {
-      await dlt.stop();
-      if (!closed) await z.close();
-    }
   }, 90_000);
 });
