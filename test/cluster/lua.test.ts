@@ -1,6 +1,7 @@
 /**
  * The Lua script tests (test/lua/scripts.test.ts, every script, every
- * return code) on the real Redis Cluster of scripts/services, and what only
+ * return code; test/lua/operator.test.ts, the operator scripts over 2
+ * shards) on the real Redis Cluster of scripts/services, and what only
  * a cluster shows: a namespace's shards spread over the masters, each
  * script runs on its shard's master, and each shard's wake-up reaches a
  * sharded subscriber from that master.
@@ -16,6 +17,7 @@ import { failed } from '../lua/fixtures.js';
 
 useCluster();
 await import('../lua/scripts.test.js');
+await import('../lua/operator.test.js');
 
 describe('on the cluster', () => {
   it('a namespace of the default shard count spreads over the 3 masters; every shard is scheduled, claimed and acked on its own master', async () => {
