@@ -16,6 +16,8 @@ export class Waker {
   private subscribed: Promise<unknown> | null = null;
   /** Earliest due time nudged while no sleep was on (during a claim round). */
   private missed = Infinity;
+  /** Channels nudged since the last takeNudged(): the worker polls only those shards (and the ones due). */
+  private nudged = new Set<string>();
 
   constructor(
     private readonly sub: RedisClient,
@@ -30,7 +32,8 @@ export class Waker {
    * wake-ups.
    */
   start(): Promise<unknown> {
-    this.sub.on('smessage', (_ch: string, msg: string) => {
+    this.sub.on('smessage', (ch: string, msg: string) => {
+      this.nudged.add(ch);
       const dueAt = Number.isFinite(Number(msg)) ? Number(msg) : -Infinity;
       if (!this.wake) this.missed = Math.min(this.missed, dueAt);
       else if (dueAt < this.until) this.interrupt();
@@ -39,6 +42,13 @@ export class Waker {
       this.log.warn({ err, channels: this.channels.length }, 'wake channel subscription failed; the worker falls back to its timer');
     });
     return this.subscribed;
+  }
+
+  /** The channels nudged since the last call. */
+  takeNudged(): Set<string> {
+    const n = this.nudged;
+    this.nudged = new Set();
+    return n;
   }
 
   /** A claim round starts: nudges from now on, until the next sleep, are remembered. */

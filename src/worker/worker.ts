@@ -61,7 +61,7 @@ export interface WorkerOptions {
   maxSleepMs: number;
   /** How long close() waits for running tasks before releasing them. */
   closeTimeoutMs: number;
-  /** Connection for the wake channel; default: a duplicate of the store's. */
+  /** Connection for the wake channels (SSUBSCRIBE; a Cluster needs shardedSubscribers: true); default: a copy of the store's with that set. */
   subscriber?: RedisClient;
   events?: ZRetryEmitter;
 }
@@ -151,7 +151,7 @@ export class Worker {
     this.lazyRunner = typeof runner.runLazy === 'function' ? (opts.runner as LazyTaskRunner) : null;
   }
 
-  /** Starts claiming. Resolves once subscribed to the wake channel. */
+  /** Starts claiming. Resolves once subscribed to the wake channels. */
   async start(): Promise<void> {
     await this.waker.start();
     this.extendTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
@@ -234,7 +234,8 @@ export class Worker {
    * tasks of the other; shards are taken in turn. A claim waits for a
    * quarter of a batch of free slots (or an idle worker), so one freed slot
    * does not cost a round trip. When every shard had less due than asked
-   * for, the worker sleeps until the earliest next due time (or a nudge).
+   * for, the worker sleeps until the earliest next due time (or a nudge),
+   * then claims from the shards that are due or were nudged.
    * A shard whose claim fails (its Redis, or on a cluster its master, is
    * away) backs off alone, 100 ms doubling to 5 s: the other shards keep
    * being claimed, and a claim that hangs (ioredis waiting for a failover)
@@ -259,6 +260,8 @@ export class Worker {
     const dry = new Set<number>();
     /** Earliest Redis time a dry shard needs attention. */
     let wakeAt = Infinity;
+    /** When each dry shard next needs attention (Redis time; null: nothing scheduled), from its last claim. */
+    const nextAt = new Map<number, number | null>();
     /** The next shard to claim from, in turn, skipping dry and backing-off shards; -1 if none. */
     const nextShard = (now: number): number => {
       for (let k = 0; k < shards; k++) {
@@ -298,9 +301,11 @@ export class Worker {
         if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
         if (reply.tasks.length + reply.unreadable.length >= r.want) {
           dry.clear();
+          nextAt.clear();
           wakeAt = Infinity;
         } else {
           dry.add(shard);
+          nextAt.set(shard, reply.next);
           if (reply.next !== null) wakeAt = Math.min(wakeAt, reply.next);
         }
       }
@@ -341,11 +346,23 @@ export class Worker {
       if (shard < 0 && inFlight === 0) {
         // every shard is dry or backing off: sleep until one needs attention (or a nudge)
         const nowRedis = now + this.clockOffset;
-        let until = Math.min(wakeAt, nowRedis + maxSleepMs);
+        const safetyAt = nowRedis + maxSleepMs;
+        let until = Math.min(wakeAt, safetyAt);
         for (const f of failing.values()) until = Math.min(until, f.until + this.clockOffset);
         await this.waker.sleep(Math.max(0, until - nowRedis), until);
-        dry.clear();
+        // poll again only the shards that need it: nudged, or due by their last claim's answer; all of them
+        // when the safety-net sleep ran out (a nudge may have been missed). With many shards, an idle wake-up
+        // then costs one claim, not one per shard.
+        const awake = Date.now() + this.clockOffset;
+        const nudged = this.waker.takeNudged();
         wakeAt = Infinity;
+        for (const s of [...dry]) {
+          const next = nextAt.get(s) ?? null;
+          if (awake >= safetyAt || nudged.has(this.opts.store.channels[s]!) || (next !== null && next <= awake + 1)) {
+            dry.delete(s);
+            nextAt.delete(s);
+          } else if (next !== null) wakeAt = Math.min(wakeAt, next);
+        }
         this.waker.beginRound();
         continue;
       }
