@@ -159,18 +159,24 @@ it('kill -9 of a master under load: its replica takes over, nothing lost, order 
   const during = (s: number) => (calls.get(s) ?? []).filter((t) => t > killedAt + 500 && t < promotedAt).length;
   const perShard = Array.from({ length: SHARDS }, (_, s) => `${s}${deadShards.includes(s) ? '*' : ''} ${stall(s)} ms`);
   const leaseLost = workers.map((w) => (w.output().match(/lease lost|outcome refused/g) ?? []).length).reduce((a, b) => a + b, 0);
-  const warningLines = workers.flatMap((w) => w.output().split('\n').filter((l) => l.includes('"level":40')));
-  const warnings = warningLines.length;
-  const byMessage = new Map<string, number>();
-  for (const l of warningLines) {
-    const msg = /"msg":"([^"]*)"/.exec(l)?.[1] ?? '?';
-    byMessage.set(msg, (byMessage.get(msg) ?? 0) + 1);
-  }
+  /** Warning lines of processes, counted by message. */
+  const warningsOf = (outputs: string[]) => {
+    const lines = outputs.flatMap((o) => o.split('\n').filter((l) => l.includes('"level":40')));
+    const byMessage = new Map<string, number>();
+    for (const l of lines) {
+      const msg = /"msg":"([^"]*)"/.exec(l)?.[1] ?? '?';
+      byMessage.set(msg, (byMessage.get(msg) ?? 0) + 1);
+    }
+    return { count: lines.length, text: [...byMessage].map(([m, n]) => `${n}x "${m.slice(0, 40)}"`).join(', ') };
+  };
+  const workerWarnings = warningsOf(workers.map((w) => w.output()));
+  const consumerWarnings = warningsOf([consumer.output()]);
+  const warnings = workerWarnings.count;
   r.summary(
     `Redis Cluster master kill -9 (${deadShards.length} of ${SHARDS} shards on it), 2 workers, store.waitReplicas 1`,
     rep,
     `replica took over ${promotedAt - killedAt} ms after the kill, old master back as replica after ${rejoinedAt - killedAt} ms; ` +
-      `stall per shard (* = on the killed master): ${perShard.join(', ')}; worker warnings ${warnings} (${[...byMessage].map(([m, n]) => `${n}x "${m.slice(0, 40)}"`).join(', ')}), lease-lost lines ${leaseLost}`,
+      `stall per shard (* = on the killed master): ${perShard.join(', ')}; worker warnings ${warnings} (${workerWarnings.text}), consumer warnings ${consumerWarnings.count} (${consumerWarnings.text}), lease-lost lines ${leaseLost}`,
   );
 
   expect(rep.lost).toEqual([]);
