@@ -55,7 +55,7 @@ async function drain(chained: boolean): Promise<{ perSec: number; redisUsPerTask
   // in order, so each aggregate's head is stored before its followers
   for (let i = 0; i < N; i += 500) await store.schedule(Array.from({ length: Math.min(500, N - i) }, (_, k) => task(i + k, chained)));
   await redis.config('RESETSTAT');
-  const secs = await drainWithWorker(connection, ns, N, silent, CHAIN_LENGTH);
+  const secs = await drainWithWorker(connection, ns, N, silent, 4, CHAIN_LENGTH);
   const usec = await scriptUsec();
   await dropNamespace(redis, ns);
   return { perSec: N / secs, redisUsPerTask: usec / N };

@@ -12,21 +12,13 @@ import pino from 'pino';
 import { createWorker } from '../src/create-worker.js';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
+import { benchTask } from './lib.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = new Redis(url);
 const results: Record<string, unknown> = {};
 
-function task(i: number, agg: string | null, payload: Buffer): NewTask {
-  return {
-    id: `bench/0/${i}`,
-    aggregateId: agg,
-    delayMs: 0,
-    attempt: 1,
-    error: { class: 'Error', message: 'boom' },
-    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
-  };
-}
+const task = (i: number, agg: string | null, payload: Buffer): NewTask => benchTask(i, payload, agg);
 
 async function cleanup(ns: string): Promise<void> {
   for (;;) {

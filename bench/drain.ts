@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { benchRedis, drainWithWorker, dropNamespace } from './lib.js';
+import { benchRedis, benchTask, drainWithWorker, dropNamespace } from './lib.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -30,16 +30,7 @@ const url = server.url;
 const connection = { host: url.hostname, port: Number(url.port) };
 const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
 
-function task(i: number): NewTask {
-  return {
-    id: `bench/0/${i}`,
-    aggregateId: null,
-    delayMs: 0,
-    attempt: 1,
-    error: { class: 'Error', message: 'boom' },
-    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
-  };
-}
+const task = (i: number): NewTask => benchTask(i, payload);
 
 /** Redis's own time per task over a drain, and its EVALSHA calls (INFO commandstats since RESETSTAT). */
 const redisStats = async () => {

@@ -8,6 +8,20 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createWorker } from '../src/create-worker.js';
+import type { RedisClient } from '../src/store/client.js';
+import type { NewTask } from '../src/store/task.js';
+
+/** The benchmarks' task: a first failure of record i of topic bench, due at once. */
+export function benchTask(i: number, payload: Buffer, agg: string | null = null): NewTask {
+  return {
+    id: `bench/0/${i}`,
+    aggregateId: agg,
+    delayMs: 0,
+    attempt: 1,
+    error: { class: 'Error', message: 'boom' },
+    record: { topic: 'bench', partition: 0, offset: String(i), timestamp: '1700000000000', key: Buffer.from(`k${i}`), value: payload, headers: [] },
+  };
+}
 
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
@@ -63,23 +77,26 @@ export async function benchRedis(label: string): Promise<BenchRedis> {
 
 /**
  * Drains a namespace with one direct-mode worker as the benchmarks configure
- * it (no-op handler, concurrency 100, batchSize 100, 4 shards, the default
- * chainLength unless given) until n tasks
- * ran; returns the seconds from start to the n-th run (close not counted).
+ * it (no-op handler, concurrency 100, batchSize 100, 4 shards unless told,
+ * the default chainLength unless given) until n tasks ran; returns the
+ * seconds from start to the n-th run (close not counted). connection: a
+ * single Redis's address, or a client (a cluster's) the worker takes and
+ * the caller closes.
  */
-export async function drainWithWorker(connection: { host: string; port: number }, ns: string, n: number, logger: Logger, chainLength?: number): Promise<number> {
+export async function drainWithWorker(connection: { host: string; port: number } | RedisClient, ns: string, n: number, logger: Logger, shards = 4, chainLength?: number): Promise<number> {
   let done = 0;
+  const own = !('status' in connection);
   const t0 = performance.now();
   const w = await createWorker({
-    redis: new Redis({ ...connection, maxRetriesPerRequest: 3 }),
+    redis: own ? new Redis({ ...(connection as { host: string; port: number }), maxRetriesPerRequest: 3 }) : (connection as RedisClient),
     handler: () => void done++,
     logger,
-    config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 100, batchSize: 100, ...(chainLength ? { chainLength } : {}) } },
+    config: { store: { namespace: ns, shards }, worker: { taskConcurrency: 100, batchSize: 100, ...(chainLength ? { chainLength } : {}) } },
   });
   while (done < n) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
   await w.close();
-  await w.store.redis.quit();
+  if (own) await w.store.redis.quit();
   return secs;
 }
 

@@ -67,6 +67,6 @@ for i = 1, #members, 2 do
     moved = moved + 1
   end
 end
-if ARGV[2] ~= '' and ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], 0) end
+if ARGV[2] ~= '' and ARGV[1] ~= '' then redis.call('SPUBLISH', ARGV[1], 0) end
 if #members < limit * 2 then lastScore = '' end
 return { moved, lastScore, lastId }

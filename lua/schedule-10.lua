@@ -98,7 +98,7 @@ if earliest then
   local head = redis.call('ZRANGE', keys.due, 0, 0, 'WITHSCORES')
   redis.call('ZADD', keys.due, unpack(dueArgs))
   if keys.channel ~= '' and (head[2] == nil or earliest < tonumber(head[2])) then
-    redis.call('PUBLISH', keys.channel, earliest)
+    redis.call('SPUBLISH', keys.channel, earliest)
   end
 end
 return out

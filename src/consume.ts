@@ -6,7 +6,7 @@
  *   ...
  *   await z.close();
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './store/client.js';
 import type { Consumer, ConsumerConfig as KafkaConsumerConfig, Kafka, Producer } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import { redisFromConfig } from './config/connections.js';
@@ -43,7 +43,7 @@ export interface ConsumeOptions {
   handler: Handler;
   config?: ConsumeConfigInput;
   /** An existing Redis client; default: one on config.store.redisUrl, closed by close(). */
-  redis?: Redis;
+  redis?: RedisClient;
   logger?: Logger;
   /** Overrides config.failure.policy (e.g. a custom backoff function). */
   policy?: RetryPolicy;
@@ -80,20 +80,20 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const ownRedis = !opts.redis;
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   logRedisErrors(redis, logger, 'store');
-  const store = new TaskStore(redis, cfg.store);
+  let store: TaskStore;
   const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...opts.consumerConfig });
   const c = cfg.consumer;
   let side: KafkaSide | null = null;
 
-  const clock = new RedisClock(redis);
+  const clock = new RedisClock(redis, cfg.store.namespace);
   const closing = new AbortController();
   let worker: Worker | null = null;
-  let workerRedis: Redis | null = null;
+  let workerRedis: RedisClient | null = null;
   let retrying: RetryingConsumer | null = null;
   let stopWatch = () => {};
   try {
-    await preflight(redis, { allowEviction: cfg.store.allowEviction });
-    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
+    await preflight(redis, { allowEviction: cfg.store.allowEviction, waitReplicas: cfg.store.waitReplicas });
+    store = new TaskStore(redis, { ...cfg.store, shards: await claimShards(redis, cfg.store.namespace, cfg.store.shards) });
     const fsyncWindow = await fsyncWindowMs(redis, cfg.store.fsyncWindowMs, logger);
     const topics = await resolveTopics(opts.kafka, opts.topics, [c.dltSuffix, ...(c.retryTopicSuffix ? [c.retryTopicSuffix] : [])], logger);
     side = await startKafkaSide(opts.kafka, c, { sourceTopics: topics, groupId: opts.groupId, onDead: opts.onDead, logger });
@@ -111,7 +111,7 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
       // the worker's own connection: its claims and acks must not queue behind the consumer's large schedule calls
       workerRedis = redis.duplicate();
       logRedisErrors(workerRedis, logger, 'worker-store');
-      const workerStore = new TaskStore(workerRedis, cfg.store);
+      const workerStore = new TaskStore(workerRedis, { ...cfg.store, shards: store.options.shards });
       worker = new Worker({
         store: workerStore,
         logger,

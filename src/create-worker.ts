@@ -4,7 +4,7 @@
  * kafka section (dead letters to the dead-letter topic; republish mode), and
  * starts claiming.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './store/client.js';
 import type { Kafka } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import { kafkaFromConfig, redisFromConfig } from './config/connections.js';
@@ -36,7 +36,7 @@ export interface CreateWorkerOptions {
   /** An emitter to report on (e.g. with metrics listening); default: a new one. */
   events?: ZRetryEmitter;
   /** An existing client; default: one on config.store.redisUrl, closed with the worker. */
-  redis?: Redis;
+  redis?: RedisClient;
   logger?: Logger;
   /** Overrides config.failure.policy, e.g. with a custom backoff function. */
   policy?: RetryPolicy;
@@ -72,9 +72,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
   let deadLetter: DeadLetterSink | undefined;
   try {
     await preflight(redis, { allowEviction: cfg.store.allowEviction });
-    await claimShards(redis, cfg.store.namespace, cfg.store.shards);
+    const shards = await claimShards(redis, cfg.store.namespace, cfg.store.shards);
     if (kafka && (republish || !opts.deadLetter)) side = await startKafkaSide(kafka, cfg.consumer, { logger });
-    store = new TaskStore(redis, cfg.store);
+    store = new TaskStore(redis, { ...cfg.store, shards });
     const runner =
       opts.runner ??
       (republish

@@ -5,7 +5,8 @@ export { createWorker, type CreateWorkerOptions, type StartedWorker } from './cr
 export { Worker, type TaskRunner, type WorkerOptions } from './worker/worker.js';
 export { processRunner } from './worker/process-runner.js';
 export { Outcomes, type DeadLetterSink, type OutcomeOptions } from './worker/outcomes.js';
-export { TaskStore, type Lease, type StoreOptions } from './store/store.js';
+export { TaskStore, ShardsFailedError, type Lease, type StoreOptions } from './store/store.js';
+export { isCluster, type RedisClient } from './store/client.js';
 export { preflight } from './store/preflight.js';
 export { aclRules, workerAclRules, operatorAclRules, aclSetUserLine } from './store/acl.js';
 export { redisFromConfig, kafkaFromConfig } from './config/connections.js';

@@ -10,8 +10,11 @@ import { closest } from '../config/closest.js';
 import { warnRenamed } from '../config/renamed.js';
 
 /** Environment variables the CLI reads, and where each goes. */
-export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool' | 'list']> = [
+export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool' | 'list' | 'bool-or-list']> = [
   ['ZRETRY_REDIS_URL', 'store.redisUrl', 'string'],
+  ['ZRETRY_REDIS_CLUSTER', 'store.cluster', 'bool-or-list'],
+  ['ZRETRY_WAIT_REPLICAS', 'store.waitReplicas', 'int'],
+  ['ZRETRY_WAIT_TIMEOUT_MS', 'store.waitTimeoutMs', 'int'],
   ['ZRETRY_NAMESPACE', 'store.namespace', 'string'],
   ['ZRETRY_SHARDS', 'store.shards', 'int'],
   ['ZRETRY_ALLOW_EVICTION', 'store.allowEviction', 'bool'],
@@ -102,9 +105,9 @@ export function rawConfig(file: string | undefined, given: NodeJS.ProcessEnv): R
     const parsed =
       kind === 'int' && /^-?\d+$/.test(v)
         ? Number(v)
-        : kind === 'bool' && /^(1|0|true|false)$/.test(v)
+        : (kind === 'bool' || kind === 'bool-or-list') && /^(1|0|true|false)$/.test(v)
           ? v === '1' || v === 'true'
-          : kind === 'list'
+          : kind === 'list' || kind === 'bool-or-list'
             ? v.split(',').map((x) => x.trim()).filter(Boolean)
             : v;
     set(cfg, path, parsed);

@@ -32,6 +32,7 @@ export interface CliIo {
 interface GlobalFlags {
   config?: string;
   redis?: string;
+  cluster?: boolean;
   namespace?: string;
   shards?: string;
 }
@@ -49,10 +50,19 @@ Exit codes:
   2  usage: unknown command or option, a bad value, invalid configuration,
      a destructive selection without --yes where no terminal can ask`;
 
+/** The first seed node of a cluster configuration (host:port), or undefined for a single Redis. */
+function clusterSeed(store: { redisUrl: string; cluster: boolean | string[] }): string | undefined {
+  if (store.cluster === false) return undefined;
+  if (store.cluster !== true) return store.cluster[0];
+  const u = new URL(store.redisUrl);
+  return `${u.hostname}:${u.port || 6379}`;
+}
+
 /** The raw config: file, environment, then the global flags. */
 function rawOf(io: CliIo, flags: GlobalFlags, extra: Record<string, string | undefined> = {}): Record<string, unknown> {
   const env: NodeJS.ProcessEnv = { ...io.env };
   if (flags.redis !== undefined) env.ZRETRY_REDIS_URL = flags.redis;
+  if (flags.cluster && !io.env.ZRETRY_REDIS_CLUSTER) env.ZRETRY_REDIS_CLUSTER = '1';
   if (flags.namespace !== undefined) env.ZRETRY_NAMESPACE = flags.namespace;
   if (flags.shards !== undefined) env.ZRETRY_SHARDS = flags.shards;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
@@ -115,6 +125,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .helpOption('-h, --help', 'show help; zretry <command> --help for a command')
     .option('--config <file>', 'JSON config file (ZRETRY_* variables override it)')
     .option('--redis <url>', 'Redis URL (ZRETRY_REDIS_URL, REDIS_URL)')
+    .option('--cluster', 'a Redis Cluster, the --redis host as its seed node (ZRETRY_REDIS_CLUSTER=1, or host:port,... seeds)')
     .option('--namespace <ns>', 'key namespace (ZRETRY_NAMESPACE)')
     .option('--shards <n>', 'shard count; read from the namespace when omitted (ZRETRY_SHARDS)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -287,11 +298,11 @@ ${examples([
     .description("print the ACL SETUSER commands of the namespace's least-privilege Redis users (no Redis needed)")
     .addOption(new Option('--role <role>', 'only this role').choices(['worker', 'operator']))
     .addOption(json())
-    .addHelpText('after', examples(['zretry acl --namespace billing | redis-cli', 'zretry acl --namespace billing --role worker --json']))
+    .addHelpText('after', examples(['zretry acl --namespace billing | redis-cli', 'zretry acl --namespace billing --role worker --json', 'zretry acl --namespace billing --cluster --redis redis://10.0.0.1:7000 | sh']))
     .action(function (this: Command) {
       const flags = this.optsWithGlobals<Flags>();
       const { store } = parseConfig(cliConfigSchema, rawOf(io, flags), 'configuration');
-      const { out, notes } = aclReport(store.namespace, flags.role, flags.json === true);
+      const { out, notes } = aclReport(store.namespace, flags.role, flags.json === true, clusterSeed(store));
       if (notes) io.err(notes);
       io.out(out);
       setCode(EXIT.ok);

@@ -7,7 +7,7 @@
  */
 import { parseConfig } from '../config/parse.js';
 import { cliConfigSchema } from '../config/schema.js';
-import { shardMismatch, storedShards } from '../store/namespace.js';
+import { DEFAULT_SHARDS, shardMismatch, storedShards } from '../store/namespace.js';
 import { TaskStore } from '../store/store.js';
 import { connectRedis, redactUrl } from '../util/connect-redis.js';
 
@@ -19,9 +19,9 @@ export async function openStore(raw: Record<string, unknown>, warn: (m: string) 
     // the namespace knows its shard count: a given one must match it, an absent one is read from it
     const ns = cfg.store.namespace;
     const stored = await storedShards(redis, ns);
-    const given = (raw.store as { shards?: unknown } | undefined)?.shards !== undefined;
-    if (stored !== null && given && stored !== cfg.store.shards) throw shardMismatch(ns, stored, cfg.store.shards);
-    const store = new TaskStore(redis, { ...cfg.store, shards: stored ?? cfg.store.shards });
+    const given = cfg.store.shards;
+    if (stored !== null && given !== undefined && stored !== given) throw shardMismatch(ns, stored, given);
+    const store = new TaskStore(redis, { ...cfg.store, shards: stored ?? given ?? DEFAULT_SHARDS });
     if (stored === null) {
       const { total } = await store.stats();
       if (Object.values(total).every((n) => n === 0)) {

@@ -10,7 +10,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/client.js';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { redisFromConfig } from '../config/connections.js';
@@ -62,7 +62,7 @@ function startFailure(e: unknown, cfg: CliConfig): string {
 }
 
 /** Connects and starts; retries what is worth retrying until it starts or `stop` aborts (then null). */
-async function startWithRetry(start: () => Promise<StartedWorker & { redis: Redis }>, cfg: CliConfig, logger: Logger, stop: AbortSignal) {
+async function startWithRetry(start: () => Promise<StartedWorker & { redis: RedisClient }>, cfg: CliConfig, logger: Logger, stop: AbortSignal) {
   let previousDelayMs: number | null = null;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -18,8 +18,28 @@ export const storeSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be 1 to 64 letters, digits, "-", "_" or "."' })
     .default('zretry'),
-  /** Shards spread tasks by aggregate; fixed for the life of a namespace. */
-  shards: z.number().int().min(1).max(1024).default(4),
+  /**
+   * Redis Cluster: false for one Redis; true to use the redisUrl's host as
+   * the seed node; or seed nodes as host:port (the URL still gives user,
+   * password and TLS). docs/scale-out.md.
+   */
+  cluster: z
+    .union([z.boolean(), z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be host:port' })).min(1, { message: 'needs at least one seed node, e.g. ["10.0.0.1:6379"]' })])
+    .default(false),
+  /**
+   * Shards spread tasks by aggregate; fixed for the life of a namespace.
+   * Unset: the count the namespace already has, or DEFAULT_SHARDS (16) for
+   * a new one (docs/scale-out.md says why 16).
+   */
+  shards: z.number().int().min(1).max(1024).optional(),
+  /**
+   * Replicas that must have each stored failure before its offset is
+   * committed (Redis WAIT after the schedule); 0: do not wait. On a cluster,
+   * 1 keeps acknowledged schedules through a failover (docs/guarantees.md).
+   */
+  waitReplicas: z.number().int().min(0).max(16).default(0),
+  /** Longest WAIT for those replicas; fewer in time fails the write, which is tried again (the partition pauses). */
+  waitTimeoutMs: z.number().int().min(10).max(60_000).default(1_000),
   /** Most tasks one Lua call handles, so no call stalls Redis. */
   maxBatch: z.number().int().min(1).max(1000).default(500),
   /** Accept a Redis whose maxmemory-policy evicts keys (tasks could vanish). */

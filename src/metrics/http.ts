@@ -1,11 +1,12 @@
 /**
  * The admin HTTP endpoint of a worker: /metrics (Prometheus), /healthz (the
- * process answers), /readyz (Redis answers). Binds 127.0.0.1 by default; a
- * bearer token can be required.
+ * process answers), /readyz (Redis answers; on a cluster, every master, one
+ * line each). Binds 127.0.0.1 by default; a bearer token can be required.
  */
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AnyRegistry } from './metrics.js';
+import { isCluster, masters } from '../store/client.js';
 import type { TaskStore } from '../store/store.js';
 
 /** Where the admin endpoint listens. */
@@ -26,6 +27,30 @@ function authorized(header: string | undefined, token: string | undefined): bool
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/**
+ * Whether Redis answers: a single Redis a PING; a cluster a PING to every
+ * master, one line each (`master 10.0.0.1:7000 ok`, or `down: <error>`), so
+ * a failed master shows by name; ready only when every master answers.
+ */
+export async function readiness(store: TaskStore): Promise<{ ready: boolean; text: string }> {
+  if (!isCluster(store.redis)) {
+    await store.redis.ping();
+    return { ready: true, text: 'ready\n' };
+  }
+  const rows = await Promise.all(
+    (await masters(store.redis)).map(async ({ name, node }) => {
+      try {
+        await node.ping();
+        return { ok: true, line: `master ${name} ok` };
+      } catch (e) {
+        return { ok: false, line: `master ${name} down: ${(e as Error).message}` };
+      }
+    }),
+  );
+  const ready = rows.every((r) => r.ok);
+  return { ready, text: `${ready ? 'ready' : 'not ready'}\n${rows.map((r) => r.line).join('\n')}\n` };
+}
+
 /** Starts the server; resolves with it and the address it bound. */
 export async function startAdminServer(opts: AdminServerOptions): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
@@ -42,8 +67,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<{ serv
         } else if (path === '/healthz') {
           res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         } else if (path === '/readyz') {
-          await opts.store.redis.ping();
-          res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
+          const { ready, text } = await readiness(opts.store);
+          res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(text);
         } else {
           res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /metrics, /healthz, /readyz\n');
         }

@@ -12,9 +12,13 @@ export function shardKeys(namespace: string, shard: number): string[] {
   return SHARD_KEY_NAMES.map((k) => `${tag}:${k}`);
 }
 
-/** The pub/sub channel that nudges sleeping workers of a namespace. */
-export function wakeChannel(namespace: string): string {
-  return `zretry:${namespace}:wake`;
+/**
+ * The sharded pub/sub channel that nudges sleeping workers when a task of
+ * shard s becomes its earliest: under the shard's hash tag, so a script's
+ * SPUBLISH stays in its own slot on a cluster (and on its own master).
+ */
+export function wakeChannel(namespace: string, shard: number): string {
+  return `{${namespace}:${shard}}:wake`;
 }
 
 /** FNV-1a, 32 bit: a stable, fast hash for spreading aggregates over shards. */

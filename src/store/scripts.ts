@@ -2,8 +2,9 @@
  * The only module that builds KEYS/ARGV for the Lua scripts and decodes their
  * replies. The rest of zretry calls the typed store API (store.ts).
  */
-import type { Redis, Result } from 'ioredis';
-import { PayloadError } from '../errors.js';
+import type { Result } from 'ioredis';
+import { PayloadError, StoreError } from '../errors.js';
+import { nodeForKey, type RedisClient } from './client.js';
 import { loadScripts } from './lua-loader.js';
 import { decodeRecord, recordSize, writeRecord, type TaskRecord } from './record-codec.js';
 import { decodeTaskValue } from './task-value.js';
@@ -50,8 +51,8 @@ declare module 'ioredis' {
 const COMMAND_NAME: Record<string, string> = {};
 
 /** Defines every script of lua/ on a client (EVALSHA with NOSCRIPT fallback). Idempotent. */
-export function defineScripts(redis: Redis): void {
-  const r = redis as Redis & { __zretryScripts?: true };
+export function defineScripts(redis: RedisClient): void {
+  const r = redis as RedisClient & { __zretryScripts?: true };
   if (r.__zretryScripts) return;
   for (const s of loadScripts()) {
     const name = `zr${s.name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
@@ -172,14 +173,47 @@ export function decodeError(s: string): TaskError | null {
   return decodeFailure(s).error;
 }
 
+/** Replicas a write must reach (Redis WAIT) before the call resolves. */
+export interface WaitReplicas {
+  replicas: number;
+  timeoutMs: number;
+}
+
 /** Typed calls on the scripts of one shard. */
 export class ShardScripts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly shard: number,
     private readonly keys: string[],
+    /** The shard's wake channel, in its slot (SPUBLISH inside a script needs that on a cluster). */
     private readonly channel: string,
+    /** Set: schedule waits for this many replicas (WAIT on the same connection, so the same master); admit writes no task. */
+    private readonly wait: WaitReplicas | null = null,
   ) {}
+
+  /**
+   * Runs a write script, then, when replicas are asked for, WAIT on the
+   * connection that ran it: on a cluster the connection of the shard's
+   * master (after a MOVED, ioredis has already put the new master in its
+   * slot table), so WAIT counts the replicas of the master that took the
+   * write. Not one pipeline: a pipeline answered MOVED for the script but
+   * not for WAIT is not redirected by ioredis.
+   */
+  private async replicated<T>(script: 'zrSchedule', args: Arg[]): Promise<T> {
+    const reply = (await this.redis[script](...args)) as T;
+    if (!this.wait) return reply;
+    const { replicas, timeoutMs } = this.wait;
+    const acked = await nodeForKey(this.redis, this.keys[0]!).wait(replicas, timeoutMs);
+    if (acked < replicas) {
+      throw new StoreError(
+        `only ${acked} of ${replicas} replicas confirmed the write of shard ${this.shard} within ${timeoutMs} ms (store.waitReplicas); it is tried again`,
+        script,
+        this.shard,
+        { retriable: true },
+      );
+    }
+    return reply;
+  }
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
     // packed into one argument, the record encoded in place (lua/schedule-10.lua): ioredis's cost is per argument
@@ -202,7 +236,7 @@ export class ShardScripts {
       packed.writeUInt32BE(at - recAt, recAt - 4);
       at = packString(packed, at, t.doom ?? '');
     });
-    return decodeCodes('schedule', await this.redis.zrSchedule(...this.keys, this.channel, packed.subarray(0, at)), SCHEDULE_CODES);
+    return decodeCodes('schedule', await this.replicated<number[]>('zrSchedule', [...this.keys, this.channel, packed.subarray(0, at)]), SCHEDULE_CODES);
   }
 
   /**

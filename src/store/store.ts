@@ -3,8 +3,10 @@
  * splits it into bounded script calls (DESIGN.md invariant 6), and keeps the
  * caller's order in the results.
  */
-import type { Redis } from 'ioredis';
-import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts } from './scripts.js';
+import type { RedisClient } from './client.js';
+import { ZRetryError } from '../errors.js';
+import { redactCommand } from '../util/redis-errors.js';
+import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts, type WaitReplicas } from './scripts.js';
 import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
@@ -16,6 +18,27 @@ export interface StoreOptions {
   shards: number;
   /** Most tasks one script call handles. */
   maxBatch: number;
+  /** Replicas each schedule and admit must reach before it resolves (Redis WAIT); 0 or unset: none. */
+  waitReplicas?: number;
+  /** Longest WAIT for them. */
+  waitTimeoutMs?: number;
+}
+
+/**
+ * A call over several shards of which some failed (on a cluster: their
+ * master is down) and the others were applied. `results` holds the replies
+ * of the items whose shard answered; the caller keeps only the failed
+ * shards' items for another try.
+ */
+export class ShardsFailedError<R = unknown> extends ZRetryError {
+  constructor(
+    readonly results: ReadonlyArray<R | undefined>,
+    /** The error of each shard that failed. */
+    readonly failed: ReadonlyMap<number, unknown>,
+  ) {
+    const [first] = failed.values();
+    super(`${(first as Error | undefined)?.message ?? String(first)} (shards ${[...failed.keys()].join(', ')} failed; the others were written)`, { retriable: true, cause: first });
+  }
 }
 
 /** A lease held on a claimed task. */
@@ -27,18 +50,20 @@ export interface Lease {
 
 /** The store of one namespace. */
 export class TaskStore {
-  readonly channel: string;
+  /** The wake channel of each shard (sharded pub/sub, in the shard's slot). */
+  readonly channels: readonly string[];
   private readonly shardScripts: ShardScripts[];
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly options: StoreOptions,
   ) {
     defineScripts(redis);
-    this.channel = wakeChannel(options.namespace);
+    this.channels = Array.from({ length: options.shards }, (_, s) => wakeChannel(options.namespace, s));
+    const wait: WaitReplicas | null = options.waitReplicas ? { replicas: options.waitReplicas, timeoutMs: options.waitTimeoutMs ?? 1_000 } : null;
     this.shardScripts = Array.from(
       { length: options.shards },
-      (_, s) => new ShardScripts(redis, s, shardKeys(options.namespace, s), this.channel),
+      (_, s) => new ShardScripts(redis, s, shardKeys(options.namespace, s), this.channels[s]!, wait),
     );
   }
 
@@ -241,7 +266,10 @@ export class TaskStore {
    * one per item unless told), and returns the results in the order of
    * items. The chunks of one shard are sent together without waiting for
    * each other: one connection answers them in order, so a later chunk
-   * still sees what an earlier one wrote.
+   * still sees what an earlier one wrote. When some shards fail and others
+   * answer, throws a ShardsFailedError with the answers (one failed master
+   * must not send back the healthy shards' work); when every shard fails,
+   * the first error as it is.
    */
   private async byShard<T, R>(
     items: readonly T[],
@@ -257,18 +285,23 @@ export class TaskStore {
       g.push(i);
     }
     const out = new Array<R>(items.length);
-    const calls: Promise<void>[] = [];
+    const calls: Array<{ shard: number; done: Promise<void> }> = [];
     for (const [s, idx] of groups) {
       const sh = this.shard(s);
       for (let at = 0; at < idx.length; ) {
         let end = at;
         for (let w = 0; end < idx.length && (end === at || w + weight(items[idx[end]!]!) <= this.options.maxBatch); end++) w += weight(items[idx[end]!]!);
         const slice = idx.slice(at, end);
-        calls.push(fn(sh, slice.map((i) => items[i]!)).then((res) => slice.forEach((i, k) => (out[i] = res[k]!))));
+        calls.push({ shard: s, done: fn(sh, slice.map((i) => items[i]!)).then((res) => slice.forEach((i, k) => (out[i] = res[k]!))) });
         at = end;
       }
     }
-    await Promise.all(calls);
-    return out;
+    const settled = await Promise.allSettled(calls.map((c) => c.done));
+    const failed = new Map<number, unknown>();
+    settled.forEach((r, k) => r.status === 'rejected' && !failed.has(calls[k]!.shard) && failed.set(calls[k]!.shard, r.reason));
+    if (failed.size === 0) return out;
+    if (failed.size === groups.size) throw failed.values().next().value;
+    for (const e of failed.values()) redactCommand(e);
+    throw new ShardsFailedError<R>(out, failed);
   }
 }

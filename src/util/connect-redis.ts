@@ -4,7 +4,8 @@
  * error) and the fix, in one line, instead of ioredis's "Connection is
  * closed." and a stack per reconnect.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { RedisClient } from '../store/client.js';
 import { redisFromConfig } from '../config/connections.js';
 import type { StoreConfig } from '../config/schema.js';
 import { ConnectionError } from '../errors.js';
@@ -38,7 +39,10 @@ export function redisConnectionError(url: string, e: unknown): ConnectionError {
  * Connects once, without reconnecting: resolves with a ready client, or
  * rejects with a ConnectionError. extra options go to ioredis.
  */
-export async function connectRedis(store: Pick<StoreConfig, 'redisUrl' | 'tls' | 'commandTimeoutMs'>, extra: RedisOptions = {}): Promise<Redis> {
+export async function connectRedis(store: Pick<StoreConfig, 'redisUrl' | 'tls' | 'commandTimeoutMs' | 'cluster'>, extra: RedisOptions = {}): Promise<RedisClient> {
+  // a cluster client reports every failure of its seed as "Connection is closed.": the seed alone first, as a
+  // single node, tells ECONNREFUSED, WRONGPASS or a TLS error
+  if (store.cluster) (await connectRedis({ ...store, redisUrl: seedUrl(store.redisUrl, store.cluster), cluster: false }, extra)).disconnect();
   const redis = redisFromConfig(store, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, ...extra });
   let first: unknown;
   redis.on('error', (e: unknown) => (first ??= e));
@@ -49,4 +53,14 @@ export async function connectRedis(store: Pick<StoreConfig, 'redisUrl' | 'tls' |
     throw redisConnectionError(store.redisUrl, first ?? e);
   }
   return redis;
+}
+
+/** The URL of a cluster's first seed node: the Redis URL itself, or its credentials at the first listed seed. */
+function seedUrl(url: string, cluster: true | string[]): string {
+  if (cluster === true || cluster.length === 0) return url;
+  const u = new URL(url);
+  const [host, port] = cluster[0]!.split(':');
+  u.hostname = host!;
+  u.port = port ?? '6379';
+  return u.toString();
 }

@@ -3,14 +3,14 @@
  * client without an error listener. zretry listens on the clients it uses
  * and logs an outage once, and its end once, instead.
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from '../store/client.js';
 import type { Logger } from 'pino';
 
 const WATCHED = Symbol('zretry.errorLog');
 
 /** Logs the first error of an outage and the reconnect that ends it. */
-export function logRedisErrors(redis: Redis, log: Logger, role: string): void {
-  const r = redis as Redis & { [WATCHED]?: true };
+export function logRedisErrors(redis: RedisClient, log: Logger, role: string): void {
+  const r = redis as RedisClient & { [WATCHED]?: true };
   if (r[WATCHED]) return;
   r[WATCHED] = true;
   let down = false;
@@ -24,6 +24,16 @@ export function logRedisErrors(redis: Redis, log: Logger, role: string): void {
     down = false;
     log.info({ role }, 'Redis connection back');
   });
+  if (isCluster(redis)) {
+    // one node of a cluster failing is not an outage of the cluster. ioredis drops and re-adds a dead node
+    // at every slot refresh until its replica takes over, so the warning is said once per node a minute
+    const warned = new Map<string, number>();
+    redis.on('node error', (err: Error, node: string) => {
+      if (Date.now() - (warned.get(node) ?? -Infinity) < 60_000) return;
+      warned.set(node, Date.now());
+      log.warn({ role, node, err: { class: err.name, message: err.message } }, 'Redis Cluster node unreachable; its shards wait for it or for its replica to take over');
+    });
+  }
 }
 
 /**

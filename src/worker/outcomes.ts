@@ -1,8 +1,11 @@
 /**
  * Turns handler results into store calls: success -> ack; failure ->
  * classify and decide (pure policy) -> retry, or dead letter then kill.
- * Outcomes are batched: everything that finished while a store call was
- * running goes in the next call, one per shard and kind.
+ * Outcomes are batched per shard: everything of a shard that finished
+ * while its store call was running goes in its next call, one per kind.
+ * Each shard flushes on its own, so a shard whose write fails or hangs
+ * (its Redis, or on a cluster its master, is away) keeps its outcomes and
+ * backs off alone while the other shards' outcomes go through.
  */
 import type { Logger } from 'pino';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
@@ -50,15 +53,30 @@ type AckQueued = {
 type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
 
+/** The outcomes of one shard not yet written, and its flush. */
+class ShardQueue {
+  acks: AckQueued[] = [];
+  retries: RetryItem[] = [];
+  kills: KillItem[] = [];
+  flushing: Promise<void> | null = null;
+  again = false;
+  /** Set while its writes fail: local time of the next try, and the backoff after that. */
+  failing: { until: number; backoff: number } | null = null;
+  /** Ends the wait for the backoff (a new outcome arrived). */
+  wake: (() => void) | null = null;
+
+  get size(): number {
+    return this.acks.length + this.retries.length + this.kills.length;
+  }
+}
+
 /** Batches the outcomes of claimed tasks into ack / retry / kill calls. */
 export class Outcomes {
-  private acks: AckQueued[] = [];
+  private readonly queues = new Map<number, ShardQueue>();
+  /** Shards whose writes are failing now (one warning when the first fails). */
+  private failingShards = 0;
   /** Dead-letter writes of chain followers handed over by an ack: drain() waits for them too. */
   private readonly dying = new Set<Promise<void>>();
-  private retries: RetryItem[] = [];
-  private kills: KillItem[] = [];
-  private flushing: Promise<void> | null = null;
-  private again = false;
 
   constructor(
     private readonly store: TaskStore,
@@ -69,18 +87,24 @@ export class Outcomes {
     private readonly redisNow: () => number,
   ) {}
 
+  private queue(shard: number): ShardQueue {
+    let q = this.queues.get(shard);
+    if (!q) this.queues.set(shard, (q = new ShardQueue()));
+    return q;
+  }
+
   /** The handler succeeded on task, and on the chain's followers given (in order), all of them. */
   succeeded(task: ClaimedTask, durationMs: number, followers: ClaimedTask[] = []): void {
-    this.acks.push({ task, durationMs, followers });
-    this.kick();
+    this.queue(task.shard).acks.push({ task, durationMs, followers });
+    this.kick(task.shard);
   }
 
   /** The handler failed with err: retry or die, by policy and classification. */
   async failed(task: ClaimedTask, err: unknown): Promise<void> {
     const { error, decision } = this.judge(task, err);
     if (decision.action === 'retry') {
-      this.retries.push({ task, delayMs: decision.delayMs, error });
-      this.kick();
+      this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
+      this.kick(task.shard);
       return;
     }
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
@@ -96,7 +120,7 @@ export class Outcomes {
   chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown): void {
     const { error, decision } = this.judge(failed, err);
     if (decision.action === 'retry') {
-      this.acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
+      this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
     } else {
       const onTail = (applied: boolean) => {
         if (!applied) return;
@@ -106,9 +130,9 @@ export class Outcomes {
         this.dying.add(dying);
         void dying.finally(() => this.dying.delete(dying));
       };
-      this.acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'handover', onTail } });
+      this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'handover', onTail } });
     }
-    this.kick();
+    this.kick(head.shard);
   }
 
   /** The decision after a failed attempt of task. */
@@ -141,13 +165,13 @@ export class Outcomes {
         await this.opts.deadLetter(task, reason);
       } catch (e) {
         this.log.warn({ taskId: task.id, err: describeError(e, 500) }, 'dead-letter write failed; the task stays in Redis and is tried again');
-        this.retries.push({ task, delayMs: this.opts.deadLetterRetryMs, error: reason.error ?? describeError(e, 0), doom: reason.kind });
-        this.kick();
+        this.queue(task.shard).retries.push({ task, delayMs: this.opts.deadLetterRetryMs, error: reason.error ?? describeError(e, 0), doom: reason.kind });
+        this.kick(task.shard);
         return;
       }
     }
-    this.kills.push({ task, reason });
-    this.kick();
+    this.queue(task.shard).kills.push({ task, reason });
+    this.kick(task.shard);
   }
 
   /**
@@ -157,55 +181,66 @@ export class Outcomes {
    */
   async drain(timeoutMs = Infinity): Promise<boolean> {
     const end = Date.now() + timeoutMs;
-    while (this.flushing || this.pending() > 0 || this.dying.size > 0) {
-      if (!this.flushing && this.pending() > 0) this.kick();
+    for (;;) {
+      const busy = [...this.queues].filter(([, q]) => q.flushing || q.size > 0);
+      if (busy.length === 0 && this.dying.size === 0) return true;
+      for (const [shard, q] of busy) if (!q.flushing) this.kick(shard);
       const left = end - Date.now();
       if (left <= 0) return false;
       const timer = new AbortController();
-      await Promise.race([this.flushing ?? Promise.all(this.dying), sleep(Math.min(left, 2_147_483_647), timer.signal)]);
+      await Promise.race([Promise.all([...busy.map(([, q]) => q.flushing), ...this.dying]), sleep(Math.min(left, 2_147_483_647), timer.signal)]);
       timer.abort();
     }
-    return true;
   }
 
   /** Outcomes not yet written. */
   pending(): number {
-    return this.acks.length + this.retries.length + this.kills.length;
+    let n = 0;
+    for (const q of this.queues.values()) n += q.size;
+    return n;
   }
 
-  private kick(): void {
-    if (this.flushing) {
-      this.again = true;
+  private kick(shard: number): void {
+    const q = this.queue(shard);
+    if (q.flushing) {
+      q.again = true;
+      q.wake?.();
       return;
     }
-    this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop());
+    q.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flushLoop(shard, q));
   }
 
-  private async flushLoop(): Promise<void> {
+  /** Writes a shard's outcomes until none is left; while its writes fail, it waits out a backoff (or a new outcome). */
+  private async flushLoop(shard: number, q: ShardQueue): Promise<void> {
     try {
-      let delay = 50;
-      do {
-        this.again = false;
-        try {
-          await this.flushOnce();
-          delay = 50;
-        } catch (error) {
-          this.events.emit('store-error', { op: 'outcomes', error: redactCommand(error) });
-          this.log.warn({ err: describeError(error, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again');
-          await sleep(delay);
-          delay = Math.min(delay * 2, 2000);
-          this.again = true;
+      for (;;) {
+        q.again = false;
+        await this.flushOnce(shard, q);
+        if (q.again && !q.failing) continue;
+        if (q.size === 0) break;
+        const wait = q.failing ? q.failing.until - Date.now() : 0;
+        if (wait > 0) {
+          await new Promise<void>((res) => {
+            const timer = setTimeout(res, wait);
+            q.wake = () => {
+              clearTimeout(timer);
+              res();
+            };
+          });
+          q.wake = null;
         }
-      } while (this.again || this.pending() > 0);
+      }
     } finally {
-      this.flushing = null;
+      q.flushing = null;
     }
   }
 
-  private async flushOnce(): Promise<void> {
-    const acks = this.acks.splice(0);
-    const retries = this.retries.splice(0);
-    const kills = this.kills.splice(0);
+  /** One write per kind of everything the shard has; a failed write puts its items back. */
+  private async flushOnce(shard: number, q: ShardQueue): Promise<void> {
+    if (q.failing && q.failing.until > Date.now()) return;
+    const acks = q.acks.splice(0);
+    const retries = q.retries.splice(0);
+    const kills = q.kills.splice(0);
     const results = await Promise.allSettled([
       acks.length && this.store.ackChains(acks.map(ackItem), DEAD_LETTER_LEASE_MS).then((res) => this.reportAcks(acks, res)),
       retries.length &&
@@ -221,11 +256,21 @@ export class Outcomes {
     // failed call have landed after all, its second try is refused with
     // 'gone' or 'lease-lost' and never applied twice.
     const [a, r, k] = results;
-    if (a.status === 'rejected') this.acks.unshift(...acks);
-    if (r.status === 'rejected') this.retries.unshift(...retries);
-    if (k.status === 'rejected') this.kills.unshift(...kills);
+    if (a.status === 'rejected') q.acks.unshift(...acks);
+    if (r.status === 'rejected') q.retries.unshift(...retries);
+    if (k.status === 'rejected') q.kills.unshift(...kills);
     const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed) {
+      this.events.emit('store-error', { op: 'outcomes', error: redactCommand(failed.reason) });
+      if (!q.failing && this.failingShards++ === 0) {
+        this.log.warn({ shard, err: describeError(failed.reason, 500), pending: this.pending() }, 'writing outcomes to Redis failed; keeping them and trying again (other shards go on)');
+      }
+      const backoff = q.failing ? Math.min(q.failing.backoff * 2, 2000) : 50;
+      q.failing = { until: Date.now() + backoff, backoff };
+    } else if (q.failing) {
+      q.failing = null;
+      if (--this.failingShards === 0) this.log.info({ shard }, 'outcomes written again on every shard');
+    }
   }
 
   /** Emits what each ack did: successes (head and acked followers), the tail's retry, and hands over tails. */
@@ -243,12 +288,20 @@ export class Outcomes {
   }
 
   private report<T extends { task: ClaimedTask }>(op: string, items: T[], codes: LeaseOutcome[], ok: (item: T) => void): void {
+    const refused: T[] = [];
     codes.forEach((code, i) => {
       const item = items[i]!;
       if (code === 'ok') return ok(item);
       this.events.emit('lease-lost', { id: item.task.id, shard: item.task.shard, op });
-      this.log.warn({ taskId: item.task.id, shard: item.task.shard, op, code }, 'outcome refused: the lease was lost, another claim owns the task');
+      refused.push(item);
     });
+    // one line per call, not per task: after a failover a call can carry many (the lease-lost event counts each)
+    if (refused.length > 0) {
+      this.log.warn(
+        { op, count: refused.length, shard: refused[0]!.task.shard, taskIds: refused.slice(0, 10).map((r) => r.task.id), codes: [...new Set(refused.map((_, i) => codes[items.indexOf(refused[i]!)]))] },
+        'outcome refused: the lease was lost, another claim owns the task',
+      );
+    }
   }
 }
 

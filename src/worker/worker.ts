@@ -4,11 +4,11 @@
  * until the next due time (or lease deadline) and wakes early when a task
  * is scheduled sooner. Stateless: any number of workers may share a store.
  */
-import type { Redis } from 'ioredis';
+import { subscriberFor, type RedisClient } from '../store/client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../events.js';
-import type { TaskStore } from '../store/store.js';
+import { ShardsFailedError, type TaskStore } from '../store/store.js';
 import type { ClaimedTask, DeadKind } from '../store/task.js';
 import type { ClaimReply, CorruptClaim } from '../store/scripts.js';
 import { sleep } from '../util/sleep.js';
@@ -65,8 +65,8 @@ export interface WorkerOptions {
   maxSleepMs: number;
   /** How long close() waits for running tasks before releasing them. */
   closeTimeoutMs: number;
-  /** Connection for the wake channel; default: a duplicate of the store's. */
-  subscriber?: Redis;
+  /** Connection for the wake channels (SSUBSCRIBE; a Cluster needs shardedSubscribers: true); default: a copy of the store's with that set. */
+  subscriber?: RedisClient;
   events?: ZRetryEmitter;
 }
 
@@ -112,7 +112,16 @@ interface ClaimResult {
   want: number;
   reply?: ClaimReply;
   error?: unknown;
+  /** It took longer than SLOW_CLAIM_MS: it no longer counted as one of the claims in flight. */
+  slow: boolean;
 }
+
+/**
+ * A claim unanswered this long (a claim takes a few ms) stops counting as
+ * one of the two in flight, so a shard whose master is away, on which
+ * ioredis waits for the failover, does not hold up the others' claims.
+ */
+const SLOW_CLAIM_MS = 250;
 
 /** Claims and runs due tasks until closed. */
 export class Worker {
@@ -138,15 +147,15 @@ export class Worker {
     this.events = opts.events ?? new TypedEmitter<ZRetryEvents>();
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
     this.outcomes = new Outcomes(opts.store, opts.outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
-    const sub = opts.subscriber ?? opts.store.redis.duplicate();
+    const sub = opts.subscriber ?? subscriberFor(opts.store.redis);
     logRedisErrors(opts.store.redis, this.log, 'store');
     logRedisErrors(sub, this.log, 'wake-subscriber');
-    this.waker = new Waker(sub, opts.store.channel, this.log);
+    this.waker = new Waker(sub, opts.store.channels, this.log);
     const runner = opts.runner as Partial<LazyTaskRunner>;
     this.lazyRunner = typeof runner.runLazy === 'function' ? (opts.runner as LazyTaskRunner) : null;
   }
 
-  /** Starts claiming. Resolves once subscribed to the wake channel. */
+  /** Starts claiming. Resolves once subscribed to the wake channels. */
   async start(): Promise<void> {
     await this.waker.start();
     this.extendTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
@@ -219,6 +228,8 @@ export class Worker {
   private answer(r: ClaimResult): void {
     this.answers.push(r);
     this.signalLoop();
+    // the loop may be asleep with only this claim outstanding
+    if (r.slow) this.waker.interrupt();
   }
 
   /**
@@ -227,7 +238,14 @@ export class Worker {
    * tasks of the other; shards are taken in turn. A claim waits for a
    * quarter of a batch of free slots (or an idle worker), so one freed slot
    * does not cost a round trip. When every shard had less due than asked
-   * for, the worker sleeps until the earliest next due time (or a nudge).
+   * for, the worker sleeps until the earliest next due time (or a nudge),
+   * then claims from the shards that are due or were nudged.
+   * A shard whose claim fails (its Redis, or on a cluster its master, is
+   * away) backs off alone, 100 ms doubling to 5 s: the other shards keep
+   * being claimed, and a claim that hangs (ioredis waiting for a failover)
+   * stops holding a place among the two in flight after SLOW_CLAIM_MS. One
+   * warning when the first shard fails, one line when the last one answers
+   * again.
    */
   private async loop(): Promise<void> {
     const { concurrency, batchSize, leaseMs, maxSleepMs } = this.opts;
@@ -236,9 +254,10 @@ export class Worker {
     const perClaim = Math.max(1, Math.min(batchSize, Math.ceil(concurrency / 2)));
     const minClaim = Math.max(1, Math.floor(Math.min(batchSize, concurrency) / 4));
     const maxInFlight = 2;
-    let backoff = 100;
-    let outage = false;
-    let failed = false;
+    /** Shards whose last claim failed: local time they may be tried again, and the next backoff. */
+    const failing = new Map<number, { until: number; backoff: number }>();
+    /** Shards with a slow claim (SLOW_CLAIM_MS) still unanswered: no other claim goes there meanwhile. */
+    const slow = new Set<number>();
     let inFlight = 0;
     /** Slots promised to the claims in flight. */
     let reserved = 0;
@@ -246,76 +265,109 @@ export class Worker {
     const dry = new Set<number>();
     /** Earliest Redis time a dry shard needs attention. */
     let wakeAt = Infinity;
+    /** When each dry shard next needs attention (Redis time; null: nothing scheduled), from its last claim. */
+    const nextAt = new Map<number, number | null>();
+    /** The next shard to claim from, in turn, skipping dry and backing-off shards; -1 if none. */
+    const nextShard = (now: number): number => {
+      for (let k = 0; k < shards; k++) {
+        const s = (this.shardCursor + k) % shards;
+        if (!dry.has(s) && !slow.has(s) && (failing.get(s)?.until ?? 0) <= now) return s;
+      }
+      return -1;
+    };
     this.waker.beginRound();
-    while (!this.closing || inFlight > 0) {
+    while (!this.closing || inFlight > 0 || slow.size > 0) {
       for (let r = this.answers.shift(); r; r = this.answers.shift()) {
-        inFlight--;
-        reserved -= r.want;
+        if (r.slow) slow.delete(r.shard);
+        else {
+          inFlight--;
+          reserved -= r.want;
+        }
+        const { shard } = r;
         if (!r.reply) {
           this.events.emit('store-error', { op: 'claim', error: redactCommand(r.error) });
-          if (!outage) this.log.warn({ err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); pausing and trying again');
-          outage = true;
-          failed = true;
+          const f = failing.get(shard);
+          if (failing.size === 0) this.log.warn({ shard, err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); that shard pauses and is tried again, the others go on');
+          const backoff = f ? Math.min(f.backoff * 2, 5000) : 100;
+          failing.set(shard, { until: Date.now() + backoff, backoff });
           continue;
         }
-        if (outage) this.log.info('Redis answers again; claiming resumed');
-        outage = false;
-        backoff = 100;
-        const { shard, reply } = r;
+        if (failing.delete(shard) && failing.size === 0) this.log.info({ shard }, 'Redis answers again on every shard; claiming resumed');
+        const { reply } = r;
         this.clockOffset = reply.now - Date.now();
         if (reply.tasks.length > 0) {
           this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
         }
-        for (const t of reply.tasks) this.startTask(t);
+        // a slow claim gave its slots back when it turned slow: what does not fit now is released, due again at once
+        const room = r.slow ? Math.max(0, concurrency - this.running.size - reserved) : reply.tasks.length;
+        for (const t of reply.tasks.slice(0, room)) this.startTask(t);
+        if (room < reply.tasks.length) void this.opts.store.release(reply.tasks.slice(room).map(lease)).catch(() => undefined);
         if (reply.unreadable.length > 0) void this.killUnreadable(shard, reply.unreadable);
         if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
         if (reply.tasks.length + reply.unreadable.length >= r.want) {
           dry.clear();
+          nextAt.clear();
           wakeAt = Infinity;
         } else {
           dry.add(shard);
+          nextAt.set(shard, reply.next);
           if (reply.next !== null) wakeAt = Math.min(wakeAt, reply.next);
         }
       }
       if (this.closing) {
         // claims in flight still hand over their tasks, which run (or are released) like the others
-        if (inFlight > 0) await new Promise<void>((res) => (this.loopWake = res));
+        if (inFlight > 0 || slow.size > 0) await new Promise<void>((res) => (this.loopWake = res));
         continue;
       }
-      if (failed) {
-        if (inFlight > 0) {
-          await new Promise<void>((res) => (this.loopWake = res));
-          continue;
-        }
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-        failed = false;
-        dry.clear();
-        wakeAt = Infinity;
-        this.waker.beginRound();
-        continue;
-      }
+      const now = Date.now();
+      const shard = nextShard(now);
       const busy = this.running.size + reserved;
       const free = concurrency - busy;
-      if (inFlight < maxInFlight && free > 0 && (free >= minClaim || busy === 0) && dry.size < shards) {
-        let shard = this.shardCursor;
-        while (dry.has(shard)) shard = (shard + 1) % shards;
+      if (inFlight < maxInFlight && free > 0 && (free >= minClaim || busy === 0) && shard >= 0) {
         this.shardCursor = (shard + 1) % shards;
         const want = Math.min(perClaim, free);
         inFlight++;
         reserved += want;
+        const call = { slow: false };
+        const timer = setTimeout(() => {
+          call.slow = true;
+          inFlight--;
+          reserved -= want;
+          slow.add(shard);
+          this.signalLoop();
+        }, SLOW_CLAIM_MS);
         this.opts.store.claim(shard, want, leaseMs, chain).then(
-          (reply) => this.answer({ shard, want, reply }),
-          (error: unknown) => this.answer({ shard, want, error }),
+          (reply) => {
+            clearTimeout(timer);
+            this.answer({ shard, want, reply, slow: call.slow });
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            this.answer({ shard, want, error, slow: call.slow });
+          },
         );
         continue;
       }
-      if (dry.size >= shards && inFlight === 0) {
-        const nowRedis = Date.now() + this.clockOffset;
-        const until = Math.min(wakeAt, nowRedis + maxSleepMs);
+      if (shard < 0 && inFlight === 0) {
+        // every shard is dry or backing off: sleep until one needs attention (or a nudge)
+        const nowRedis = now + this.clockOffset;
+        const safetyAt = nowRedis + maxSleepMs;
+        let until = Math.min(wakeAt, safetyAt);
+        for (const f of failing.values()) until = Math.min(until, f.until + this.clockOffset);
         await this.waker.sleep(Math.max(0, until - nowRedis), until);
-        dry.clear();
+        // poll again only the shards that need it: nudged, or due by their last claim's answer; all of them
+        // when the safety-net sleep ran out (a nudge may have been missed). With many shards, an idle wake-up
+        // then costs one claim, not one per shard.
+        const awake = Date.now() + this.clockOffset;
+        const nudged = this.waker.takeNudged();
         wakeAt = Infinity;
+        for (const s of [...dry]) {
+          const next = nextAt.get(s) ?? null;
+          if (awake >= safetyAt || nudged.has(this.opts.store.channels[s]!) || (next !== null && next <= awake + 1)) {
+            dry.delete(s);
+            nextAt.delete(s);
+          } else if (next !== null) wakeAt = Math.min(wakeAt, next);
+        }
         this.waker.beginRound();
         continue;
       }
@@ -364,18 +416,22 @@ export class Worker {
   private async extendLeases(): Promise<void> {
     if (this.running.size === 0) return;
     const runs = [...this.running.values()].filter((r) => !this.opts.runner.ownsLease?.(r.task));
+    let codes: ReadonlyArray<string | undefined>;
     try {
-      const codes = await this.opts.store.extend(runs.map((r) => lease(r.task)), this.opts.leaseMs);
-      codes.forEach((c, i) => {
-        if (c === 'ok') return;
-        // another claim owns the task now: stop this run; its outcome would be refused anyway
-        const r = runs[i]!;
-        this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
-        this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
-        r.abort(new Error('lease lost'));
-      });
+      codes = await this.opts.store.extend(runs.map((r) => lease(r.task)), this.opts.leaseMs);
     } catch (error) {
       this.events.emit('store-error', { op: 'extend', error: redactCommand(error) });
+      // shards that answered were extended; the others try again at the next tick
+      if (!(error instanceof ShardsFailedError)) return;
+      codes = (error.results as ReadonlyArray<string | undefined>).map((c, i) => (error.failed.has(runs[i]!.task.shard) ? undefined : c));
     }
+    codes.forEach((c, i) => {
+      if (c === 'ok' || c === undefined) return;
+      // another claim owns the task now: stop this run; its outcome would be refused anyway
+      const r = runs[i]!;
+      this.events.emit('lease-lost', { id: r.task.id, shard: r.task.shard, op: 'extend' });
+      this.log.warn({ taskId: r.task.id, shard: r.task.shard, code: c }, 'lease lost while running: another claim owns the task; this run is aborted and its outcome will be refused');
+      r.abort(new Error('lease lost'));
+    });
   }
 }

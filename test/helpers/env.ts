@@ -1,15 +1,48 @@
-/** Shared test helpers: service addresses, namespaces, waiting, a silent logger. */
+/**
+ * Shared test helpers: service addresses, namespaces, waiting, a silent
+ * logger. A test file that calls useCluster() first gets the Redis Cluster
+ * (scripts/services up cluster) from newRedis(), redisUrl() and
+ * storeTarget() instead of the single Redis, so the same tests run on both.
+ */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/client.js';
+import { isCluster } from '../../src/store/client.js';
 import kafkajs, { type Kafka as KafkaT } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import './global-setup.js';
 
+let onCluster = false;
+
+/** From now on this test file runs on the Redis Cluster. */
+export function useCluster(): void {
+  onCluster = true;
+}
+
+/** True after useCluster(). */
+export function testingCluster(): boolean {
+  return onCluster;
+}
+
+/** The cluster's seed nodes, host:port. */
+export function clusterNodes(): string[] {
+  const v = inject('redisClusterNodes') || process.env.REDIS_CLUSTER_NODES;
+  if (!v) throw new Error('REDIS_CLUSTER_NODES is not set: start the cluster with scripts/services up cluster');
+  return v.split(',');
+}
+
+/** The Redis URL of the tests: the single Redis, or after useCluster() a seed node of the cluster (with store.cluster: true). */
 export function redisUrl(): string {
+  if (onCluster) return `redis://${clusterNodes()[0]}`;
   const v = inject('redisUrl') ?? process.env.REDIS_URL;
   if (!v) throw new Error('REDIS_URL is not set and the global setup provided none');
   return v;
+}
+
+/** The store settings that point at the tests' Redis: { redisUrl } or { redisUrl, cluster: true }. */
+export function storeTarget(): { redisUrl: string; cluster?: boolean } {
+  return onCluster ? { redisUrl: redisUrl(), cluster: true } : { redisUrl: redisUrl() };
 }
 
 export function kafkaBrokers(): string {
@@ -34,8 +67,10 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-export function newRedis(): Redis {
-  return new Redis(redisUrl());
+/** A client of the tests' Redis: a Redis, or after useCluster() a Cluster (sharded pub/sub on). */
+export function newRedis(): RedisClient {
+  if (!onCluster) return new Redis(redisUrl());
+  return new Cluster(clusterNodes().map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })), { shardedSubscribers: true });
 }
 
 /** A topic name no other test uses. */
@@ -85,8 +120,13 @@ export async function collect(topic: string): Promise<{ messages: Collected[]; s
   return { messages, stop: () => consumer.disconnect() };
 }
 
-/** Deletes every key of a test namespace. */
-export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
-  const keys = await redis.keys(`{${namespace}:*`);
-  if (keys.length) await redis.del(...keys);
+/**
+ * Deletes every key of a test namespace. On a cluster KEYS runs on each
+ * master and each key is deleted alone (keys of different shards are in
+ * different slots: one DEL of them all is CROSSSLOT).
+ */
+export async function dropNamespace(redis: RedisClient, namespace: string): Promise<void> {
+  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+  const keys = (await Promise.all(nodes.map((n) => n.keys(`{${namespace}:*`)))).flat();
+  await Promise.all(keys.map((k) => redis.del(k)));
 }

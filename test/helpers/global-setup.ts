@@ -15,6 +15,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
     kafkaBrokers: string;
+    /** Seed nodes of the Redis Cluster (host:port,...), '' when there is none. */
+    redisClusterNodes: string;
   }
 }
 
@@ -57,6 +59,7 @@ async function withTestcontainers(): Promise<{ redisUrl: string; kafkaBrokers: s
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   let redisUrl = process.env.REDIS_URL;
   let kafkaBrokers = process.env.KAFKA_BROKERS;
+  let redisClusterNodes = process.env.REDIS_CLUSTER_NODES ?? '';
   let teardown: (() => Promise<void>) | undefined;
   if (!redisUrl || !kafkaBrokers) {
     if (process.env.ZRETRY_TESTCONTAINERS === '1') {
@@ -68,13 +71,17 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       const env = JSON.parse(readFileSync(join(process.env.ZRETRY_SERVICES_DIR ?? join(root, '.services'), 'env.json'), 'utf8')) as {
         redisUrl: string;
         kafkaBrokers: string;
+        redisClusterNodes?: string;
       };
       ({ redisUrl, kafkaBrokers } = env);
+      redisClusterNodes = env.redisClusterNodes ?? '';
     }
   }
   process.env.REDIS_URL = redisUrl;
   process.env.KAFKA_BROKERS = kafkaBrokers;
+  process.env.REDIS_CLUSTER_NODES = redisClusterNodes;
   project.provide('redisUrl', redisUrl!);
   project.provide('kafkaBrokers', kafkaBrokers!);
+  project.provide('redisClusterNodes', redisClusterNodes);
   return teardown;
 }

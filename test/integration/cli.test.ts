@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorker } from '../../src/create-worker.js';
 import { claimShards } from '../../src/store/namespace.js';
 import { TaskStore } from '../../src/store/store.js';
-import { newRedis, redisUrl, uniqueNamespace, dropNamespace } from '../helpers/env.js';
+import { newRedis, redisUrl, testingCluster, uniqueNamespace, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 import { BULK, runBulk } from '../../src/cli/bulk.js';
 
 const run = promisify(execFile);
 const zretry = (args: string[], env: Record<string, string> = {}) =>
-  run('node', ['bin/zretry.js', ...args], { env: { ...process.env, ...env } }).then(
+  // on the cluster (test/cluster/cli.test.ts) every command runs with ZRETRY_REDIS_CLUSTER=1
+  run('node', ['bin/zretry.js', ...args], { env: { ...process.env, ...(testingCluster() ? { ZRETRY_REDIS_CLUSTER: '1' } : {}), ...env } }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );

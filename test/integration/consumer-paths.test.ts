@@ -5,6 +5,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/client.js';
 import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/consume.js';
 import type { RetryContext } from '../../src/handler.js';
 import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace } from '../helpers/env.js';
@@ -23,7 +24,7 @@ async function produce(topic: string, messages: Array<{ key: string; value: stri
 }
 
 /** consume() on a fresh topic and namespace, process mode. */
-async function start(handler: ConsumeOptions['handler'], config: ConsumeOptions['config'] = {}, redis: Redis = newRedis()): Promise<{ z: ZRetryConsumer; topic: string }> {
+async function start(handler: ConsumeOptions['handler'], config: ConsumeOptions['config'] = {}, redis: RedisClient = newRedis()): Promise<{ z: ZRetryConsumer; topic: string }> {
   const topic = uniqueTopic('paths');
   await createTopic(topic, 1);
   const namespace = uniqueNamespace();

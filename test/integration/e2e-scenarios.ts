@@ -7,7 +7,7 @@ import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/con
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from '../../src/events.js';
 import type { ConsumeConfigInput } from '../../src/config/schema.js';
 import type { HandlerRecord, RetryContext } from '../../src/handler.js';
-import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace } from '../helpers/env.js';
+import { collect, createTopic, kafka, newRedis, silentLogger, testingCluster, uniqueNamespace, uniqueTopic, waitFor, dropNamespace } from '../helpers/env.js';
 
 type Mode = 'process' | 'republish';
 type Seen = { at: number; record: HandlerRecord; ctx: RetryContext };
@@ -40,7 +40,8 @@ async function start(
       await handler(record, ctx);
     },
     config: {
-      store: { namespace, shards: 2 },
+      // on the cluster, enough shards to reach every master
+      store: { namespace, shards: testingCluster() ? 16 : 2 },
       worker: { maxSleepMs: 1_000, leaseMs: 5_000 },
       failure: { policy: fast },
       ...opts.config,

@@ -15,6 +15,7 @@ import { deadLetterHeaders } from '../../src/kafka/dead-letter.js';
 import type { DeadLetterSink } from '../../src/worker/outcomes.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
+import type { RedisClient } from '../../src/store/client.js';
 import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
 import { failed } from '../lua/fixtures.js';
 
@@ -23,7 +24,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(shards = 1): Promise<{ redis: Redis; namespace: string; store: TaskStore }> {
+async function setup(shards = 1): Promise<{ redis: RedisClient; namespace: string; store: TaskStore }> {
   const redis = newRedis();
   const namespace = uniqueNamespace();
   cleanups.push(async () => {
@@ -259,6 +260,29 @@ describe('direct-mode worker', () => {
     // stopped polling the idle shard during a backlog ran it near the end, at 794)
     expect(backlogDoneWhenIdleRan).toBeLessThan(busy.length - 200);
     expect(ranAt.get(idle.record.offset)!).toBeGreaterThanOrEqual(due - 5);
+  });
+
+  it('an idle worker on 16 shards wakes for a due task or a nudge by claiming from that shard, not from all 16', async () => {
+    const { namespace, store } = await setup(16);
+    const tasks = Array.from({ length: 64 }, (_, i) => failed(i, `agg-${i}`, 1_500));
+    const ran: string[] = [];
+    const w = await start(namespace, (r) => void ran.push(r.message.offset), { config: { worker: { maxSleepMs: 30_000 } } }, 16);
+    // its first round claims from every shard, then it sleeps
+    await new Promise((res) => setTimeout(res, 300));
+    const claims: number[] = [];
+    const claim = w.store.claim.bind(w.store);
+    w.store.claim = (shard, ...rest) => (claims.push(shard), claim(shard, ...rest));
+    // one task due in 300 ms, then one due at once (a nudge)
+    const [a, b] = [tasks.find((t) => store.shardOf(t.aggregateId, t.id) === 3)!, tasks.find((t) => store.shardOf(t.aggregateId, t.id) === 11)!];
+    await store.schedule([{ ...a, delayMs: 300 }]);
+    await waitFor(() => ran.includes(a.record.offset), 5_000, 'the task due on shard 3');
+    const afterFirst = claims.length;
+    await store.schedule([{ ...b, delayMs: 0 }]);
+    await waitFor(() => ran.includes(b.record.offset), 5_000, 'the nudged task on shard 11');
+    // each wake-up claimed from its own shard (once or twice), never a round over all 16
+    expect(new Set(claims.slice(0, afterFirst))).toEqual(new Set([3]));
+    expect(new Set(claims.slice(afterFirst))).toEqual(new Set([11]));
+    expect(claims.length).toBeLessThanOrEqual(6);
   });
 
   it('close() lets running handlers finish, then gives nothing up; a second close returns the same promise', async () => {

@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { TaskStore } from '../../src/store/store.js';
-import { newRedis, redisUrl, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
+import { newRedis, redisUrl, testingCluster, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
 import { freePort, ownRedis } from '../helpers/redis-process.js';
 import { failed } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
+/** On the cluster, enough shards to reach every master. */
+const SHARDS = testingCluster() ? 16 : 2;
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
@@ -38,7 +40,7 @@ export default async function handler(record, ctx) {
 
 async function startWorker(namespace: string, handler: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; exited: Promise<number | null> }> {
   const proc = spawn('node', ['bin/zretry.js', 'worker', '--handler', handler], {
-    env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ZRETRY_NAMESPACE: namespace, ZRETRY_SHARDS: '2', ZRETRY_HTTP_PORT: '0', ZRETRY_LEASE_MS: '5000', ZRETRY_CLOSE_TIMEOUT_MS: '5000', ...env },
+    env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ...(testingCluster() ? { ZRETRY_REDIS_CLUSTER: '1' } : {}), ZRETRY_NAMESPACE: namespace, ZRETRY_SHARDS: String(SHARDS), ZRETRY_HTTP_PORT: '0', ZRETRY_LEASE_MS: '5000', ZRETRY_CLOSE_TIMEOUT_MS: '5000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
@@ -76,9 +78,12 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
   const w = await startWorker(namespace, h.path, { FAIL: '3', ZRETRY_HTTP_TOKEN: 'sekrit-token' });
   const auth = { authorization: 'Bearer sekrit-token' };
   expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
-  expect((await fetch(`${w.url}/readyz`, { headers: auth })).status).toBe(200);
+  const ready = await fetch(`${w.url}/readyz`, { headers: auth });
+  expect(ready.status).toBe(200);
+  // on a cluster, one line per master
+  if (testingCluster()) expect((await ready.text()).split('\n').filter((l) => / ok$/.test(l))).toHaveLength(3);
 
-  const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
+  const store = new TaskStore(redis, { namespace, shards: SHARDS, maxBatch: 100 });
   await store.schedule([failed(1, 'a'), failed(2, 'b'), failed(3, 'c'), failed(4, 'd', 60_000)]);
   await waitFor(() => readFileSync(h.log, 'utf8').split('\n').filter(Boolean).length === 3, 20_000, 'three tasks to succeed');
   // the counter moves when the ack is written, a moment after the handler's own log line
@@ -136,7 +141,7 @@ it('ZRETRY_LOG_LEVEL=warn: the worker runs and serves, and logs no info lines', 
   const { namespace, h } = setup(0);
   const port = await freePort();
   const proc = spawn('node', ['bin/zretry.js', 'worker', '--handler', h.path], {
-    env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ZRETRY_NAMESPACE: namespace, ZRETRY_HTTP_PORT: String(port), ZRETRY_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ...(testingCluster() ? { ZRETRY_REDIS_CLUSTER: '1' } : {}), ZRETRY_NAMESPACE: namespace, ZRETRY_HTTP_PORT: String(port), ZRETRY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
@@ -151,7 +156,7 @@ it('ZRETRY_LOG_LEVEL=warn: the worker runs and serves, and logs no info lines', 
 
 it('SIGTERM during in-flight work: running handlers finish, nothing is lost, nothing that succeeded runs twice', async () => {
   const { redis, namespace, h } = setup(400);
-  const store = new TaskStore(redis, { namespace, shards: 2, maxBatch: 100 });
+  const store = new TaskStore(redis, { namespace, shards: SHARDS, maxBatch: 100 });
   await store.schedule(Array.from({ length: 30 }, (_, i) => failed(i, null)));
   const w = await startWorker(namespace, h.path, { ZRETRY_TASK_CONCURRENCY: '10' });
   await waitFor(async () => (await store.stats()).total.inflight > 0, 10_000, 'work in flight');

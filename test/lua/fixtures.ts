@@ -1,5 +1,5 @@
 /** Shared fixtures of the script tests: a store on a fresh namespace. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/client.js';
 import { TaskStore } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/store/record-codec.js';
 import type { NewTask } from '../../src/store/task.js';
@@ -24,7 +24,7 @@ export function failed(offset: number, agg: string | null, delayMs = 0): NewTask
 }
 
 /** A store on a fresh namespace, and its client. */
-export async function freshStore(shards = 1): Promise<{ store: TaskStore; redis: Redis; namespace: string; close: () => Promise<void> }> {
+export async function freshStore(shards = 1): Promise<{ store: TaskStore; redis: RedisClient; namespace: string; close: () => Promise<void> }> {
   const redis = newRedis();
   const namespace = uniqueNamespace();
   const store = new TaskStore(redis, { namespace, shards, maxBatch: 100 });

@@ -2,14 +2,14 @@
  * Every script against the real Redis, every return code.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/client.js';
 import type { TaskStore } from '../../src/store/store.js';
 import { shardKeys } from '../../src/store/keys.js';
 import { encodeRecord } from '../../src/store/record-codec.js';
 import { failed, freshStore, record } from './fixtures.js';
 
 let store: TaskStore;
-let redis: Redis;
+let redis: RedisClient;
 let namespace: string;
 let close: () => Promise<void>;
 

@@ -7,31 +7,18 @@
  * LOG must show no refusal during the flow, and the users must be refused
  * outside their namespace.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consume } from '../../src/consume.js';
 import { createWorker } from '../../src/create-worker.js';
 import { aclRules, aclSetUserLine, aclUser, SCRIPT_COMMANDS, type AclRole } from '../../src/store/acl.js';
 import { wakeChannel } from '../../src/store/keys.js';
 import { loadScripts } from '../../src/store/lua-loader.js';
 import { TaskStore } from '../../src/store/store.js';
-import { collect, createTopic, kafka, silentLogger, uniqueNamespace, uniqueTopic, waitFor } from '../helpers/env.js';
+import { silentLogger, uniqueNamespace } from '../helpers/env.js';
 import { ownRedis, type OwnRedis } from '../helpers/redis-process.js';
-
-const run = promisify(execFile);
-
-/** Runs a line as a shell would, e.g. `redis-cli -u <url> ACL SETUSER ...`. */
-const sh = (line: string) =>
-  run('sh', ['-c', line]).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-
-const zretry = (args: string[]) => sh(['node', 'bin/zretry.js', ...args].map((a) => `'${a}'`).join(' '));
+import { aclFlow, sh, zretry } from './acl-flow.js';
 
 describe('the ACL rules match the code', () => {
   it('docs/security.md shows exactly the ACL SETUSER lines that `zretry acl` prints', async () => {
@@ -86,82 +73,15 @@ describe('the whole flow as the ACL users', () => {
   });
 
   it('consume() with its worker retries, dead-letters, and the operator CLI reads and purges, with no command refused', async () => {
-    const topic = uniqueTopic('acl');
-    await createTopic(topic, 2);
-    const calls = new Map<string, number>();
-    const succeeded = new Set<string>();
-    const z = await consume({
-      kafka: kafka('acl'),
-      groupId: `g-${topic}`,
-      topics: [topic],
-      logger: silentLogger(),
-      handler: async (r) => {
-        const v = r.message.value!.toString();
-        const n = (calls.get(v) ?? 0) + 1;
-        calls.set(v, n);
-        if (v === 'r:7') throw new Error('always fails');
-        if (Number(v.split(':')[1]) % 4 === 1 && n < 3) throw new Error(`fails on try ${n}`);
-        succeeded.add(v);
-      },
-      config: {
-        store: { redisUrl: url('worker'), namespace, shards: 2 },
-        worker: { maxSleepMs: 200 },
-        failure: { policy: { backoff: { type: 'fixed', delayMs: 100 }, maxAttempts: 3 } },
-        consumer: { dispatch: 'process', fromBeginning: true },
-      },
-      consumerConfig: { maxWaitTimeInMs: 50 },
+    await aclFlow({
+      namespace,
+      workerStore: { redisUrl: url('worker'), shards: 2 },
+      cliArgs: (role) => ['--redis', url(role), '--namespace', namespace, '--shards', '2'],
+      refusals: aclLog,
+      // the embedded worker listens on the wake channels as the worker user
+      whileRunning: async () =>
+        expect(await admin.call('PUBSUB', 'SHARDNUMSUB', wakeChannel(namespace, 0), wakeChannel(namespace, 1))).toEqual([wakeChannel(namespace, 0), 1, wakeChannel(namespace, 1), 1]),
     });
-    let closed = false;
-    const dlt = await collect(`${topic}.dlt`).catch(async (e: unknown) => {
-      await z.close();
-      throw e;
-    });
-    try {
-      // the embedded worker listens on the wake channel as the worker user
-      expect(await admin.call('PUBSUB', 'NUMSUB', wakeChannel(namespace))).toEqual([wakeChannel(namespace), 1]);
-      const producer = kafka().producer();
-      await producer.connect();
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: 16 }, (_, i) => ({ key: `k${i % 5}`, value: `r:${i}` })) });
-      await producer.disconnect();
-
-      await waitFor(() => succeeded.size === 15 && dlt.messages.length === 1, 20_000, 'every record handled and one dead letter').catch(async (e: Error) => {
-        // a missing right shows as a stall; say which command Redis refused
-        throw new Error(`${e.message}; refused by the ACL: ${JSON.stringify(await aclLog())}`);
-      });
-      expect(dlt.messages.map((m) => m.value?.toString())).toEqual(['r:7']);
-      expect([1, 5, 9, 13].map((i) => calls.get(`r:${i}`))).toEqual([3, 3, 3, 3]);
-      expect(calls.get('r:7')).toBe(3);
-      await waitFor(async () => {
-        const { total } = await z.store.stats();
-        return total.dueNow + total.dueLater + total.inflight + total.queued === 0 && total.dead === 1;
-      }, 10_000, 'the store to drain, the dead task kept');
-      await z.close();
-      closed = true;
-
-      const op = ['--redis', url('operator'), '--namespace', namespace, '--shards', '2'];
-      const [stats, dead] = await Promise.all([zretry(['stats', '--json', ...op]), zretry(['dead', 'list', '--json', ...op])]);
-      expect(stats.code, stats.stderr).toBe(0);
-      expect((JSON.parse(stats.stdout) as { total: Record<string, number> }).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, queued: 0, dead: 1 });
-      expect(dead.code, dead.stderr).toBe(0);
-      const deadTasks = (JSON.parse(dead.stdout) as { tasks: Array<{ aggregateId: string; lastError: { message: string }; record: { topic: string } }> }).tasks;
-      expect(deadTasks.map((t) => [t.aggregateId, t.lastError.message, t.record.topic])).toEqual([['k2', 'always fails', topic]]);
-
-      // the worker may not delete a whole namespace; the operator may
-      const workerPurge = await zretry(['purge', '--yes', '--redis', url('worker'), '--namespace', namespace, '--shards', '2']);
-      expect(workerPurge.code).toBe(1);
-      expect(workerPurge.stderr).toContain("NOPERM this user has no permissions to run the 'del' command");
-      const purge = await zretry(['purge', '--yes', ...op]);
-      expect(purge.code, purge.stderr).toBe(0);
-      expect(purge.stdout).toMatch(new RegExp(`^purged namespace ${namespace}: 1 tasks, \\d+ keys`));
-
-      // no command of the flow was refused: the documented rules are enough
-      // (the purge by the worker user above is the only refusal, and it was meant)
-      const refused = (await aclLog()).filter((e) => !(e.user === aclUser('worker', namespace) && e.object === 'del'));
-      expect(refused).toEqual([]);
-    } finally {
-      await dlt.stop();
-      if (!closed) await z.close();
-    }
   }, 60_000);
 
   it('outside its namespace, a user is refused with the NOPERM message a person reads', async () => {
@@ -179,7 +99,7 @@ describe('the whole flow as the ACL users', () => {
       // a namespace whose name starts with this one's is another namespace
       await expect(worker.hget(`{${namespace}x:0}:tasks`, 'x')).rejects.toThrow('NOPERM this user has no permissions to access one of the keys used as arguments');
       // another namespace's wake channel
-      await expect(worker.publish(wakeChannel(other), '1')).rejects.toThrow('NOPERM this user has no permissions to access one of the channels used as arguments');
+      await expect(worker.spublish(wakeChannel(other, 0), '1')).rejects.toThrow('NOPERM this user has no permissions to access one of the channels used as arguments');
       // commands outside the list, even on its own keys
       await expect(worker.get(`{${namespace}:0}:seq`)).rejects.toThrow("NOPERM this user has no permissions to run the 'get' command");
       await expect(worker.config('SET', 'maxmemory-policy', 'allkeys-lru')).rejects.toThrow("NOPERM this user has no permissions to run the 'config|set' command");

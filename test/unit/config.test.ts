@@ -21,8 +21,19 @@ describe('configuration', () => {
   it('defaults make a working config', () => {
     const c = parseConfig(workerConfigSchema, {});
     expect(c.failure.policy).toEqual({ backoff: { type: 'exponential', initialMs: 1000, multiplier: 2, maxMs: 300_000, jitter: 'none' }, maxAttempts: 5 });
-    expect(c.store).toMatchObject({ namespace: 'zretry', shards: 4 });
+    // no shard count: the namespace's stored one, or DEFAULT_SHARDS for a new namespace (store/namespace.ts)
+    expect(c.store).toMatchObject({ namespace: 'zretry', cluster: false, waitReplicas: 0 });
+    expect(c.store.shards).toBeUndefined();
     expect(c.failure.followerPolicy).toBe('release');
+  });
+
+  it('store.cluster takes true (the URL is the seed) or seed nodes; ZRETRY_REDIS_CLUSTER gives either', () => {
+    expect(parseConfig(workerConfigSchema, { store: { cluster: true } }).store.cluster).toBe(true);
+    expect(parseConfig(workerConfigSchema, { store: { cluster: ['10.0.0.1:7000', 'redis-2:7001'] } }).store.cluster).toEqual(['10.0.0.1:7000', 'redis-2:7001']);
+    expect(fails({ store: { cluster: ['10.0.0.1'] } })).toMatch(/store\.cluster\.0: must be host:port \(got "10\.0\.0\.1"\)/);
+    expect(rawConfig(undefined, { ZRETRY_REDIS_CLUSTER: '1' })).toEqual({ store: { cluster: true } });
+    expect(rawConfig(undefined, { ZRETRY_REDIS_CLUSTER: 'a:1, b:2' })).toEqual({ store: { cluster: ['a:1', 'b:2'] } });
+    expect(rawConfig(undefined, { ZRETRY_WAIT_REPLICAS: '1' })).toEqual({ store: { waitReplicas: 1 } });
   });
 
   it('names the field, the value and what is allowed', () => {

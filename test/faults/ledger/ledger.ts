@@ -15,9 +15,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import kafkajs, { type Consumer, type Kafka } from 'kafkajs';
 import { afterEach } from 'vitest';
+import { redisFromConfig } from '../../../src/config/connections.js';
+import type { RedisClient } from '../../../src/store/client.js';
 import { TaskStore } from '../../../src/store/store.js';
 import { dropNamespace, kafkaBrokers, redisUrl, uniqueNamespace, uniqueTopic, waitFor } from '../../helpers/env.js';
 
@@ -92,6 +93,14 @@ export interface RunOptions {
   leaseMs?: number;
   concurrency?: number;
   backoffMs?: number;
+  /** redisUrl is a seed node of a Redis Cluster. */
+  cluster?: boolean;
+  /** store.shards (2). */
+  shards?: number;
+  /** store.waitReplicas (0). */
+  waitReplicas?: number;
+  /** The records' planned failures; default: plan()'s mix. */
+  plan?: (n: number, aggs: number) => Spec[];
 }
 
 export class LedgerRun {
@@ -108,10 +117,10 @@ export class LedgerRun {
   private readonly children: Child[] = [];
   private readonly dead: { id: string; reason: string }[] = [];
   private dltConsumer: Consumer | null = null;
-  private redis: Redis | null = null;
+  private redis: RedisClient | null = null;
 
   constructor(private readonly o: RunOptions = {}) {
-    this.specs = plan(o.records ?? 200, o.aggregates ?? 20);
+    this.specs = (o.plan ?? plan)(o.records ?? 200, o.aggregates ?? 20);
     this.redisUrl = o.redisUrl ?? redisUrl();
     this.brokers = o.brokers ?? kafkaBrokers();
     this.dispatch = o.dispatch ?? 'process';
@@ -122,7 +131,14 @@ export class LedgerRun {
   /** Settings shared by the consumer and the workers (the same namespace, policy and lease). */
   config(): Record<string, unknown> {
     return {
-      store: { redisUrl: this.redisUrl, namespace: this.namespace, shards: 2, commandTimeoutMs: 2_000 },
+      store: {
+        redisUrl: this.redisUrl,
+        namespace: this.namespace,
+        shards: this.o.shards ?? 2,
+        commandTimeoutMs: 2_000,
+        ...(this.o.cluster ? { cluster: true } : {}),
+        ...(this.o.waitReplicas ? { waitReplicas: this.o.waitReplicas } : {}),
+      },
       worker: { leaseMs: this.o.leaseMs ?? 2_000, taskConcurrency: this.o.concurrency ?? 20, maxSleepMs: 250, closeTimeoutMs: 2_000 },
       failure: { policy: { backoff: { type: 'fixed', delayMs: this.o.backoffMs ?? 200 }, maxAttempts: 4 } },
       consumer: { dispatch: this.dispatch, fromBeginning: true, redisProbeMs: 200, republishLeaseMs: 5_000 },
@@ -227,9 +243,9 @@ export class LedgerRun {
 
   /** The store, for stats (a client of the run's Redis). */
   store(): TaskStore {
-    this.redis ??= new Redis(this.redisUrl, { maxRetriesPerRequest: 1 });
+    this.redis ??= redisFromConfig({ redisUrl: this.redisUrl, cluster: this.o.cluster ?? false }, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined);
-    return new TaskStore(this.redis, { namespace: this.namespace, shards: 2, maxBatch: 500 });
+    return new TaskStore(this.redis, { namespace: this.namespace, shards: this.o.shards ?? 2, maxBatch: 500 });
   }
 
   /** True when every record succeeded or reached the DLT and Redis holds no live task. */
