@@ -4,6 +4,7 @@
  * Flags and environment variables only map into the config schemas.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration, pause, resume, shift, unhold } from '../ops/actions.js';
 import { parseConfig } from '../config/parse.js';
 import { cliConfigSchema } from '../config/schema.js';
 import type { TaskStore } from '../store/store.js';
@@ -12,7 +13,7 @@ import { aclReport } from './acl.js';
 import { BULK, checkSelection, runBulk, type BulkCommand, type SelectionFlags } from './bulk.js';
 import { terminal, type Asker } from './confirm.js';
 import { rawConfig } from './env-config.js';
-import { EXIT, UsageError } from './exit.js';
+import { EXIT } from './exit.js';
 import { openStore } from './session.js';
 import { statsReport } from './stats.js';
 import { table } from './table.js';
@@ -65,14 +66,6 @@ function wholeNumber(min: number) {
     if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`It must be a whole number of at least ${min}.`);
     return n;
   };
-}
-
-/** '500ms', '90s', '10m', '2h' or plain milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) throw new UsageError(`duration must look like 500ms, 90s, 10m or 2h (got "${s}")`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
 }
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
@@ -203,13 +196,11 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry unhold customer-7 customer-9']))
     .action(
       onStore(async (store, [aggs], flags) => {
-        const rows: Array<[string, string]> = [];
-        for (const agg of aggs as string[]) rows.push([agg, (await store.shard(store.shardOf(agg, agg)).unhold([agg]))[0]!]);
-        return flags.json ? JSON.stringify(Object.fromEntries(rows), null, 2) : table(['aggregate', 'outcome'], rows);
+        const rows = await unhold(store, aggs as string[]);
+        return flags.json ? JSON.stringify(Object.fromEntries(rows.map((r) => [r.aggregate, r.outcome])), null, 2) : table(['aggregate', 'outcome'], rows.map((r) => [r.aggregate, r.outcome]));
       }),
     );
 
-  const pauseTarget = (flags: Flags) => (flags.topic !== undefined ? `topic:${flags.topic}` : flags.errorClass !== undefined ? `error:${flags.errorClass}` : 'all');
   program
     .command('pause')
     .description('stop dispatch: everything, one topic, or one error class; held tasks keep their due time')
@@ -219,9 +210,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry pause --topic orders', 'zretry pause --error-class TimeoutError', 'zretry pause']))
     .action(
       onStore(async (store, _args, flags) => {
-        const what = pauseTarget(flags);
-        const fresh = await store.pause(what);
-        return flags.json ? JSON.stringify({ paused: what, new: fresh }) : `dispatch paused: ${what}${fresh ? '' : ' (it already was)'}`;
+        const { paused, fresh } = await pause(store, flags);
+        return flags.json ? JSON.stringify({ paused, new: fresh }) : `dispatch paused: ${paused}${fresh ? '' : ' (it already was)'}`;
       }),
     );
   program
@@ -233,9 +223,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry resume --topic orders', 'zretry resume']))
     .action(
       onStore(async (store, _args, flags) => {
-        const what = pauseTarget(flags);
-        const moved = await store.resume(what, (n) => progress(`${n} held tasks due again`));
-        return flags.json ? JSON.stringify({ resumed: what, moved }) : `dispatch resumed: ${what}; ${moved} held tasks due again`;
+        const { resumed, moved } = await resume(store, flags, progress);
+        return flags.json ? JSON.stringify({ resumed, moved }) : `dispatch resumed: ${resumed}; ${moved} held tasks due again`;
       }),
     );
 
@@ -247,9 +236,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry shift 10m']))
     .action(
       onStore(async (store, [text], flags) => {
-        const ms = parseDuration(text as string);
-        const moved = await store.shift(ms, (n) => progress(`${n} tasks shifted`));
-        return flags.json ? JSON.stringify({ shiftedMs: ms, moved }) : `pushed ${moved} due times back by ${text}`;
+        const { shiftedMs, moved } = await shift(store, text as string, { progress });
+        return flags.json ? JSON.stringify({ shiftedMs, moved }) : `pushed ${moved} due times back by ${text}`;
       }, ([text]) => void parseDuration(text as string)),
     );
 
