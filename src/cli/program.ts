@@ -20,6 +20,7 @@ import { table } from './table.js';
 import { listTasks, purge, showTask } from './tasks.js';
 import { packageVersion } from './version.js';
 import { runWorker } from './worker.js';
+import { runDashboard } from './dashboard.js';
 
 /** What the commands need from outside: the environment, output, and a way to ask. */
 export interface CliIo {
@@ -268,6 +269,23 @@ ${examples([
       const flags = this.optsWithGlobals<Flags>();
       const raw = rawOf(io, flags, { ZRETRY_LOG_LEVEL: flags.logLevel });
       setCode(await runWorker(raw, flags.handler ?? io.env.ZRETRY_HANDLER));
+    });
+
+  program
+    .command('dashboard')
+    .description('serve the admin API and the dashboard page on the namespace, without a worker (needs ZRETRY_HTTP_TOKEN)')
+    .option('--host <host>', 'address to bind (ZRETRY_HTTP_HOST; default 127.0.0.1)')
+    .option('--port <n>', 'port; 0 picks a free one (ZRETRY_HTTP_PORT; default 9464)', wholeNumber(0))
+    .addHelpText(
+      'after',
+      `\nThe page is at http://<host>:<port>/ and asks for the token; the API is under /api
+(docs/operations.md). It binds loopback unless told otherwise.
+${examples(['ZRETRY_HTTP_TOKEN=$(cat ~/.zretry-token) zretry dashboard --namespace billing --port 9465'])}`,
+    )
+    .action(async function (this: Command) {
+      const flags = this.optsWithGlobals<Flags & { host?: string; port?: number }>();
+      const raw = rawOf(io, flags, { ZRETRY_HTTP_HOST: flags.host, ZRETRY_HTTP_PORT: flags.port === undefined ? undefined : String(flags.port) });
+      setCode(await runDashboard(raw, progress));
     });
 
   program
