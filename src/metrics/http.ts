@@ -52,7 +52,11 @@ function sendText(res: ServerResponse, status: number, text: string, headers: Re
 /** Whether an error comes from Redis being away or refusing (503), rather than from the request. */
 function storeTrouble(e: unknown): boolean {
   const err = e as { name?: string; message?: string; code?: string; retriable?: boolean };
-  return err?.name === 'ReplyError' || err?.name === 'MaxRetriesPerRequestError' || err?.name === 'StoreError' || err?.message === 'Connection is closed.' || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT)$/.test(err?.code ?? '') || /Command timed out/.test(err?.message ?? '');
+  return (
+    /^(ReplyError|MaxRetriesPerRequestError|StoreError|ClusterAllFailedError)$/.test(err?.name ?? '') ||
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/.test(err?.code ?? '') ||
+    /Connection is closed|Stream isn't writeable|Command timed out|Reached the max retries/.test(err?.message ?? '')
+  );
 }
 
 /** Starts the server; resolves with it and the address it bound. */
