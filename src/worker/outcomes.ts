@@ -5,6 +5,7 @@
  * running goes in the next call, one per shard and kind.
  */
 import type { Logger } from 'pino';
+import { settle, type Failure } from '../handler-call.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { DeadReason, ZRetryEmitter } from '../events.js';
@@ -75,9 +76,9 @@ export class Outcomes {
     this.kick();
   }
 
-  /** The handler failed with err: retry or die, by policy and classification. */
-  async failed(task: ClaimedTask, err: unknown): Promise<void> {
-    const { error, decision } = this.judge(task, err);
+  /** The handler failed with err: retry or die, by policy and classification; attempt: the call's failure, whose span (if traced) ends with the decision. */
+  async failed(task: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
+    const { error, decision } = this.judge(task, err, attempt);
     if (decision.action === 'retry') {
       this.retries.push({ task, delayMs: decision.delayMs, error });
       this.kick();
@@ -93,8 +94,8 @@ export class Outcomes {
    * must die, in flight under the chain's token so that its dead letter is
    * written as for any claimed task (in the background: drain() waits).
    */
-  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown): void {
-    const { error, decision } = this.judge(failed, err);
+  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): void {
+    const { error, decision } = this.judge(failed, err, attempt);
     if (decision.action === 'retry') {
       this.acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
     } else {
@@ -111,8 +112,8 @@ export class Outcomes {
     this.kick();
   }
 
-  /** The decision after a failed attempt of task. */
-  private judge(task: ClaimedTask, err: unknown) {
+  /** The decision after a failed attempt of task (which ends the attempt's span, if traced). */
+  private judge(task: ClaimedTask, err: unknown, attempt?: Failure) {
     const error = describeError(err, this.opts.maxStackChars);
     const now = this.redisNow();
     const decision = decide(this.opts.policy, {
@@ -123,6 +124,7 @@ export class Outcomes {
       error: err,
       classification: classify(err, this.opts.classifier),
     });
+    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     return { error, decision };
   }
 
