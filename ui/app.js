@@ -229,7 +229,8 @@
     const head = ['', 'due', 'in flight', 'queued', 'paused', 'dead'];
     statsTable($('topic-table'), ['topic', ...head.slice(1)], rows(b.byTopic));
     statsTable($('error-table'), ['error class', ...head.slice(1)], rows(b.byErrorClass));
-    $('breakdown-note').textContent = b.complete ? `Counted from all ${fmtInt(b.scanned)} tasks.` : `Counted from the first ${fmtInt(b.scanned)} tasks only.`;
+    const at = new Date().toLocaleTimeString();
+    $('breakdown-note').textContent = `By topic and error class: ${b.complete ? `all ${fmtInt(b.scanned)} tasks` : `the first ${fmtInt(b.scanned)} tasks only`}, counted at ${at} (every 10 s).`;
   }
 
   function showHistory(hs) {

@@ -3,8 +3,8 @@
  * throughput of successes, retries and deaths (per second), the lateness
  * percentiles of the claims made in it, and the queue depth. Throughput and
  * lateness come from this process's events (a worker's); the depth from the
- * store's stats, read only while someone looks at the page. Kept in memory,
- * a fixed number of points.
+ * store's stats (one read-only script call per shard and interval). Kept in
+ * memory, a fixed number of points.
  */
 import type { ZRetryEmitter } from '../events.js';
 import type { TaskStore } from '../store/store.js';
@@ -73,13 +73,12 @@ export class History {
   private counts = { succeeded: 0, retried: 0, dead: 0 };
   private readonly lateness = new Reservoir(1024);
   private timer: NodeJS.Timeout | null = null;
-  private lastViewed = 0;
   private readonly off: Array<() => void> = [];
 
   constructor(
     private readonly store: TaskStore,
     events: ZRetryEmitter | undefined,
-    private readonly opts: { intervalMs: number; points: number; viewedForMs: number } = { intervalMs: 2_000, points: 900, viewedForMs: 300_000 },
+    private readonly opts: { intervalMs: number; points: number } = { intervalMs: 2_000, points: 900 },
   ) {
     this.series = { intervalMs: opts.intervalMs, hasEvents: events !== undefined, ...(Object.fromEntries(KEYS.map((k) => [k, []])) as unknown as Record<Key, number[]>) };
     if (events) {
@@ -106,21 +105,19 @@ export class History {
     for (const off of this.off.splice(0)) off();
   }
 
-  /** The series so far; counts as a look at the page (the depth is sampled while someone looks). */
+  /** The series so far. */
   view(): HistorySeries {
-    this.lastViewed = Date.now();
     return this.series;
   }
 
-  /** Adds one point: this interval's events, and the depth when the page is being looked at. */
+  /** Adds one point: this interval's events, and the depth (null when Redis did not answer). */
   async sample(now = Date.now()): Promise<void> {
     const perSecond = (n: number) => (this.series.hasEvents ? Math.round((n * 1000 * 10) / this.opts.intervalMs) / 10 : null);
     const { succeeded, retried, dead } = this.counts;
     this.counts = { succeeded: 0, retried: 0, dead: 0 };
     const lateness = this.lateness.take();
     const [p50, p90, p99] = this.series.hasEvents ? percentiles(lateness, [0.5, 0.9, 0.99]) : [null, null, null];
-    let total: ShardStats | null = null;
-    if (now - this.lastViewed < this.opts.viewedForMs) total = await this.store.stats().then((s) => s.total, () => null);
+    const total: ShardStats | null = await this.store.stats().then((s) => s.total, () => null);
     this.push({
       t: now,
       succeeded: perSecond(succeeded),
