@@ -19,6 +19,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY lua ./lua
+COPY ui ./ui
 COPY bin ./bin
 COPY monitoring ./monitoring
 COPY examples/log-handler.js ./examples/log-handler.js

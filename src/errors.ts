@@ -35,6 +35,13 @@ export class StoreError extends ZRetryError {
   }
 }
 
+/**
+ * An operator's request that cannot be carried out as given: nothing
+ * selected, selected twice, a malformed value. The CLI exits 2 on it, the
+ * admin API answers 400 with its message.
+ */
+export class OperatorInputError extends ZRetryError {}
+
 /** Redis is not fit to hold tasks (version, eviction policy). */
 export class RedisSetupError extends ZRetryError {}
 

@@ -1,16 +1,28 @@
 /**
  * One handler attempt, as the consumer (first attempts) and the worker
  * (retries) make it: the retry context, the attempt timeout, and no promise
- * at all when the handler returns synchronously (the hot path).
+ * at all when the handler returns synchronously (the hot path). When the
+ * application traces (src/tracing.ts), the attempt gets a span, the handler
+ * runs in its context, and whoever decides what follows a failure ends it
+ * with settle().
  */
 import { HandlerTimeoutError } from './errors.js';
 import type { ZRetryEmitter } from './events.js';
 import type { Handler, HandlerRecord, RetryContext } from './handler.js';
 import type { TaskError } from './store/task.js';
+import { activeTracer, inContext, startAttempt } from './tracing.js';
+import type { AttemptEnd, AttemptOutcome } from './tracing-types.js';
 
 /** A failed attempt's error (wrapped: a handler may throw anything, undefined included). */
 export interface Failure {
   error: unknown;
+  /** The attempt's span, when tracing: settle() ends it with what the failure led to. */
+  span?: AttemptEnd;
+}
+
+/** Ends a failed attempt's span (if traced) with what follows: a retry after delayMs, death, or a release. */
+export function settle(f: Failure, outcome: Exclude<AttemptOutcome, 'success'>, delayMs?: number): void {
+  f.span?.end(outcome, delayMs, f.error);
 }
 
 /** What aborts an attempt from outside: the consumer closing, or the worker giving up on its run. */
@@ -31,6 +43,11 @@ export class AttemptContext implements RetryContext {
     readonly lastError: TaskError | null,
     readonly taskId: string | null,
     private readonly source: AbortSource,
+    // for the attempt's span (src/tracing.ts): the aggregate, the message id (the task id it has or
+    // would get), the due time a worker claimed it for; plain fields, so nothing is allocated for them
+    readonly aggregateId: string | null = null,
+    readonly messageId: string | null = null,
+    readonly dueAt = 0,
   ) {}
 
   get signal(): AbortSignal {
@@ -61,13 +78,26 @@ export class AttemptContext implements RetryContext {
  */
 export function callHandler(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number, events?: ZRetryEmitter): Failure | undefined | Promise<Failure | undefined> {
   const started = events?.listened('handled') ? performance.now() : -1;
-  const outcome = attempt(handler, record, ctx, timeoutMs);
+  const tracer = activeTracer();
+  const outcome = tracer === null ? attempt(handler, record, ctx, timeoutMs) : traced(tracer, handler, record, ctx, timeoutMs);
   if (started < 0) return outcome;
   const report = (f: Failure | undefined) => {
     events!.emit('handled', { topic: record.topic, durationMs: performance.now() - started, result: f ? 'error' : 'success' });
     return f;
   };
   return outcome instanceof Promise ? outcome.then(report) : report(outcome);
+}
+
+/** An attempt under its span: a success ends it; a failure carries it to settle(). */
+function traced(tracer: NonNullable<ReturnType<typeof activeTracer>>, handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number): Failure | undefined | Promise<Failure | undefined> {
+  const span = startAttempt(tracer, record, { attempt: ctx.attempt, taskId: ctx.taskId ?? ctx.messageId, aggregateId: ctx.aggregateId, dueAt: ctx.dueAt });
+  const done = (f: Failure | undefined): Failure | undefined => {
+    if (f) f.span = span;
+    else span.end('success');
+    return f;
+  };
+  const outcome = inContext(span, () => attempt(handler, record, ctx, timeoutMs));
+  return outcome instanceof Promise ? outcome.then(done) : done(outcome);
 }
 
 function attempt(handler: Handler, record: HandlerRecord, ctx: AttemptContext, timeoutMs: number): Failure | undefined | Promise<Failure | undefined> {

@@ -43,6 +43,9 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_HTTP_PORT', 'http.port', 'int'],
   ['ZRETRY_HTTP_TOKEN', 'http.token', 'string'],
   ['ZRETRY_HTTP_QUEUE_GAUGES', 'http.queueGauges', 'bool'],
+  ['ZRETRY_HTTP_API', 'http.api', 'bool'],
+  ['ZRETRY_HTTP_OPEN_READS', 'http.openReads', 'bool'],
+  ['ZRETRY_HTTP_SHOW_PAYLOADS', 'http.showPayloads', 'bool'],
   ['ZRETRY_LOG_LEVEL', 'log.level', 'string'],
 ];
 

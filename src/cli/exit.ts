@@ -4,16 +4,16 @@
  * confirmation declined); 2 usage (an unknown command or option, a bad
  * value, invalid configuration, a destructive selection without --yes).
  */
-import { ConfigError, ZRetryError } from '../errors.js';
+import { ConfigError, OperatorInputError, ZRetryError } from '../errors.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /** The command line has to change: a missing argument, --yes where no one can be asked. */
-export class UsageError extends ZRetryError {}
+export class UsageError extends OperatorInputError {}
 
 /** The exit code an error ends the command with. */
 export function exitCode(e: unknown): number {
-  return e instanceof UsageError || e instanceof ConfigError ? EXIT.usage : EXIT.failure;
+  return e instanceof OperatorInputError || e instanceof ConfigError ? EXIT.usage : EXIT.failure;
 }
 
 /**

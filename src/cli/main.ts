@@ -8,7 +8,7 @@ import { terminal } from './confirm.js';
 import { EXIT, errorText, exitCode } from './exit.js';
 import { buildProgram } from './program.js';
 
-export { parseDuration } from './program.js';
+export { parseDuration } from '../ops/actions.js';
 
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[], env = process.env): Promise<number> {

@@ -4,6 +4,7 @@
  * Flags and environment variables only map into the config schemas.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration, pause, resume, shift, unhold } from '../ops/actions.js';
 import { parseConfig } from '../config/parse.js';
 import { cliConfigSchema } from '../config/schema.js';
 import type { TaskStore } from '../store/store.js';
@@ -12,13 +13,14 @@ import { aclReport } from './acl.js';
 import { BULK, checkSelection, runBulk, type BulkCommand, type SelectionFlags } from './bulk.js';
 import { terminal, type Asker } from './confirm.js';
 import { rawConfig } from './env-config.js';
-import { EXIT, UsageError } from './exit.js';
+import { EXIT } from './exit.js';
 import { openStore } from './session.js';
 import { statsReport } from './stats.js';
 import { table } from './table.js';
 import { listTasks, purge, showTask } from './tasks.js';
 import { packageVersion } from './version.js';
 import { runWorker } from './worker.js';
+import { runDashboard } from './dashboard.js';
 
 /** What the commands need from outside: the environment, output, and a way to ask. */
 export interface CliIo {
@@ -75,14 +77,6 @@ function wholeNumber(min: number) {
     if (!/^\d+$/.test(v) || n < min) throw new InvalidArgumentError(`It must be a whole number of at least ${min}.`);
     return n;
   };
-}
-
-/** '500ms', '90s', '10m', '2h' or plain milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) throw new UsageError(`duration must look like 500ms, 90s, 10m or 2h (got "${s}")`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
 }
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
@@ -214,13 +208,11 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry unhold customer-7 customer-9']))
     .action(
       onStore(async (store, [aggs], flags) => {
-        const rows: Array<[string, string]> = [];
-        for (const agg of aggs as string[]) rows.push([agg, (await store.shard(store.shardOf(agg, agg)).unhold([agg]))[0]!]);
-        return flags.json ? JSON.stringify(Object.fromEntries(rows), null, 2) : table(['aggregate', 'outcome'], rows);
+        const rows = await unhold(store, aggs as string[]);
+        return flags.json ? JSON.stringify(Object.fromEntries(rows.map((r) => [r.aggregate, r.outcome])), null, 2) : table(['aggregate', 'outcome'], rows.map((r) => [r.aggregate, r.outcome]));
       }),
     );
 
-  const pauseTarget = (flags: Flags) => (flags.topic !== undefined ? `topic:${flags.topic}` : flags.errorClass !== undefined ? `error:${flags.errorClass}` : 'all');
   program
     .command('pause')
     .description('stop dispatch: everything, one topic, or one error class; held tasks keep their due time')
@@ -230,9 +222,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry pause --topic orders', 'zretry pause --error-class TimeoutError', 'zretry pause']))
     .action(
       onStore(async (store, _args, flags) => {
-        const what = pauseTarget(flags);
-        const fresh = await store.pause(what);
-        return flags.json ? JSON.stringify({ paused: what, new: fresh }) : `dispatch paused: ${what}${fresh ? '' : ' (it already was)'}`;
+        const { paused, fresh } = await pause(store, flags);
+        return flags.json ? JSON.stringify({ paused, new: fresh }) : `dispatch paused: ${paused}${fresh ? '' : ' (it already was)'}`;
       }),
     );
   program
@@ -244,9 +235,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry resume --topic orders', 'zretry resume']))
     .action(
       onStore(async (store, _args, flags) => {
-        const what = pauseTarget(flags);
-        const moved = await store.resume(what, (n) => progress(`${n} held tasks due again`));
-        return flags.json ? JSON.stringify({ resumed: what, moved }) : `dispatch resumed: ${what}; ${moved} held tasks due again`;
+        const { resumed, moved } = await resume(store, flags, progress);
+        return flags.json ? JSON.stringify({ resumed, moved }) : `dispatch resumed: ${resumed}; ${moved} held tasks due again`;
       }),
     );
 
@@ -258,9 +248,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     .addHelpText('after', examples(['zretry shift 10m']))
     .action(
       onStore(async (store, [text], flags) => {
-        const ms = parseDuration(text as string);
-        const moved = await store.shift(ms, (n) => progress(`${n} tasks shifted`));
-        return flags.json ? JSON.stringify({ shiftedMs: ms, moved }) : `pushed ${moved} due times back by ${text}`;
+        const { shiftedMs, moved } = await shift(store, text as string, { progress });
+        return flags.json ? JSON.stringify({ shiftedMs, moved }) : `pushed ${moved} due times back by ${text}`;
       }, ([text]) => void parseDuration(text as string)),
     );
 
@@ -291,6 +280,23 @@ ${examples([
       const flags = this.optsWithGlobals<Flags>();
       const raw = rawOf(io, flags, { ZRETRY_LOG_LEVEL: flags.logLevel });
       setCode(await runWorker(raw, flags.handler ?? io.env.ZRETRY_HANDLER));
+    });
+
+  program
+    .command('dashboard')
+    .description('serve the admin API and the dashboard page on the namespace, without a worker (needs ZRETRY_HTTP_TOKEN)')
+    .option('--host <host>', 'address to bind (ZRETRY_HTTP_HOST; default 127.0.0.1)')
+    .option('--port <n>', 'port; 0 picks a free one (ZRETRY_HTTP_PORT; default 9464)', wholeNumber(0))
+    .addHelpText(
+      'after',
+      `\nThe page is at http://<host>:<port>/ and asks for the token; the API is under /api
+(docs/operations.md). It binds loopback unless told otherwise.
+${examples(['ZRETRY_HTTP_TOKEN=$(cat ~/.zretry-token) zretry dashboard --namespace billing --port 9465'])}`,
+    )
+    .action(async function (this: Command) {
+      const flags = this.optsWithGlobals<Flags & { host?: string; port?: number }>();
+      const raw = rawOf(io, flags, { ZRETRY_HTTP_HOST: flags.host, ZRETRY_HTTP_PORT: flags.port === undefined ? undefined : String(flags.port) });
+      setCode(await runDashboard(raw, progress));
     });
 
   program

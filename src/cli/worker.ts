@@ -12,19 +12,17 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { RedisClient } from '../store/client.js';
 import pino, { type Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { redisFromConfig } from '../config/connections.js';
 import { parseConfig } from '../config/parse.js';
 import { cliConfigSchema, type CliConfig } from '../config/schema.js';
 import { createWorker, type StartedWorker } from '../create-worker.js';
 import { ConfigError, ZRetryError } from '../errors.js';
 import type { Handler } from '../handler.js';
-import { startAdminServer } from '../metrics/http.js';
-import { createMetrics } from '../metrics/metrics.js';
 import { computeDelay } from '../policy/backoff.js';
 import { connectRedis } from '../util/connect-redis.js';
 import { logRedisErrors } from '../util/redis-errors.js';
 import { sleep } from '../util/sleep.js';
+import { serveAdmin } from './admin.js';
 
 /** Delays between start attempts: 0.5 s doubling to 15 s, randomized by half so restarted fleets spread out. */
 const START_BACKOFF = { type: 'exponential', initialMs: 500, multiplier: 2, maxMs: 15_000, jitter: 'equal' } as const;
@@ -128,25 +126,13 @@ export async function runWorker(raw: Record<string, unknown>, handlerPath: strin
     { dispatch: cfg.consumer.dispatch, deadLetters: w.deadLetters ? 'kafka' : 'redis-only' },
     w.deadLetters ? 'worker started' : 'worker started without a kafka section: dead tasks stay in Redis (zretry dead list), no dead-letter topic',
   );
-  let admin: { url: string; close: () => Promise<void> } | null = null;
-  let metrics: { stop(): void } | null = null;
-  if (cfg.http.enabled) {
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
-    metrics = createMetrics(w.worker.events, w.store, { registry, queueGauges: cfg.http.queueGauges });
-    admin = await startAdminServer({ ...cfg.http, registry, store: w.store });
-    logger.info({ url: admin.url, token: cfg.http.token ? 'required' : 'none' }, 'admin endpoint listening: /metrics /healthz /readyz');
-    if (!cfg.http.token && !/^(127\.|::1$|localhost$)/.test(cfg.http.host)) {
-      logger.warn({ host: cfg.http.host }, 'admin endpoint open beyond loopback without a token: set http.token (ZRETRY_HTTP_TOKEN)');
-    }
-  }
+  const admin = cfg.http.enabled ? await serveAdmin(cfg.http, w.store, logger, w.worker.events) : null;
   return new Promise<number>((done) => {
     onStop = (sig) => {
       logger.info({ signal: sig }, 'stopping: no new claims, finishing running tasks');
       void w
         .close()
         .then(async () => {
-          metrics?.stop();
           await admin?.close();
           await w.redis.quit().catch(() => w.redis.disconnect());
         })

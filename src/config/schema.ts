@@ -126,7 +126,7 @@ export type FailureConfig = z.infer<typeof failureSchema>;
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 export type WorkerFullConfig = z.infer<typeof workerConfigSchema>;
 
-/** The admin HTTP endpoint of a standalone worker (/metrics, /healthz, /readyz). */
+/** The admin HTTP endpoint of a standalone worker or `zretry dashboard` (/metrics, /healthz, /readyz, the admin API and its page). */
 export const adminSchema = z.object({
   /** Serve the endpoint. */
   enabled: z.boolean().default(true),
@@ -134,8 +134,14 @@ export const adminSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   /** 9464 is the conventional Prometheus exporter port; 0 picks a free one. */
   port: z.number().int().min(0).max(65535).default(9464),
-  /** When set, requests need "Authorization: Bearer <token>". */
+  /** When set, requests need "Authorization: Bearer <token>"; the admin API and its page need one. */
   token: z.string().min(8, { message: 'must be at least 8 characters' }).optional(),
+  /** Serve the admin API (/api/...) and the dashboard page (/); the API answers only with a token set. */
+  api: z.boolean().default(true),
+  /** Let reads (GET: stats, lists, a task, /metrics) through without the token; actions always need it. */
+  openReads: z.boolean().default(false),
+  /** The API may return a task's key, value and header values (base64) when asked with ?payload=1; off: sizes only. */
+  showPayloads: z.boolean().default(false),
   /**
    * Export the namespace-wide gauges (zretry_tasks, zretry_blocked_aggregates,
    * zretry_oldest_due_age_seconds). Every worker reads the same values from

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { ZRetryEmitter } from '../events.js';
 import { storedRecord, type Handler } from '../handler.js';
-import { AttemptContext, callHandler } from '../handler-call.js';
+import { AttemptContext, callHandler, settle, type Failure } from '../handler-call.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import type { ClaimedTask } from '../store/task.js';
@@ -166,10 +166,10 @@ class BatchRun {
 
   /** A first try (or a blocking-phase retry) of a fresh record. */
   private fresh(i: number, attempt: number): Promise<void> | undefined {
-    const ctx = new AttemptContext(attempt, null, null, null, this.opts.signal);
+    const ctx = new AttemptContext(attempt, null, null, null, this.opts.signal, this.b.aggs[i]!, this.b.ids[i]!);
     const outcome = callHandler(this.opts.handler, this.b.records[i]!, ctx, this.opts.attemptTimeoutMs, this.opts.events);
-    if (outcome instanceof Promise) return outcome.then((f) => (f ? this.failed(i, f.error, attempt) : void (this.b.done[i] = 1)));
-    if (outcome) return this.failed(i, outcome.error, attempt);
+    if (outcome instanceof Promise) return outcome.then((f) => (f ? this.failed(i, f, attempt) : void (this.b.done[i] = 1)));
+    if (outcome) return this.failed(i, outcome, attempt);
     this.b.done[i] = 1;
     return undefined;
   }
@@ -179,16 +179,18 @@ class BatchRun {
    * the blocking phase and maxAttempts allow, else decide by policy and
    * queue the record to be stored (due after its backoff, or doomed).
    */
-  private failed(i: number, error: unknown, attempt: number): Promise<void> | undefined {
+  private failed(i: number, failure: Failure, attempt: number): Promise<void> | undefined {
     const { b, opts } = this;
-    const err = error ?? new Error('handler threw a nullish value');
+    const err = failure.error ?? new Error('handler threw a nullish value');
     const classification = classify(err, opts.classifier);
     if (attempt <= opts.blocking.attempts && attempt < opts.policy.maxAttempts && classification.kind === 'retriable') {
+      settle(failure, 'retry', opts.blocking.delayMs);
       return sleep(opts.blocking.delayMs).then(() => this.fresh(i, attempt + 1));
     }
     const agg = b.aggs[i]!;
     if (agg !== null) this.failedAggs.add(agg);
     const decision = decide(opts.policy, { attempt, firstFailureAt: 0, now: 0, previousDelayMs: null, error: err, classification });
+    settle(failure, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     b.toStore.push({
       index: i,
       task: {
@@ -229,9 +231,9 @@ class BatchRun {
     const release = this.guard.hold(task);
     const started = performance.now();
     try {
-      const ctx = new AttemptContext(rep.attempt, rep.firstFailureAt, rep.lastError, rep.taskId, this.opts.signal);
+      const ctx = new AttemptContext(rep.attempt, rep.firstFailureAt, rep.lastError, rep.taskId, this.opts.signal, rep.aggregateId, rep.taskId);
       const failure = await callHandler(this.opts.handler, storedRecord(rep.original), ctx, this.opts.attemptTimeoutMs, this.opts.events);
-      if (failure) await this.opts.outcomes.failed(task, failure.error);
+      if (failure) await this.opts.outcomes.failed(task, failure.error, failure);
       else this.opts.outcomes.succeeded(task, performance.now() - started);
     } finally {
       release();

@@ -16,7 +16,8 @@ import type { DeadReason } from '../events.js';
 import type { RecordHeader } from '../store/record-codec.js';
 import type { ClaimedTask } from '../store/task.js';
 import type { DeadLetterSink } from '../worker/outcomes.js';
-import { errorHeaders, H, taskHeaders, toKafkaHeaders } from './headers.js';
+import { startProducerSpan, traceparentOf } from '../tracing.js';
+import { errorHeaders, H, taskHeaders, toKafkaHeaders, withTraceparent } from './headers.js';
 import type { TopicInfo } from './topics.js';
 
 /** How dead letters are named and labelled. */
@@ -47,7 +48,7 @@ const int64 = (s: string): Buffer => {
 };
 
 /** The headers of a dead letter. */
-export function deadLetterHeaders(task: ClaimedTask, reason: DeadReason, opts: Pick<DeadLetterOptions, 'springHeaders' | 'groupId'>): RecordHeader[] {
+export function deadLetterHeaders(task: ClaimedTask, reason: DeadReason, opts: Pick<DeadLetterOptions, 'springHeaders' | 'groupId'>, traceparent?: string): RecordHeader[] {
   const r = task.record;
   const h = taskHeaders(task, [
     [H.deadReason, Buffer.from(reason.kind)],
@@ -73,7 +74,7 @@ export function deadLetterHeaders(task: ClaimedTask, reason: DeadReason, opts: P
       );
     }
   }
-  return h;
+  return withTraceparent(h, traceparent);
 }
 
 /** A DeadLetterSink that writes to Kafka with the given idempotent producer. */
@@ -82,20 +83,28 @@ export function kafkaDeadLetterSink(producer: Producer, topics: TopicInfo, opts:
     const r = task.record;
     const topic = opts.topicFor(r.topic);
     // missing: created like its source topic, or an error naming it (the task stays in Redis)
-    const partitions = await topics.ensureOne(topic, r.topic, opts.autoCreate ?? false);
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: [
-        {
-          key: r.key,
-          value: r.value,
-          partition: r.partition < partitions ? r.partition : undefined,
-          timestamp: String(Date.now()),
-          headers: toKafkaHeaders(deadLetterHeaders(task, reason, opts)),
-        },
-      ],
-    });
+    const traced = startProducerSpan('dead-letter', task, topic);
+    try {
+      const partitions = await topics.ensureOne(topic, r.topic, opts.autoCreate ?? false);
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          {
+            key: r.key,
+            value: r.value,
+            partition: r.partition < partitions ? r.partition : undefined,
+            // written now (Spring does the same): an old record's timestamp could be past the DLT's retention; it stays in the headers
+            timestamp: String(Date.now()),
+            headers: toKafkaHeaders(deadLetterHeaders(task, reason, opts, traced ? traceparentOf(traced.span) : undefined)),
+          },
+        ],
+      });
+      traced?.done();
+    } catch (e) {
+      traced?.done(e);
+      throw e;
+    }
     try {
       await opts.onDead?.(task, reason);
     } catch (e) {

@@ -116,19 +116,33 @@ function copyHeader(task: ClaimedTask): string {
   return JSON.stringify(o);
 }
 
-/** The headers of a republished task: the record's own, then zretry-copy; signed when a secret is set. */
-export function republishHeaders(task: ClaimedTask, secret?: string): RecordHeader[] {
-  const h: RecordHeader[] = [...userHeaders(task.record.headers), [H.copy, Buffer.from(copyHeader(task))]];
+/**
+ * The headers of a republished task: the record's own (its traceparent
+ * replaced by `traceparent` when the republish is traced), then
+ * zretry-copy; signed when a secret is set.
+ */
+export function republishHeaders(task: ClaimedTask, secret?: string, traceparent?: string): RecordHeader[] {
+  const h: RecordHeader[] = [...ownHeaders(task, traceparent), [H.copy, Buffer.from(copyHeader(task))]];
   if (secret) h.push([H.signature, signature(secret, task.record.key, task.record.value, h)]);
   return h;
 }
 
 /** republishHeaders as kafkajs takes them (zretry-copy as a string: kafkajs encodes it). */
-export function republishKafkaHeaders(task: ClaimedTask, secret?: string): IHeaders {
-  if (secret) return toKafkaHeaders(republishHeaders(task, secret));
-  const h = toHeaderObject(userHeaders(task.record.headers)) as IHeaders;
+export function republishKafkaHeaders(task: ClaimedTask, secret?: string, traceparent?: string): IHeaders {
+  if (secret) return toKafkaHeaders(republishHeaders(task, secret, traceparent));
+  const h = toHeaderObject(ownHeaders(task, traceparent)) as IHeaders;
   h[H.copy] = copyHeader(task);
   return h;
+}
+
+/** The record's own headers, with its traceparent replaced when one is given. */
+function ownHeaders(task: ClaimedTask, traceparent: string | undefined): RecordHeader[] {
+  return withTraceparent(userHeaders(task.record.headers), traceparent);
+}
+
+/** Headers with their W3C traceparent replaced by the given one (a span of zretry's), or as they are without one. */
+export function withTraceparent(headers: RecordHeader[], traceparent: string | undefined): RecordHeader[] {
+  return traceparent === undefined ? headers : [...headers.filter(([n]) => n !== 'traceparent'), ['traceparent', Buffer.from(traceparent)]];
 }
 
 /** A copy whose zretry-signature does not verify: not taken for a copy, and not handled. */

@@ -14,6 +14,7 @@ import type { ClaimedTask } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { lease } from '../worker/outcomes.js';
 import type { LazyTaskRunner } from '../worker/worker.js';
+import { startProducerSpan, traceparentOf } from '../tracing.js';
 import { republishKafkaHeaders } from './headers.js';
 
 /** Where and how republished records go. */
@@ -44,17 +45,21 @@ export function republishRunner(opts: RepublishOptions): LazyTaskRunner {
     const batch = pending;
     pending = [];
     const byTopic = new Map<string, TopicMessages>();
+    const spans: Array<NonNullable<ReturnType<typeof startProducerSpan>>> = [];
     for (const { task } of batch) {
       const r = task.record;
       const retry = opts.retryTopic?.(r.topic);
       const topic = retry ?? r.topic;
       let tm = byTopic.get(topic);
       if (!tm) byTopic.set(topic, (tm = { topic, messages: [] }));
+      // traced: the copy carries the republish span's traceparent
+      const traced = startProducerSpan('republish', task, topic);
+      if (traced) spans.push(traced);
       tm.messages.push({
         key: r.key,
         value: r.value,
         partition: retry === undefined ? r.partition : undefined,
-        headers: republishKafkaHeaders(task, opts.secret),
+        headers: republishKafkaHeaders(task, opts.secret, traced ? traceparentOf(traced.span) : undefined),
       });
     }
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
@@ -66,8 +71,10 @@ export function republishRunner(opts: RepublishOptions): LazyTaskRunner {
           }
         }
         await opts.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1 });
+        for (const s of spans) s.done();
         break;
       } catch (error) {
+        for (const s of spans) s.span.addEvent('republish failed; trying again', { 'exception.message': describeError(error, 0).message });
         // Kafka away: hold the batch (and the worker's slots, which pauses claiming) and try again.
         log.warn({ err: describeError(error, 500), count: batch.length }, 'republish failed; holding the tasks and trying again');
         await opts.store.extend(batch.map((p) => lease(p.task)), opts.republishLeaseMs).catch(() => undefined);

@@ -8,6 +8,7 @@
  * backs off alone while the other shards' outcomes go through.
  */
 import type { Logger } from 'pino';
+import { settle, type Failure } from '../handler-call.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import type { DeadReason, ZRetryEmitter } from '../events.js';
@@ -99,9 +100,9 @@ export class Outcomes {
     this.kick(task.shard);
   }
 
-  /** The handler failed with err: retry or die, by policy and classification. */
-  async failed(task: ClaimedTask, err: unknown): Promise<void> {
-    const { error, decision } = this.judge(task, err);
+  /** The handler failed with err: retry or die, by policy and classification; attempt: the call's failure, whose span (if traced) ends with the decision. */
+  async failed(task: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
+    const { error, decision } = this.judge(task, err, attempt);
     if (decision.action === 'retry') {
       this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
       this.kick(task.shard);
@@ -117,8 +118,8 @@ export class Outcomes {
    * must die, in flight under the chain's token so that its dead letter is
    * written as for any claimed task (in the background: drain() waits).
    */
-  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown): void {
-    const { error, decision } = this.judge(failed, err);
+  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): void {
+    const { error, decision } = this.judge(failed, err, attempt);
     if (decision.action === 'retry') {
       this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
     } else {
@@ -135,8 +136,8 @@ export class Outcomes {
     this.kick(head.shard);
   }
 
-  /** The decision after a failed attempt of task. */
-  private judge(task: ClaimedTask, err: unknown) {
+  /** The decision after a failed attempt of task (which ends the attempt's span, if traced). */
+  private judge(task: ClaimedTask, err: unknown, attempt?: Failure) {
     const error = describeError(err, this.opts.maxStackChars);
     const now = this.redisNow();
     const decision = decide(this.opts.policy, {
@@ -147,6 +148,7 @@ export class Outcomes {
       error: err,
       classification: classify(err, this.opts.classifier),
     });
+    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     return { error, decision };
   }
 

@@ -6,7 +6,7 @@
  * failure.attemptTimeoutMs (src/handler-call.ts).
  */
 import { storedRecord, type Handler } from '../handler.js';
-import { AttemptContext, callHandler } from '../handler-call.js';
+import { AttemptContext, callHandler, settle } from '../handler-call.js';
 import type { ZRetryEmitter } from '../events.js';
 import type { ClaimedTask } from '../store/task.js';
 import type { Outcomes } from './outcomes.js';
@@ -16,23 +16,26 @@ import type { LazyTaskRunner, RunAbort } from './worker.js';
 export function processRunner(handler: Handler, attemptTimeoutMs = 0, events?: ZRetryEmitter): LazyTaskRunner {
   /** One handler call: undefined on success, the failure, or a promise of either when the handler is async. */
   const attempt = (task: ClaimedTask, abort: RunAbort) =>
-    callHandler(handler, storedRecord(task.record), new AttemptContext(task.attempt + 1, task.firstFailureAt, task.lastError, task.id, abort), attemptTimeoutMs, events);
+    callHandler(handler, storedRecord(task.record), new AttemptContext(task.attempt + 1, task.firstFailureAt, task.lastError, task.id, abort, task.aggregateId, task.id, task.dueAt), attemptTimeoutMs, events);
 
   async function runLazy(task: ClaimedTask, outcomes: Outcomes, abort: RunAbort): Promise<void> {
     const started = performance.now();
     let failure = attempt(task, abort);
     if (failure instanceof Promise) failure = await failure;
     // closing: the task is released, not failed
-    if (abort.aborted) return;
-    if (failure) return outcomes.failed(task, failure.error);
+    if (abort.aborted) return void (failure && settle(failure, 'released'));
+    if (failure) return outcomes.failed(task, failure.error, failure);
     const ok: ClaimedTask[] = [];
     for (const follower of task.followers ?? []) {
       // closing mid-chain: the prefix that ran is acked, the rest waits for the next claim
       if (abort.aborted) break;
       let f = attempt(follower, abort);
       if (f instanceof Promise) f = await f;
-      if (abort.aborted) break;
-      if (f) return outcomes.chainFailed(task, performance.now() - started, ok, follower, f.error);
+      if (abort.aborted) {
+        if (f) settle(f, 'released');
+        break;
+      }
+      if (f) return outcomes.chainFailed(task, performance.now() - started, ok, follower, f.error, f);
       ok.push(follower);
     }
     outcomes.succeeded(task, performance.now() - started, ok);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   // a copy, so the build does not leave a dist/ in the checkout (bin/zretry.js would prefer it to src/)
   const copy = join(work, 'repo');
   mkdirSync(copy);
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'lua', 'bin', 'monitoring']) cpSync(join(root, f), join(copy, f), { recursive: true });
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'lua', 'ui', 'bin', 'monitoring']) cpSync(join(root, f), join(copy, f), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: copy, maxBuffer: 16 * 1024 * 1024 });
   const report = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
@@ -43,8 +43,8 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-it('the tarball holds the build, the Lua scripts, the command, the monitoring files and the licence; no tests, no TypeScript sources', () => {
-  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/zretry.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'lua/claim-10.lua', 'lua/includes/task.lua', 'monitoring/prometheus-rules.yml', 'monitoring/grafana-dashboard.json']) {
+it('the tarball holds the build, the Lua scripts, the dashboard page, the command, the monitoring files and the licence; no tests, no TypeScript sources', () => {
+  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/zretry.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'lua/claim-10.lua', 'lua/includes/task.lua', 'monitoring/prometheus-rules.yml', 'monitoring/grafana-dashboard.json', 'ui/index.html', 'ui/app.js', 'ui/app.css']) {
     expect(files).toContain(f);
   }
   expect(files.filter((f) => f.startsWith('test/') || f.startsWith('src/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);

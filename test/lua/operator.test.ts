@@ -1,6 +1,8 @@
 /** The operator scripts against the real Redis: requeue (retry-now, replay), doom, skip, unhold, list. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyOp, purge, scan } from '../../src/cli/tasks.js';
+import { purge } from '../../src/cli/tasks.js';
+import { applyOp } from '../../src/ops/actions.js';
+import { scan } from '../../src/ops/select.js';
 import { shardKeys } from '../../src/store/keys.js';
 import type { ShardScripts } from '../../src/store/scripts.js';
 import { TaskStore } from '../../src/store/store.js';
@@ -269,7 +271,7 @@ describe('operators racing workers', () => {
     await store.kill([{ ...lease(a2!), error: { class: 'E', message: 'a2' } }], 'hold', true);
     // zretry dead replay --all
     const ids = await deadIds();
-    await applyOp(store, ids, 'requeue', true, () => {});
+    await applyOp(store, ids, 'requeue');
     expect(await runAll()).toEqual(['orders/0/1', 'orders/0/2', 'orders/0/3', 'orders/0/4']);
   });
 
@@ -285,7 +287,7 @@ describe('operators racing workers', () => {
     await store.redis.zadd(deadKey, 'XX', 1_700_000_000_000, 'orders/0/9', 1_700_000_000_000, 'orders/0/10');
     const ids = await deadIds();
     expect(ids).toEqual(['orders/0/10', 'orders/0/9']);
-    await applyOp(store, ids, 'requeue', true, () => {});
+    await applyOp(store, ids, 'requeue');
     expect(await runAll()).toEqual(['orders/0/9', 'orders/0/10']);
   });
 
