@@ -30,6 +30,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_REPUBLISH_SECRET', 'consumer.republishSecret', 'string'],
   ['ZRETRY_MAX_RECORD_BYTES', 'consumer.maxRecordBytes', 'int'],
   ['ZRETRY_KAFKA_BROKERS', 'kafka.brokers', 'list'],
+  ['ZRETRY_KAFKA_CLIENT', 'kafka.client', 'string'],
   ['ZRETRY_KAFKA_CLIENT_ID', 'kafka.clientId', 'string'],
   ['ZRETRY_KAFKA_SSL', 'kafka.ssl', 'bool'],
   ['ZRETRY_KAFKA_SASL_MECHANISM', 'kafka.sasl.mechanism', 'string'],
