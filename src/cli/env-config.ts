@@ -50,7 +50,7 @@ const RENAMED_ENV: Readonly<Record<string, string>> = {
 };
 
 /** ZRETRY_* variables that are not configuration: the worker's handler path, and the project's own test scripts. */
-const OTHER_ENV = ['ZRETRY_HANDLER', 'ZRETRY_TESTCONTAINERS', 'ZRETRY_SERVICES_DIR', 'ZRETRY_CACHE_DIR'];
+const OTHER_ENV = ['ZRETRY_HANDLER', 'ZRETRY_TESTCONTAINERS', 'ZRETRY_SERVICES_DIR', 'ZRETRY_CACHE_DIR', 'ZRETRY_TEST_KAFKA_CLIENT', 'ZRETRY_TEST_CONFLUENT'];
 
 /** Every ZRETRY_* variable zretry reads. */
 export const KNOWN_ENV: readonly string[] = [...ENV_MAP.map(([name]) => name), ...Object.keys(RENAMED_ENV), ...OTHER_ENV];
