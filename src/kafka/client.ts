@@ -173,7 +173,9 @@ export type KafkaClientName = 'kafkajs' | 'confluent';
 /** The consumer, producer and settings types of a client, for the public API's generics. */
 export type ConsumerOf<K extends Kafka> = ReturnType<K['consumer']>;
 export type ProducerOf<K extends Kafka> = ReturnType<K['producer']>;
-export type ConsumerSettingsOf<K extends Kafka> = Partial<Parameters<K['consumer']>[0]>;
+export type ConsumerSettingsOf<K extends Kafka> = PartialSettings<NonNullable<Parameters<K['consumer']>[0]>>;
+/** Partial settings; Confluent's kafkaJS block partial too (zretry fills in its groupId). */
+type PartialSettings<C> = 'kafkaJS' extends keyof C ? Omit<Partial<C>, 'kafkaJS'> & { kafkaJS?: Partial<NonNullable<C['kafkaJS']>> } : Partial<C>;
 
 /**
  * Which client a Kafka object is: kafkajs's has a logger() method,

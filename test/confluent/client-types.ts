@@ -15,3 +15,8 @@ declare const producer: KafkaJS.Producer;
 declare const payload: KafkaJS.EachBatchPayload;
 
 export const checked: [Kafka, KafkaConsumer, Producer, EachBatchPayload] = [kafka, consumer, producer, payload];
+
+// consume() keeps the client's own types: Confluent's consumer settings, and its consumer back (assignment() is Confluent's own)
+import { consume } from '../../src/consume.js';
+export const started = (k: KafkaJS.Kafka) =>
+  consume({ kafka: k, groupId: 'g', topics: ['t'], handler: () => undefined, consumerConfig: { kafkaJS: { maxWaitTimeInMs: 50 }, 'js.consumer.max.batch.size': 500 } }).then((z) => z.consumer.assignment());

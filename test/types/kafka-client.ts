@@ -15,3 +15,8 @@ declare const admin: KafkaJsAdmin;
 declare const payload: KafkaJsPayload;
 
 export const checked: [Kafka, Consumer, Producer, Admin, EachBatchPayload] = [kafka, consumer, producer, admin, payload];
+
+// consume() keeps the client's own types: kafkajs's consumer settings, and its consumer back (describeGroup is kafkajs's own)
+import { consume } from '../../src/consume.js';
+export const started = (k: KafkaJs) =>
+  consume({ kafka: k, groupId: 'g', topics: ['t'], handler: () => undefined, consumerConfig: { maxWaitTimeInMs: 50, sessionTimeout: 30_000 } }).then((z) => z.consumer.describeGroup());
