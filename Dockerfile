@@ -16,7 +16,14 @@ FROM node:20-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
+# The worker's Kafka client, an optional peer dependency of zretry: kafkajs by default. For Confluent's,
+# --build-arg KAFKA_CLIENT=@confluentinc/kafka-javascript@^1.10.1 and run with ZRETRY_KAFKA_CLIENT=confluent
+# (npm fetches its prebuilt binary where the platform has one; otherwise it needs librdkafka's build, README).
+# --save-prod: kafkajs is a devDependency in the manifest, which --omit=dev would skip; only the image's copy changes.
+ARG KAFKA_CLIENT=kafkajs@2.2.4
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
+  && npm install --save-prod --omit=dev --no-audit --no-fund "$KAFKA_CLIENT" \
+  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY lua ./lua
 COPY ui ./ui

@@ -3,16 +3,20 @@
  * republish mode (createWorker's own producer: acks=all, batched sends,
  * several requests in flight), time until
  * every task is republished (in flight under its republish lease). Median
- * of BENCH_RUNS runs, against the direct-mode drain of the same tasks in the
- * same run as the baseline.
+ * of BENCH_RUNS runs for each Kafka client (kafkajs, and Confluent's
+ * @confluentinc/kafka-javascript when it is built: bash scripts/confluent
+ * build), against the direct-mode drain of the same tasks in the same run
+ * as the baseline.
  *   npm run bench:republish
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createWorker } from '../src/create-worker.js';
+import type { Kafka, KafkaClientName } from '../src/kafka/client.js';
 import { TaskStore } from '../src/store/store.js';
 import { dropNamespace, profiled } from './lib.js';
 
@@ -23,6 +27,19 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const redis = new Redis(redisUrl);
 const silent = pino({ level: 'silent' });
 const kafka = new kafkajs.Kafka({ clientId: 'zretry-bench', brokers, logLevel: kafkajs.logLevel.NOTHING });
+
+/** The clients to measure: kafkajs, and Confluent's when it loads. */
+const clients: Partial<Record<KafkaClientName, { kafka: Kafka; version: string }>> = {
+  kafkajs: { kafka, version: (createRequire(import.meta.url)('kafkajs/package.json') as { version: string }).version },
+};
+try {
+  const require = createRequire(import.meta.url);
+  const ck = require('@confluentinc/kafka-javascript') as { KafkaJS: { Kafka: new (c: object) => Kafka }; librdkafkaVersion: string };
+  const version = (require('@confluentinc/kafka-javascript/package.json') as { version: string }).version;
+  clients.confluent = { kafka: new ck.KafkaJS.Kafka({ kafkaJS: { clientId: 'zretry-bench', brokers, logLevel: 0 } }), version: `${version} (librdkafka ${ck.librdkafkaVersion})` };
+} catch (e) {
+  console.error(`Confluent's client is not built (${(e as Error).message.split('\n')[0]}): kafkajs only; bash scripts/confluent build builds it`);
+}
 const payload = Buffer.alloc(100, 120);
 
 async function fill(ns: string, topic: string): Promise<TaskStore> {
@@ -36,7 +53,7 @@ async function fill(ns: string, topic: string): Promise<TaskStore> {
   return store;
 }
 
-async function run(mode: 'republish' | 'process'): Promise<number> {
+async function run(mode: 'republish' | 'process', client: Kafka = kafka): Promise<number> {
   const ns = `rep-${randomUUID().slice(0, 8)}`;
   const topic = `bench-republish-${randomUUID().slice(0, 8)}`;
   const admin = kafka.admin();
@@ -50,7 +67,7 @@ async function run(mode: 'republish' | 'process'): Promise<number> {
     redis: new Redis(redisUrl),
     logger: silent,
     config: { store: { namespace: ns, shards: 4 }, worker: { taskConcurrency: 500, batchSize: 500 }, ...(mode === 'republish' ? { consumer: { dispatch: 'republish' as const, republishLeaseMs: 300_000 } } : {}) },
-    ...(mode === 'republish' ? { kafka } : { handler: () => void done++ }),
+    ...(mode === 'republish' ? { kafka: client } : { handler: () => void done++ }),
   });
   for (;;) {
     const s = (await store.stats()).total;
@@ -67,17 +84,22 @@ async function run(mode: 'republish' | 'process'): Promise<number> {
 }
 
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rep: number[] = [];
+const summary = (xs: number[]) => ({ median: Math.round(med(xs)), min: Math.round(Math.min(...xs)), max: Math.round(Math.max(...xs)) });
+const names = Object.keys(clients) as KafkaClientName[];
+const rep: Partial<Record<KafkaClientName, number[]>> = {};
 const dir: number[] = [];
+// interleaved, so that both clients and the baseline see the same machine
 for (let i = 0; i < RUNS; i++) {
-  rep.push(await profiled(`republish-${i + 1}`, () => run('republish')));
+  for (const name of names) (rep[name] ??= []).push(await profiled(`republish-${name}-${i + 1}`, () => run('republish', clients[name]!.kafka)));
   dir.push(await run('process'));
 }
 const result = JSON.stringify({
   tasks: N,
-  republishPerSec: { median: Math.round(med(rep)), min: Math.round(Math.min(...rep)), max: Math.round(Math.max(...rep)) },
-  directPerSec: { median: Math.round(med(dir)), min: Math.round(Math.min(...dir)), max: Math.round(Math.max(...dir)) },
-  ratioRepublishVsDirect: Number((med(rep) / med(dir)).toFixed(2)),
+  clients: Object.fromEntries(names.map((n) => [n, clients[n]!.version])),
+  republishPerSec: Object.fromEntries(names.map((n) => [n, summary(rep[n]!)])),
+  directPerSec: summary(dir),
+  ratioRepublishVsDirect: Object.fromEntries(names.map((n) => [n, Number((med(rep[n]!) / med(dir)).toFixed(2))])),
+  ...(rep.confluent ? { ratioConfluentVsKafkajs: Number((med(rep.confluent) / med(rep.kafkajs!)).toFixed(2)) } : {}),
 });
 console.log(result);
 mkdirSync('bench/results', { recursive: true });

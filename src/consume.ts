@@ -7,13 +7,13 @@
  *   await z.close();
  */
 import type { RedisClient } from './store/client.js';
-import type { Consumer, ConsumerConfig as KafkaConsumerConfig, Kafka, Producer } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import { redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
 import { consumeConfigSchema, type ConsumeConfigInput } from './config/schema.js';
 import { TypedEmitter, type DeadReason, type ZRetryEmitter, type ZRetryEvents } from './events.js';
 import type { Handler, HandlerRecord } from './handler.js';
+import { clientObject, openConsumer, type ConsumerOf, type ConsumerSettingsOf, type Kafka, type ProducerOf } from './kafka/client.js';
 import { retryingConsumer, type RetryingConsumer } from './kafka/consumer.js';
 import { keyAggregateId, offsetMessageId } from './kafka/ids.js';
 import { resolveTopics } from './kafka/topics.js';
@@ -35,8 +35,9 @@ import { RedisClock } from './util/redis-clock.js';
 import { logRedisErrors } from './util/redis-errors.js';
 
 /** Options of consume(); `config` is validated, the rest are code. */
-export interface ConsumeOptions {
-  kafka: Kafka;
+export interface ConsumeOptions<K extends Kafka = Kafka> {
+  /** A kafkajs client (`new Kafka({...})`) or Confluent's (`new KafkaJS.Kafka({ kafkaJS: {...} })`). */
+  kafka: K;
   groupId: string;
   /** Topic names, or patterns matched against the topics that exist at start (as kafkajs does); zretry's own dead-letter and retry topics never match. */
   topics: Array<string | RegExp>;
@@ -56,16 +57,18 @@ export interface ConsumeOptions {
   onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>;
   /** Run a worker in this process (default true); false when standalone workers do it. */
   worker?: boolean;
-  /** Extra kafkajs consumer settings. */
-  consumerConfig?: Partial<KafkaConsumerConfig>;
+  /** Extra consumer settings in the client's own shape: kafkajs's ConsumerConfig, or Confluent's `{ kafkaJS: {...}, 'librdkafka.key': ... }`. */
+  consumerConfig?: ConsumerSettingsOf<K>;
   /** An emitter to report on (e.g. with metrics already listening); default: a new one. */
   events?: ZRetryEmitter;
 }
 
 /** A running retrying consumer. */
-export interface ZRetryConsumer {
-  consumer: Consumer;
-  producer: Producer;
+export interface ZRetryConsumer<K extends Kafka = Kafka> {
+  /** The client's own consumer (the one consume() runs). */
+  consumer: ConsumerOf<K>;
+  /** The client's own producer of dead letters. */
+  producer: ProducerOf<K>;
   store: TaskStore;
   worker: Worker | null;
   events: ZRetryEmitter;
@@ -73,7 +76,7 @@ export interface ZRetryConsumer {
 }
 
 /** Starts a retrying consumer (and, unless told not to, a worker). */
-export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
+export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise<ZRetryConsumer<K>> {
   const cfg = parseConfig(consumeConfigSchema, opts.config ?? {}, 'zretry configuration');
   const logger = (opts.logger ?? pino({ name: 'zretry' })).child({ groupId: opts.groupId });
   const events: ZRetryEmitter = opts.events ?? new TypedEmitter<ZRetryEvents>();
@@ -81,8 +84,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const redis = opts.redis ?? redisFromConfig(cfg.store);
   logRedisErrors(redis, logger, 'store');
   let store: TaskStore;
-  const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...opts.consumerConfig });
   const c = cfg.consumer;
+  const consumer = openConsumer(opts.kafka, { groupId: opts.groupId, fromBeginning: c.fromBeginning, settings: opts.consumerConfig });
   let side: KafkaSide | null = null;
 
   const clock = new RedisClock(redis, cfg.store.namespace);
@@ -174,8 +177,8 @@ export async function consume(opts: ConsumeOptions): Promise<ZRetryConsumer> {
   const kafkaSide = side!;
   const durable = retrying!.offsets;
   return {
-    consumer,
-    producer: kafkaSide.producer,
+    consumer: clientObject<ConsumerOf<K>>(consumer),
+    producer: clientObject<ProducerOf<K>>(kafkaSide.producer),
     store,
     worker,
     events,

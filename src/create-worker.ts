@@ -5,12 +5,13 @@
  * starts claiming.
  */
 import type { RedisClient } from './store/client.js';
-import type { Kafka } from 'kafkajs';
 import pino, { type Logger } from 'pino';
-import { kafkaFromConfig, redisFromConfig } from './config/connections.js';
+import { redisFromConfig } from './config/connections.js';
 import { parseConfig } from './config/parse.js';
 import { standaloneWorkerSchema, workerWithKafkaSchema, type StandaloneWorkerConfigInput } from './config/schema.js';
 import { TypedEmitter, type ZRetryEmitter, type ZRetryEvents } from './events.js';
+import type { Kafka } from './kafka/client.js';
+import { kafkaFromConfig } from './kafka/from-config.js';
 import { republishRunner } from './kafka/republish-runner.js';
 import { startKafkaSide, type KafkaSide } from './kafka/side.js';
 import type { Handler } from './handler.js';
@@ -31,7 +32,7 @@ export interface CreateWorkerOptions {
   handler?: Handler;
   /** Or any runner; default: the handler, or republishing when config.consumer.dispatch is "republish". */
   runner?: TaskRunner;
-  /** A kafkajs client for dead letters and republishing; default: one from config.kafka, if any. */
+  /** A Kafka client (kafkajs, or Confluent's KafkaJS.Kafka) for dead letters and republishing; default: one from config.kafka, if any. */
   kafka?: Kafka;
   /** An emitter to report on (e.g. with metrics listening); default: a new one. */
   events?: ZRetryEmitter;
@@ -56,10 +57,10 @@ export interface StartedWorker {
 
 /** Validates, checks Redis (and Kafka), starts a worker. */
 export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWorker> {
-  // a kafkajs client given in code serves republishing as a kafka section would
+  // a Kafka client given in code serves republishing as a kafka section would
   const cfg = parseConfig(opts.kafka ? workerWithKafkaSchema : standaloneWorkerSchema, opts.config ?? {}, 'worker configuration');
   const logger = opts.logger ?? pino({ name: 'zretry' });
-  const kafka = opts.kafka ?? (cfg.kafka ? kafkaFromConfig(cfg.kafka, logger) : undefined);
+  const kafka = opts.kafka ?? (cfg.kafka ? await kafkaFromConfig(cfg.kafka, logger) : undefined);
   const republish = !opts.runner && cfg.consumer.dispatch === 'republish';
   if (!opts.runner && !republish && !opts.handler) throw new TypeError('createWorker needs a handler (process mode), a runner, or dispatch "republish"');
   if (republish && !kafka) throw new TypeError('dispatch "republish" needs a Kafka client: the kafka option or a kafka config section');

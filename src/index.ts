@@ -9,7 +9,9 @@ export { TaskStore, ShardsFailedError, type Lease, type StoreOptions } from './s
 export { isCluster, type RedisClient } from './store/client.js';
 export { preflight } from './store/preflight.js';
 export { aclRules, workerAclRules, operatorAclRules, aclSetUserLine } from './store/acl.js';
-export { redisFromConfig, kafkaFromConfig } from './config/connections.js';
+export { redisFromConfig } from './config/connections.js';
+export { kafkaFromConfig } from './kafka/from-config.js';
+export type { Kafka, KafkaClientName, Consumer, Producer, Admin, KafkaMessage, EachBatchPayload, IHeaders } from './kafka/client.js';
 export { encodeRecord, decodeRecord, type TaskRecord, type RecordHeader } from './store/record-codec.js';
 export type * from './store/task.js';
 export { storedRecord, type Handler, type HandlerRecord, type RecordMessage, type RetryContext, type RecordHeaders } from './handler.js';

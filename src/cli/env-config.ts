@@ -33,6 +33,7 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_REPUBLISH_SECRET', 'consumer.republishSecret', 'string'],
   ['ZRETRY_MAX_RECORD_BYTES', 'consumer.maxRecordBytes', 'int'],
   ['ZRETRY_KAFKA_BROKERS', 'kafka.brokers', 'list'],
+  ['ZRETRY_KAFKA_CLIENT', 'kafka.client', 'string'],
   ['ZRETRY_KAFKA_CLIENT_ID', 'kafka.clientId', 'string'],
   ['ZRETRY_KAFKA_SSL', 'kafka.ssl', 'bool'],
   ['ZRETRY_KAFKA_SASL_MECHANISM', 'kafka.sasl.mechanism', 'string'],
@@ -55,7 +56,7 @@ const RENAMED_ENV: Readonly<Record<string, string>> = {
 };
 
 /** ZRETRY_* variables that are not configuration: the worker's handler path, and the project's own test scripts. */
-const OTHER_ENV = ['ZRETRY_HANDLER', 'ZRETRY_TESTCONTAINERS', 'ZRETRY_SERVICES_DIR', 'ZRETRY_CACHE_DIR'];
+const OTHER_ENV = ['ZRETRY_HANDLER', 'ZRETRY_TESTCONTAINERS', 'ZRETRY_SERVICES_DIR', 'ZRETRY_CACHE_DIR', 'ZRETRY_TEST_KAFKA_CLIENT', 'ZRETRY_TEST_CONFLUENT'];
 
 /** Every ZRETRY_* variable zretry reads. */
 export const KNOWN_ENV: readonly string[] = [...ENV_MAP.map(([name]) => name), ...Object.keys(RENAMED_ENV), ...OTHER_ENV];

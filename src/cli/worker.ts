@@ -18,6 +18,7 @@ import { cliConfigSchema, type CliConfig } from '../config/schema.js';
 import { createWorker, type StartedWorker } from '../create-worker.js';
 import { ConfigError, ZRetryError } from '../errors.js';
 import type { Handler } from '../handler.js';
+import { loadClientPackage } from '../kafka/from-config.js';
 import { computeDelay } from '../policy/backoff.js';
 import { connectRedis } from '../util/connect-redis.js';
 import { logRedisErrors } from '../util/redis-errors.js';
@@ -83,6 +84,8 @@ export async function runWorker(raw: Record<string, unknown>, handlerPath: strin
   const cfg = parseConfig(cliConfigSchema, raw, 'configuration');
   const logger = pino({ name: 'zretry-worker', level: cfg.log.level });
   const handler = await loadHandler(handlerPath, cfg.consumer.dispatch === 'republish');
+  // a Kafka client package that is not installed: one line now, not once Redis answers
+  if (cfg.kafka) await loadClientPackage(cfg.kafka.client);
   const { http: _http, log: _log, ...config } = raw;
 
   let signals = 0;

@@ -1,15 +1,14 @@
 /**
- * Clients built from configuration: the Redis client of the store and the
- * Kafka client of a standalone worker, with TLS and SASL passed through.
+ * Clients built from configuration: the Redis client of the store, and the
+ * TLS files that it and the Kafka client of a standalone worker
+ * (src/kafka/from-config.ts) read.
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import kafkajs, { type Kafka, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
-import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 import type { RedisClient } from '../store/client.js';
-import type { KafkaClientConfig, StoreConfig } from './schema.js';
+import type { StoreConfig } from './schema.js';
 
 type TlsFiles = { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
 
@@ -22,7 +21,8 @@ function read(path: string | undefined, field: string): Buffer | undefined {
   }
 }
 
-function tlsOptions(t: TlsFiles, field: string): ConnectionOptions {
+/** Node TLS options from the file paths of a tls/ssl section; an unreadable file is a ConfigError naming the field. */
+export function tlsOptions(t: TlsFiles, field: string): ConnectionOptions {
   return {
     ca: read(t.caFile, `${field}.caFile`),
     cert: read(t.certFile, `${field}.certFile`),
@@ -73,28 +73,4 @@ function clusterFromUrl(redisUrl: string, seeds: readonly string[], options: Red
     retryDelayOnClusterDown: 100,
     maxRedirections: 16,
   });
-}
-
-const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [kafkajs.logLevel.ERROR]: 'error',
-  [kafkajs.logLevel.WARN]: 'warn',
-  [kafkajs.logLevel.INFO]: 'info',
-  [kafkajs.logLevel.DEBUG]: 'debug',
-};
-
-/** A kafkajs client from a standalone worker's kafka section; kafkajs logs go to the pino logger. */
-export function kafkaFromConfig(k: KafkaClientConfig, logger: Logger, logLevel: kafkajs.logLevel = kafkajs.logLevel.WARN): Kafka {
-  const log = logger.child({ component: 'kafkajs' });
-  const cfg: KafkaConfig = {
-    clientId: k.clientId,
-    brokers: k.brokers,
-    logLevel,
-    logCreator: () => (e) => {
-      const { message, ...fields } = e.log;
-      log[PINO_LEVEL[e.level] ?? 'info']({ ns: e.namespace, ...fields }, message);
-    },
-  };
-  if (k.ssl !== false) cfg.ssl = k.ssl === true ? true : tlsOptions(k.ssl, 'kafka.ssl');
-  if (k.sasl) cfg.sasl = { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password } as SASLOptions;
-  return new kafkajs.Kafka(cfg);
 }

@@ -203,8 +203,10 @@ export const consumerSchema = withRenamedKeys('consumer', z.object({
   maxRecordBytes: z.number().int().min(1_024).max(64 * 1024 * 1024).default(1024 * 1024),
 }).strict(), { concurrency: 'aggregateConcurrency' });
 
-/** The Kafka client of a standalone worker (consume() takes the user's own kafkajs instance instead). */
+/** The Kafka client of a standalone worker (consume() takes the user's own client instead). */
 export const kafkaSchema = z.object({
+  /** Which package the worker's client comes from, a peer dependency to install: kafkajs, or @confluentinc/kafka-javascript (librdkafka, its KafkaJS-compatible API). */
+  client: z.enum(['kafkajs', 'confluent']).default('kafkajs'),
   /** Bootstrap brokers, host:port. */
   brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: 'must be host:port' })).min(1, { message: 'needs at least one broker, e.g. ["127.0.0.1:9092"]' }),
   clientId: z.string().min(1).default('zretry-worker'),
@@ -252,7 +254,7 @@ const standaloneWorkerObject = consumeConfigSchema.extend({ kafka: kafkaSchema.o
  * dead-letter topic (and can republish); without one, dead tasks stay in
  * Redis only (`zretry dead list`).
  */
-/** A worker's configuration when a kafkajs client is given in code: that client serves republishing as a kafka section would. */
+/** A worker's configuration when a Kafka client is given in code: that client serves republishing as a kafka section would. */
 export const workerWithKafkaSchema = standaloneWorkerObject;
 
 export const standaloneWorkerSchema = standaloneWorkerObject.superRefine(republishNeedsKafka);

@@ -6,7 +6,7 @@
  * Per-record state lives in flat arrays: a batch holds thousands of
  * records and this is the hot path.
  */
-import type { KafkaMessage } from 'kafkajs';
+import type { KafkaMessage } from './client.js';
 import type { Logger } from 'pino';
 import type { HandlerRecord, RecordHeaders } from '../handler.js';
 import type { AdmitBatch, AdmitResult } from '../store/scripts.js';

@@ -1,6 +1,7 @@
 /**
- * The retrying consumer: wraps a kafkajs consumer (eachBatch) so a failing
- * record never blocks its partition.
+ * The retrying consumer: wraps a Kafka consumer (eachBatch; kafkajs's or
+ * Confluent's, src/kafka/client.ts) so a failing record never blocks its
+ * partition.
  *
  * Per batch, in order:
  *   1. read: each record is fresh, a worker's republished copy, done
@@ -17,7 +18,7 @@
  * When Redis is away the partition pauses, nothing new is committed, and it
  * resumes (from the first unresolved offset) once Redis answers.
  */
-import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Consumer, EachBatchPayload } from './client.js';
 import type { Logger } from 'pino';
 import type { ZRetryEmitter } from '../events.js';
 import type { Handler, HandlerRecord } from '../handler.js';

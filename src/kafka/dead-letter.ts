@@ -9,7 +9,7 @@
  * Resolves only once Kafka has the record (acks=all): until then the task
  * stays in Redis.
  */
-import type { Producer } from 'kafkajs';
+import type { Producer } from './client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 import type { DeadReason } from '../events.js';

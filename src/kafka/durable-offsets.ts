@@ -18,7 +18,7 @@
  * On a rebalance the waiting offsets are dropped: the next owner starts at
  * the last commit and reads those records again.
  */
-import type { Consumer } from 'kafkajs';
+import type { Consumer } from './client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 

@@ -4,7 +4,7 @@
  * start with "zretry-"; they are stripped before the handler sees a record.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IHeaders } from 'kafkajs';
+import type { IHeaders } from './client.js';
 import { toHeaderObject } from '../handler.js';
 import type { RecordHeader, TaskRecord } from '../store/record-codec.js';
 import type { ClaimedTask, TaskError } from '../store/task.js';

@@ -9,7 +9,7 @@
  * further meanwhile) it resumes without seeking, and after the consumer
  * stopped, crashed or closed it does nothing at all.
  */
-import type { Consumer } from 'kafkajs';
+import type { Consumer } from './client.js';
 import type { Logger } from 'pino';
 import type { ZRetryEmitter } from '../events.js';
 import { describeError } from '../policy/classify.js';

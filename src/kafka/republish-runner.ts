@@ -6,7 +6,7 @@
  * runs out the task is republished again, and the token check in admit
  * skips the stale copy.
  */
-import type { Producer, TopicMessages } from 'kafkajs';
+import type { Producer, TopicMessages } from './client.js';
 import type { Logger } from 'pino';
 import { describeError } from '../policy/classify.js';
 import type { TaskStore } from '../store/store.js';

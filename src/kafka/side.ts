@@ -3,12 +3,12 @@
  * topics zretry writes to, and the dead-letter sink. consume() and a
  * standalone worker build it the same way.
  */
-import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ConsumerConfig } from '../config/schema.js';
 import type { DeadReason } from '../events.js';
 import type { ClaimedTask } from '../store/task.js';
 import type { DeadLetterSink } from '../worker/outcomes.js';
+import { openAdmin, openProducer, type Kafka, type Producer } from './client.js';
 import { kafkaDeadLetterSink } from './dead-letter.js';
 import { TopicInfo } from './topics.js';
 
@@ -42,15 +42,15 @@ export async function startKafkaSide(
   c: Pick<ConsumerConfig, 'dltSuffix' | 'retryTopicSuffix' | 'autoCreateTopics' | 'springHeaders'> & Partial<Pick<ConsumerConfig, 'dispatch'>>,
   opts: { sourceTopics?: string[]; groupId?: string; onDead?: (task: ClaimedTask, reason: DeadReason) => void | Promise<void>; logger?: Logger } = {},
 ): Promise<KafkaSide> {
-  const admin = kafka.admin();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const republishProducer = c.dispatch === 'republish' ? kafka.producer({ idempotent: false, maxInFlightRequests: REPUBLISH_IN_FLIGHT }) : undefined;
+  const admin = openAdmin(kafka);
+  const producer = openProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
+  const republishProducer = c.dispatch === 'republish' ? openProducer(kafka, { idempotent: false, maxInFlightRequests: REPUBLISH_IN_FLIGHT }) : undefined;
   const disconnect = () => Promise.allSettled([producer.disconnect(), republishProducer?.disconnect(), admin.disconnect()]);
   const retryTopic = c.retryTopicSuffix ? (t: string) => t + c.retryTopicSuffix : undefined;
   const dltFor = (t: string) => t + c.dltSuffix;
   try {
     await admin.connect();
-    const topics = new TopicInfo(admin);
+    const topics = new TopicInfo(admin, opts.logger);
     const sources = opts.sourceTopics ?? [];
     await topics.ensure(
       [...sources.map((t) => ({ topic: dltFor(t), like: t })), ...(retryTopic ? sources.map((t) => ({ topic: retryTopic(t), like: t })) : [])],

@@ -2,16 +2,19 @@
  * The topics zretry writes to (dead-letter, retry) must exist: created when
  * allowed, else a clear error naming the topic.
  */
-import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { TopicMissingError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
+import { openAdmin, type Admin, type Kafka } from './client.js';
 
 /** Partition counts of topics, looked up once and cached. */
 export class TopicInfo {
   private readonly partitions = new Map<string, number>();
 
-  constructor(private readonly admin: Admin) {}
+  constructor(
+    private readonly admin: Admin,
+    private readonly logger?: Logger,
+  ) {}
 
   /**
    * Makes sure every topic exists. Missing ones are created with as many
@@ -57,6 +60,13 @@ export class TopicInfo {
 
   /** The source topic's max.message.bytes plus room for zretry's headers, or undefined if it cannot be read. */
   private async maxMessageBytes(topic: string): Promise<string | undefined> {
+    if (!this.admin.describeConfigs) {
+      this.logger?.warn(
+        { topic },
+        "this Kafka client cannot read topic configurations (Confluent's admin API has no describeConfigs): a dead-letter or retry topic zretry creates gets the broker's default max.message.bytes, not its source topic's; raise it by hand if the source takes larger records",
+      );
+      return undefined;
+    }
     try {
       const r = await this.admin.describeConfigs({ resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['max.message.bytes'] }], includeSynonyms: false });
       const v = Number(r.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
@@ -74,7 +84,9 @@ export class TopicInfo {
     try {
       md = await this.admin.fetchTopicMetadata({ topics: [topic] });
     } catch (e) {
-      if ((e as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return 0;
+      // kafkajs's name for it, and librdkafka's (Confluent's client)
+      const type = (e as { type?: string }).type;
+      if (type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'ERR_UNKNOWN_TOPIC_OR_PART') return 0;
       throw e;
     }
     const n = md.topics[0]?.partitions.length ?? 0;
@@ -94,7 +106,7 @@ export async function resolveTopics(kafka: Kafka, topics: ReadonlyArray<string |
   const names = topics.filter((t): t is string => typeof t === 'string');
   const patterns = topics.filter((t): t is RegExp => t instanceof RegExp);
   if (patterns.length === 0) return names;
-  const admin = kafka.admin();
+  const admin = openAdmin(kafka);
   await admin.connect();
   try {
     const existing = await admin.listTopics();

@@ -2,12 +2,13 @@
  * Redis goes away during consumption (killed, then restarted from its
  * append-only file with appendfsync always): the consumer pauses its
  * partition, commits nothing new, resumes when Redis is back, and no record
- * is lost.
+ * is lost. With ZRETRY_TEST_KAFKA_CLIENT=confluent (npm run test:confluent)
+ * the consumer is Confluent's.
  */
 import { afterEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { consume } from '../../src/consume.js';
-import { createTopic, kafka, silentLogger, uniqueNamespace, uniqueTopic, waitFor } from '../helpers/env.js';
+import { clientUnderTest, consumerSettings, createTopic, kafka, silentLogger, uniqueNamespace, uniqueTopic, waitFor, zretryKafka } from '../helpers/env.js';
 import { ownRedis, type OwnRedis } from '../helpers/redis-process.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -15,7 +16,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-it('Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is lost', async () => {
+it(`[${clientUnderTest}] Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is lost`, async () => {
   const redisProc: OwnRedis = await ownRedis({ appendfsync: 'always' });
   cleanups.push(redisProc.cleanup);
   const topic = uniqueTopic('outage');
@@ -24,7 +25,7 @@ it('Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is
   const calls = new Map<string, number>();
   const redis = new Redis(redisProc.url, { maxRetriesPerRequest: 1 });
   const z = await consume({
-    kafka: kafka('outage'),
+    kafka: zretryKafka('outage'),
     groupId: `g-${topic}`,
     topics: [topic],
     redis,
@@ -43,7 +44,7 @@ it('Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is
       failure: { policy: { backoff: { type: 'fixed', delayMs: 200 }, maxAttempts: 10 } },
       consumer: { fromBeginning: true, redisProbeMs: 100 },
     },
-    consumerConfig: { maxWaitTimeInMs: 50 },
+    consumerConfig: consumerSettings({ maxWaitTimeInMs: 50 }),
   });
   let consumePaused = 0;
   z.events.on('store-error', (e) => void (e.op === 'consume' && consumePaused++));
@@ -72,5 +73,5 @@ it('Redis killed for 3 s mid-stream: the consumer pauses and resumes, nothing is
   expect(consumePaused, 'the consumer should have paused a partition while Redis was away').toBeGreaterThan(0);
   await waitFor(async () => (await z.store.stats()).total.inflight + (await z.store.stats()).total.dueNow === 0, 10_000, 'the store to drain');
   const dup = [...calls.entries()].filter(([v, n]) => n > (Number(v.split(':')[1]) % 5 === 0 ? 2 : 1));
-  console.log(`redis outage: 100 records, ${dup.length} handled more than needed (redelivered after the outage)`);
+  console.log(`redis outage (${clientUnderTest}): 100 records, ${dup.length} handled more than needed (redelivered after the outage)`);
 }, 120_000);

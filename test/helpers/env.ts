@@ -5,10 +5,12 @@
  * storeTarget() instead of the single Redis, so the same tests run on both.
  */
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../../src/store/client.js';
 import { isCluster } from '../../src/store/client.js';
 import kafkajs, { type Kafka as KafkaT } from 'kafkajs';
+import type { Kafka as ZRetryKafka, KafkaClientName } from '../../src/kafka/client.js';
 import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import './global-setup.js';
@@ -78,9 +80,33 @@ export function uniqueTopic(prefix = 'topic'): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-/** A kafkajs client on the test broker, quiet. */
+/** A kafkajs client on the test broker, quiet: the tests' own producer, reader and admin. */
 export function kafka(clientId = 'zretry-test'): KafkaT {
   return new kafkajs.Kafka({ clientId, brokers: kafkaBrokers().split(','), logLevel: kafkajs.logLevel.NOTHING });
+}
+
+/**
+ * The client the tests give zretry: kafkajs, or Confluent's
+ * (@confluentinc/kafka-javascript) with ZRETRY_TEST_KAFKA_CLIENT=confluent,
+ * as `npm run test:confluent` sets it. The tests read and write their own
+ * records with kafkajs (kafka()) either way.
+ */
+export const clientUnderTest: KafkaClientName = (() => {
+  const v = process.env.ZRETRY_TEST_KAFKA_CLIENT ?? 'kafkajs';
+  if (v !== 'kafkajs' && v !== 'confluent') throw new Error(`ZRETRY_TEST_KAFKA_CLIENT must be "kafkajs" or "confluent", not "${v}"`);
+  return v;
+})();
+
+/** A client of the kind under test on the test broker, quiet. */
+export function zretryKafka(clientId = 'zretry-test'): ZRetryKafka {
+  if (clientUnderTest === 'kafkajs') return kafka(clientId);
+  const { KafkaJS } = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: { Kafka: new (c: object) => ZRetryKafka } };
+  return new KafkaJS.Kafka({ kafkaJS: { clientId, brokers: kafkaBrokers().split(','), logLevel: 0 } });
+}
+
+/** kafkajs consumer settings in the shape of the client under test (Confluent's go under kafkaJS). */
+export function consumerSettings(s: { maxWaitTimeInMs?: number }): object {
+  return clientUnderTest === 'kafkajs' ? s : { kafkaJS: s };
 }
 
 /** Creates topics and waits for their leaders. */

@@ -1,14 +1,15 @@
 /**
  * The paths around the consumer's main one (issue 13), against the real
  * Kafka and Redis: closing during a Redis outage, the blocking phase and
- * maxAttempts, and handlers that hang.
+ * maxAttempts, and handlers that hang. The consumer's client is the one
+ * under test (Confluent's in npm run test:confluent).
  */
 import { afterEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/store/client.js';
 import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/consume.js';
 import type { RetryContext } from '../../src/handler.js';
-import { collect, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace } from '../helpers/env.js';
+import { collect, consumerSettings, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace, zretryKafka } from '../helpers/env.js';
 import { ownRedis } from '../helpers/redis-process.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -29,7 +30,7 @@ async function start(handler: ConsumeOptions['handler'], config: ConsumeOptions[
   await createTopic(topic, 1);
   const namespace = uniqueNamespace();
   const z = await consume({
-    kafka: kafka('paths'),
+    kafka: zretryKafka('paths'),
     groupId: `g-${namespace}`,
     topics: [topic],
     redis,
@@ -41,7 +42,7 @@ async function start(handler: ConsumeOptions['handler'], config: ConsumeOptions[
       worker: { maxSleepMs: 500, leaseMs: 5_000, ...config.worker },
       consumer: { fromBeginning: true, ...config.consumer },
     },
-    consumerConfig: { maxWaitTimeInMs: 50 },
+    consumerConfig: consumerSettings({ maxWaitTimeInMs: 50 }),
   });
   cleanups.push(async () => {
     await z.close();

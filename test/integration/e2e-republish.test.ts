@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { clientUnderTest } from '../helpers/env.js';
 import { scenarios } from './e2e-scenarios.js';
 
-describe('end to end, dispatch republish', () => scenarios('republish'));
+describe(`end to end (${clientUnderTest}), dispatch republish`, () => scenarios('republish'));

@@ -6,7 +6,7 @@
  * (or the registry).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -84,4 +84,29 @@ it('its command runs from the install: --version and --help', async () => {
   const h = await run(join(app, 'node_modules/.bin/zretry'), ['worker', '--help'], { cwd: app });
   expect(h.stdout).toMatch(/^Usage: zretry worker \[options\]/);
   expect(readdirSync(join(app, 'node_modules/zretry/lua')).length).toBeGreaterThan(10);
+});
+
+it("the Kafka clients are optional peer dependencies: neither comes with zretry, and a worker whose client is missing names the package to install", async () => {
+  const manifest = JSON.parse(readFileSync(join(app, 'node_modules/zretry/package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  expect(manifest.dependencies).not.toHaveProperty('kafkajs');
+  expect(manifest.peerDependenciesMeta).toEqual({ '@confluentinc/kafka-javascript': { optional: true }, '@opentelemetry/api': { optional: true }, kafkajs: { optional: true } });
+  expect(existsSync(join(app, 'node_modules/kafkajs'))).toBe(false);
+  // the scratch project's own environment: none of this process's ZRETRY_* variables (an unknown one is an error)
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ZRETRY_')));
+  for (const [client, pkg] of [['kafkajs', 'kafkajs'], ['confluent', '@confluentinc/kafka-javascript']] as const) {
+    // nothing listens on port 1: the error must come before any connection is tried
+    const failed = await run(join(app, 'node_modules/.bin/zretry'), ['worker'], {
+      cwd: app,
+      env: { ...env, ZRETRY_REDIS_URL: 'redis://127.0.0.1:1', ZRETRY_KAFKA_BROKERS: '127.0.0.1:1', ZRETRY_DISPATCH: 'republish', ZRETRY_KAFKA_CLIENT: client },
+    }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr.trim()).toBe(
+      `zretry: kafka.client is "${client}" but ${pkg} is not installed: run npm install ${pkg}` +
+        (client === 'confluent' ? ' (it builds librdkafka bindings: see "Choosing the Kafka client" in the README)' : '') +
+        `, or set kafka.client (ZRETRY_KAFKA_CLIENT) to "${client === 'kafkajs' ? 'confluent' : 'kafkajs'}"`,
+    );
+  }
 });

@@ -1,14 +1,16 @@
 /**
  * A standalone worker with a kafka section learns its topics from its
  * tasks: the first dead letter of a topic creates `<topic>.dlt` like its
- * source (partition count) and lands on the record's own partition.
+ * source (partition count) and lands on the record's own partition. The
+ * worker's client comes from kafka.client: kafkajs, or Confluent's with
+ * ZRETRY_TEST_KAFKA_CLIENT=confluent (npm run test:confluent).
  */
 import { afterEach, expect, it } from 'vitest';
 import { createWorker } from '../../src/create-worker.js';
 import { kafkaDeadLetterSink } from '../../src/kafka/dead-letter.js';
 import { TopicInfo } from '../../src/kafka/topics.js';
 import type { ClaimedTask } from '../../src/store/task.js';
-import { collect, createTopic, kafka, kafkaBrokers, uniqueTopic, waitFor } from '../helpers/env.js';
+import { clientUnderTest, collect, createTopic, kafka, kafkaBrokers, uniqueTopic, waitFor } from '../helpers/env.js';
 import { failed, freshStore } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -16,7 +18,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-it('the first dead letter of a topic creates its DLT with the same partitions and keeps the partition', async () => {
+it(`[${clientUnderTest}] the first dead letter of a topic creates its DLT with the same partitions and keeps the partition`, async () => {
   const { store, redis, namespace, close } = await freshStore(1);
   cleanups.push(close);
   const topic = uniqueTopic('standalone');
@@ -29,7 +31,7 @@ it('the first dead letter of a topic creates its DLT with the same partitions an
     handler: () => {
       throw new Error('a doomed task must not reach the handler');
     },
-    config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 100 }, kafka: { brokers: kafkaBrokers().split(',') } },
+    config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 100 }, kafka: { brokers: kafkaBrokers().split(','), client: clientUnderTest } },
   });
   cleanups.push(() => w.close());
   expect(w.deadLetters).toBe(true);

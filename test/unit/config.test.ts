@@ -51,6 +51,12 @@ describe('configuration', () => {
     expect(fails({ consumer: { dispatch: 'teleport' } })).toMatch(/consumer\.dispatch: .*'process' \| 'republish'/);
   });
 
+  it('kafka.client picks the Kafka client package (kafkajs by default, or ZRETRY_KAFKA_CLIENT); another name says which exist', () => {
+    expect(parseConfig(standaloneWorkerSchema, { kafka: { brokers: ['127.0.0.1:9092'] } }).kafka?.client).toBe('kafkajs');
+    expect(parseConfig(standaloneWorkerSchema, rawConfig(undefined, { ZRETRY_KAFKA_BROKERS: '127.0.0.1:9092', ZRETRY_KAFKA_CLIENT: 'confluent' })).kafka?.client).toBe('confluent');
+    expect(() => parseConfig(standaloneWorkerSchema, { kafka: { brokers: ['127.0.0.1:9092'], client: 'rdkafka' } })).toThrow(/kafka\.client: .*'kafkajs' \| 'confluent'.*\(got "rdkafka"\)/);
+  });
+
   it('reports every bad field at once', () => {
     const e = (() => {
       try {
