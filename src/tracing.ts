@@ -38,8 +38,20 @@ function load(): Api | null {
   return api;
 }
 
+/** The last answer of activeTracer, and when it was looked up (local ms). */
+let known: { tracer: Tracer | null; at: number } | null = null;
+/** How long an answer holds: a provider registered later is seen within this (every attempt asks). */
+const TRACER_RECHECK_MS = 1_000;
+
 /** The tracer of the registered provider, or null when there is none (or no @opentelemetry/api). */
 export function activeTracer(): Tracer | null {
+  const now = Date.now();
+  if (known !== null && now - known.at < TRACER_RECHECK_MS) return known.tracer;
+  known = { tracer: lookUpTracer(), at: now };
+  return known.tracer;
+}
+
+function lookUpTracer(): Tracer | null {
   const a = api === undefined ? load() : api;
   if (a === null) return null;
   // the global provider is a proxy; its delegate tracer exists only once a provider is registered

@@ -41,7 +41,7 @@ export const storeSchema = z.object({
   /** Longest WAIT for those replicas; fewer in time fails the write, which is tried again (the partition pauses). */
   waitTimeoutMs: z.number().int().min(10).max(60_000).default(1_000),
   /** Most tasks one Lua call handles, so no call stalls Redis. */
-  maxBatch: z.number().int().min(1).max(1000).default(500),
+  maxBatch: z.number().int().min(1).max(1000).default(250),
   /** Accept a Redis whose maxmemory-policy evicts keys (tasks could vanish). */
   allowEviction: z.boolean().default(false),
   /**

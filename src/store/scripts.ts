@@ -249,12 +249,15 @@ export class ShardScripts {
    */
   async admit(batch: AdmitBatch, index: readonly number[], leaseMs: number): Promise<AdmitResult[]> {
     const fresh: number[] = [];
+    const isCopy = new Uint8Array(index.length);
     const republished: Arg[] = [];
     let bytes = 0;
     const { ids, aggs, origin } = batch;
-    for (const i of index) {
+    for (let k = 0; k < index.length; k++) {
+      const i = index[k]!;
       const copy = batch.copyOf(i);
       if (copy) {
+        isCopy[k] = 1;
         republished.push(copy.taskId, copy.attempt);
         continue;
       }
@@ -279,14 +282,19 @@ export class ShardScripts {
       ...republished,
     );
     if (codes.length !== fresh.length) throw new Error(`zretry: script admit returned ${codes.length} verdicts for ${fresh.length} records`);
+    const out = new Array<AdmitResult>(index.length);
     let f = 0;
     let c = 0;
-    return index.map((i) => {
-      if (!batch.copyOf(i)) return decodeCode('admit', codes[f++]!, FRESH_VERDICTS);
+    for (let k = 0; k < index.length; k++) {
+      if (isCopy[k] === 0) {
+        out[k] = decodeCode('admit', codes[f++]!, FRESH_VERDICTS);
+        continue;
+      }
       const [code, token] = tokens[c++]!;
       const outcome = decodeCode('admit', code, REPUBLISHED_CODES);
-      return token > 0 ? { outcome, token: String(token) } : { outcome };
-    });
+      out[k] = token > 0 ? { outcome, token: String(token) } : { outcome };
+    }
+    return out;
   }
 
   /**

@@ -112,7 +112,8 @@ export class TaskStore {
 
   /** admit for a batch in columns (ShardScripts.admit): the records `index`, each on shard(i); results in the order of index. */
   admitBatch(batch: AdmitBatch, index: readonly number[], shard: (i: number) => number, leaseMs: number): Promise<AdmitResult[]> {
-    return this.byShard(index, shard, (sh, part) => sh.admit(batch, part, leaseMs));
+    // admit only reads fresh records (an id and an aggregate each): four to a task's weight
+    return this.byShard(index, shard, (sh, part) => sh.admit(batch, part, leaseMs), () => 0.25);
   }
 
   /**
@@ -275,7 +276,7 @@ export class TaskStore {
     items: readonly T[],
     shardFn: (item: T) => number,
     fn: (sh: ShardScripts, part: T[]) => Promise<R[]>,
-    weight: (item: T) => number = () => 1,
+    weight?: (item: T) => number,
   ): Promise<R[]> {
     const groups = new Map<number, number[]>();
     for (let i = 0; i < items.length; i++) {
@@ -289,8 +290,15 @@ export class TaskStore {
     for (const [s, idx] of groups) {
       const sh = this.shard(s);
       for (let at = 0; at < idx.length; ) {
-        let end = at;
-        for (let w = 0; end < idx.length && (end === at || w + weight(items[idx[end]!]!) <= this.options.maxBatch); end++) w += weight(items[idx[end]!]!);
+        let end = Math.min(idx.length, at + this.options.maxBatch);
+        if (weight) {
+          end = at;
+          for (let w = 0; end < idx.length; end++) {
+            const wi = weight(items[idx[end]!]!);
+            if (end > at && w + wi > this.options.maxBatch) break;
+            w += wi;
+          }
+        }
         const slice = idx.slice(at, end);
         calls.push({ shard: s, done: fn(sh, slice.map((i) => items[i]!)).then((res) => slice.forEach((i, k) => (out[i] = res[k]!))) });
         at = end;

@@ -566,12 +566,16 @@ async function runScenario(ops: Op[]): Promise<void> {
 describe('scheduler invariants under random interleavings of consumer, workers and operators (fast-check)', () => {
   it('holds no-loss, nothing stranded, one-per-aggregate, order, dead stays dead, dedup and fencing', async () => {
     const numRuns = Number(process.env.FC_RUNS ?? 80);
-    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 80, size: 'max' }), runScenario), {
-      numRuns,
-      ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
-    });
-    // the operator paths were taken, so the invariants were checked on them (a short rerun of one seed may not take them all)
-    if (numRuns >= 80) expect(EVENTS.filter((e) => !seen.has(e)), 'paths no run took').toEqual([]);
-    console.log(`chain paths over ${numRuns} runs: ${CHAIN_EVENTS.map((e) => `${e}: ${chainSeen.get(e) ?? 0}`).join(', ')}`);
+    const sequences = fc.array(opArb, { minLength: 5, maxLength: 80, size: 'max' });
+    await fc.assert(fc.asyncProperty(sequences, runScenario), { numRuns, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) });
+    // The operator paths must have been taken, so the invariants were checked on them. Some are
+    // rare (a held aggregate unheld needs a kill under 'hold' first): while one is missing, more
+    // runs, up to 3 x 40, each checking the invariants too (a short rerun of one seed skips this).
+    let extra = 0;
+    for (; numRuns >= 80 && !process.env.FC_SEED && extra < 120 && EVENTS.some((e) => !seen.has(e)); extra += 40) {
+      await fc.assert(fc.asyncProperty(sequences, runScenario), { numRuns: 40 });
+    }
+    if (numRuns >= 80 && !process.env.FC_SEED) expect(EVENTS.filter((e) => !seen.has(e)), `paths no run took in ${numRuns + extra} runs`).toEqual([]);
+    console.log(`${numRuns + extra} runs; chain paths: ${CHAIN_EVENTS.map((e) => `${e}: ${chainSeen.get(e) ?? 0}`).join(', ')}`);
   }, 600_000);
 });
