@@ -145,6 +145,7 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
       blocking: c.blocking,
       redisProbeMs: c.redisProbeMs,
       maxRecordBytes: c.maxRecordBytes,
+      maxStackChars: cfg.failure.maxStackChars,
       republishSecret: c.republishSecret,
       deadLetter,
       leaseMs: cfg.worker.leaseMs,

@@ -32,6 +32,8 @@ export interface RunOptions {
   /** Where too-large records go. */
   deadLetter: DeadLetterSink;
   maxRecordBytes: number;
+  /** Longest stack kept with a failure's error (failure.maxStackChars; 0: none). */
+  maxStackChars: number;
   /** Aborted when the consumer closes; the handler's ctx.signal aborts with it. */
   signal: AbortSignal;
   /** An attempt that runs longer fails with HandlerTimeoutError (0: no limit). */
@@ -152,7 +154,7 @@ class BatchRun {
       case Kind.TooLarge:
         return this.tooLarge(i);
       case Kind.BadId: {
-        const error = describeError(b.badIds.get(i), 2_000);
+        const error = describeError(b.badIds.get(i), this.opts.maxStackChars);
         this.opts.logger.warn({ topic: b.topic, partition: b.partition, offset: b.messages[i]!.offset, err: { class: error.class, message: error.message } }, 'aggregateId/messageId failed on a record; it goes to the dead-letter topic');
         b.toStore.push({ index: i, task: { id: b.ids[i]!, aggregateId: null, delayMs: 0, attempt: 0, error, record: b.taskRecord(i), doom: 'fatal' } });
         return undefined;
@@ -198,7 +200,7 @@ class BatchRun {
         aggregateId: agg,
         delayMs: decision.action === 'retry' ? decision.delayMs : 0,
         attempt,
-        error: describeError(err, 2_000),
+        error: describeError(err, opts.maxStackChars),
         record: b.taskRecord(i),
         doom: decision.action === 'dead' ? decision.reason : undefined,
       },

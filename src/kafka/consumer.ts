@@ -55,6 +55,8 @@ export interface RetryingConsumerOptions {
   redisProbeMs: number;
   /** A fresh record larger than this (key + value + headers) is never stored: it goes to the dead-letter topic. */
   maxRecordBytes: number;
+  /** Longest stack kept with a failure's error (failure.maxStackChars; 0: none). */
+  maxStackChars: number;
   /** Where such records go. */
   deadLetter: DeadLetterSink;
   /** When set, only copies signed with it count as republished; other zretry headers are ignored. */

@@ -91,6 +91,21 @@ it('the blocking phase stops at maxAttempts: 5 quick tries allowed, 2 attempts i
   expect(dlt.messages[0]!.headers['zretry-dead-reason']?.toString()).toBe('attempts-exhausted');
 }, 60_000);
 
+it('failure.maxStackChars holds for a first attempt in the consumer too: the stored error keeps that much of the stack, 0 keeps none', async () => {
+  for (const maxStackChars of [25, 0]) {
+    const seen: Array<RetryContext['lastError']> = [];
+    const { topic } = await start((_r, ctx) => {
+      if (ctx.attempt === 1) throw new Error('first attempt fails');
+      seen.push(ctx.lastError);
+    }, { failure: { maxStackChars, policy: { backoff: { type: 'fixed', delayMs: 50 }, maxAttempts: 3 } } });
+    await produce(topic, [{ key: 'a', value: 'v1' }]);
+    await waitFor(() => seen.length === 1, 20_000, `the retry (maxStackChars ${maxStackChars})`);
+    expect(seen[0]).toMatchObject({ class: 'Error', message: 'first attempt fails' });
+    if (maxStackChars === 0) expect(seen[0]!.stack).toBeUndefined();
+    else expect(seen[0]!.stack).toBe('Error: first attempt fails'.slice(0, maxStackChars));
+  }
+}, 60_000);
+
 it('a hung handler: each attempt that runs past attemptTimeoutMs fails with HandlerTimeoutError, its signal aborts, and the retry policy applies, in the consumer and in the worker (item 11)', async () => {
   const seen: Array<{ attempt: number; ctx: RetryContext }> = [];
   const { topic } = await start(
