@@ -106,6 +106,37 @@ it('failure.maxStackChars holds for a first attempt in the consumer too: the sto
   }
 }, 60_000);
 
+it('topics as a RegExp: every existing topic it matches is consumed and retried, never zretry\'s own dead-letter topic', async () => {
+  const prefix = uniqueTopic('re');
+  const [orders, payments, ordersDlt, other] = [`${prefix}.orders`, `${prefix}.payments`, `${prefix}.orders.dlt`, `other-${prefix}`];
+  await createTopic([orders, payments, ordersDlt, other], 1);
+  const redis = newRedis();
+  const namespace = uniqueNamespace();
+  const seen: string[] = [];
+  const z = await consume({
+    kafka: zretryKafka('paths'),
+    groupId: `g-${namespace}`,
+    topics: [new RegExp(`^${prefix.replace(/[-]/g, '\\-')}\\.`)],
+    redis,
+    logger: silentLogger(),
+    handler: (r, ctx) => {
+      seen.push(`${r.topic}#${ctx.attempt}`);
+      if (ctx.attempt === 1) throw new Error('first attempt fails');
+    },
+    config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 500 }, consumer: { fromBeginning: true }, failure: { policy: { backoff: { type: 'fixed', delayMs: 50 }, maxAttempts: 3 } } },
+    consumerConfig: consumerSettings({ maxWaitTimeInMs: 50 }),
+  });
+  cleanups.push(async () => {
+    await z.close();
+    await dropNamespace(redis, namespace).catch(() => undefined);
+    redis.disconnect();
+  });
+  for (const t of [orders, payments, ordersDlt, other]) await produce(t, [{ key: 'k', value: t }]);
+  await waitFor(() => seen.length >= 4, 20_000, 'both topics\' records, tried twice each');
+  await new Promise((r) => setTimeout(r, 500));
+  expect([...seen].sort()).toEqual([`${orders}#1`, `${orders}#2`, `${payments}#1`, `${payments}#2`]);
+}, 60_000);
+
 it('a hung handler: each attempt that runs past attemptTimeoutMs fails with HandlerTimeoutError, its signal aborts, and the retry policy applies, in the consumer and in the worker (item 11)', async () => {
   const seen: Array<{ attempt: number; ctx: RetryContext }> = [];
   const { topic } = await start(
