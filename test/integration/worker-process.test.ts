@@ -38,7 +38,7 @@ export default async function handler(record, ctx) {
   return { path, log };
 }
 
-async function startWorker(namespace: string, handler: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function startWorker(namespace: string, handler: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; exited: Promise<number | null>; output: () => string }> {
   const proc = spawn('node', ['bin/zretry.js', 'worker', '--handler', handler], {
     env: { ...process.env, ZRETRY_REDIS_URL: redisUrl(), ...(testingCluster() ? { ZRETRY_REDIS_CLUSTER: '1' } : {}), ZRETRY_NAMESPACE: namespace, ZRETRY_SHARDS: String(SHARDS), ZRETRY_HTTP_PORT: '0', ZRETRY_LEASE_MS: '5000', ZRETRY_CLOSE_TIMEOUT_MS: '5000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,7 +52,7 @@ async function startWorker(namespace: string, handler: string, env: Record<strin
   });
   await waitFor(() => /admin endpoint listening/.test(out), 20_000, `the worker to start (output so far: ${out.slice(0, 300)})`);
   const url = /"url":"([^"]+)"/.exec(out)![1]!;
-  return { proc, url, exited };
+  return { proc, url, exited, output: () => out };
 }
 
 /** A namespace cleaned up after the test, and a handler module sleeping sleepMs. */
@@ -73,11 +73,12 @@ function metricValue(body: string, name: string, labels: Record<string, string> 
   return line ? Number(line.split(' ').at(-1)) : NaN;
 }
 
-it('/metrics shows the counters moving and the gauges matching the store; the token is enforced', async () => {
+it('/metrics shows the counters moving and the gauges matching the store; the token is enforced, and never logged', async () => {
   const { redis, namespace, h } = setup(5);
-  const w = await startWorker(namespace, h.path, { FAIL: '3', ZRETRY_HTTP_TOKEN: 'sekrit-token' });
+  const w = await startWorker(namespace, h.path, { FAIL: '3', ZRETRY_HTTP_TOKEN: 'sekrit-token', ZRETRY_LOG_LEVEL: 'trace' });
   const auth = { authorization: 'Bearer sekrit-token' };
   expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
+  expect((await fetch(`${w.url}/api/stats`, { headers: { authorization: 'Bearer sekrit-token-typo' } })).status).toBe(401);
   const ready = await fetch(`${w.url}/readyz`, { headers: auth });
   expect(ready.status).toBe(200);
   // on a cluster, one line per master
@@ -107,6 +108,9 @@ it('/metrics shows the counters moving and the gauges matching the store; the to
   // Node's process metrics, from the standalone worker only
   expect(metricValue(body, 'process_cpu_seconds_total')).toBeGreaterThan(0);
   expect(metricValue(body, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+  // at level trace, through start-up, a refused request and the work: the token (right or mistyped) is in no line
+  expect(w.output()).toMatch(/admin endpoint listening/);
+  expect(w.output()).not.toContain('sekrit-token');
 });
 
 it('started before its Redis, the worker logs each try with the address and starts when Redis comes up', async () => {
