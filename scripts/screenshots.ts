@@ -41,7 +41,10 @@ const z = await consume({
     const n = Number(message.offset);
     if (n % 97 === 3 && ctx.attempt === 1) throw new SchemaError('field "amount" is missing');
     if (Math.random() < (ctx.attempt === 1 ? 0.25 : 0.45)) {
-      throw Object.assign(new TimeoutError(`payment service did not answer in 2000 ms (attempt ${ctx.attempt})`), { name: 'TimeoutError' });
+      const e = Object.assign(new TimeoutError(`payment service did not answer in 2000 ms (attempt ${ctx.attempt})`), { name: 'TimeoutError' });
+      // a stack as a user's service would have it, not this machine's paths
+      e.stack = `TimeoutError: ${e.message}\n    at chargeCard (/srv/payments/src/charge.ts:42:11)\n    at async handler (/srv/payments/src/handler.ts:17:5)`;
+      throw e;
     }
   },
 });
