@@ -41,7 +41,7 @@ import type {
   OpenConsumerOptions,
   Producer,
   TopicSpec,
-} from './client.js';
+} from './client-types.js';
 
 /** kafkajs's event names, which zretry's listeners use. */
 const EVENTS: ConsumerEventNames = {
