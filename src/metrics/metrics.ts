@@ -44,6 +44,7 @@ export const TASK_STATES = {
   inflight: 'inflight',
   waiting: 'queued',
   paused: 'paused',
+  held: 'held',
   dead: 'dead',
 } as const satisfies Record<string, keyof ShardStats>;
 
@@ -64,7 +65,7 @@ function family(registry: AnyRegistry) {
       .finally(() => setImmediate(() => (snapshot = null))));
   const tasks: Gauge<'namespace' | 'state'> = new Gauge({
     name: 'zretry_tasks',
-    help: 'Tasks by state: due (now, unclaimed), scheduled (due later), inflight (claimed, or republished and awaiting the consumer), waiting (behind the head of their aggregate), paused (held by a topic or error-class pause), dead (kept in Redis)',
+    help: 'Tasks by state: due (now, unclaimed), scheduled (due later), inflight (claimed, or republished and awaiting the consumer), waiting (behind the head of their aggregate), paused (held by a topic or error-class pause), held (held back by a dispatch limit, breaker or throttle), dead (kept in Redis)',
     labelNames: ['namespace', 'state'],
     registers,
     async collect() {

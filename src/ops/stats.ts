@@ -33,7 +33,7 @@ export interface Breakdown {
   complete: boolean;
 }
 
-const zero = (): StateCounts => ({ due: 0, inflight: 0, waiting: 0, paused: 0, dead: 0 });
+const zero = (): StateCounts => ({ due: 0, inflight: 0, waiting: 0, paused: 0, held: 0, dead: 0 });
 
 /** Counts the tasks of every state by topic and by last error's class (tasks that never failed: "-"), reading at most limit tasks. */
 export async function breakdown(store: TaskStore, limit: number): Promise<Breakdown> {

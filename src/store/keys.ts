@@ -4,7 +4,7 @@
  */
 
 /** The keys every shard script takes, in script order. */
-export const SHARD_KEY_NAMES = ['due', 'inflight', 'tasks', 'aggs', 'waiting', 'seq', 'dead', 'pauses', 'paused', 'shifting'] as const;
+export const SHARD_KEY_NAMES = ['due', 'inflight', 'tasks', 'aggs', 'waiting', 'seq', 'dead', 'pauses', 'paused', 'shifting', 'held'] as const;
 
 /** The keys of one shard, in the order the scripts expect them. */
 export function shardKeys(namespace: string, shard: number): string[] {

@@ -81,10 +81,14 @@ export interface ClaimReply {
   unreadable: CorruptClaim[];
   /** Ids whose task value was unreadable; the script moved them to the dead set. */
   corruptMeta: string[];
+  /** Per limited scope given to the claim: how many of its tokens were used. */
+  used: Map<string, number>;
+  /** Tasks in the shard's held set after the claim (a dispatch limit holds them back). */
+  held: number;
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
-/** admit-10.lua's one byte per fresh record, to shared verdicts (a batch holds thousands). */
+/** admit-11.lua's one byte per fresh record, to shared verdicts (a batch holds thousands). */
 const FRESH_VERDICTS: Record<number, AdmitResult> = {
   0x67 /* g */: Object.freeze({ outcome: 'go' }),
   0x70 /* p */: Object.freeze({ outcome: 'park' }),
@@ -216,7 +220,7 @@ export class ShardScripts {
   }
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
-    // packed into one argument, the record encoded in place (lua/schedule-10.lua): ioredis's cost is per argument
+    // packed into one argument, the record encoded in place (lua/schedule-11.lua): ioredis's cost is per argument
     const errs = tasks.map((t) => encodeError(t.error, Math.max(0, Math.round(t.delayMs))));
     let bytes = 0;
     tasks.forEach((t, i) => {
@@ -302,9 +306,15 @@ export class ShardScripts {
    * followers along (at most `chainBudget` in all), returned as its
    * `followers`, under the head's token.
    */
-  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0): Promise<ClaimReply> {
-    const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget);
-    const [now, next, reaped, corruptMeta, claimed] = reply as [number, number, number, Buffer[], Buffer];
+  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
+    const args: Arg[] = [...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget];
+    const scopes = allowances ? [...allowances.keys()] : [];
+    if (allowances && scopes.length > 0) {
+      args.push(scopes.length);
+      for (const [scope, a] of allowances) args.push(scope, a);
+    }
+    const reply = await this.redis.zrClaimBuffer(...args);
+    const [now, next, reaped, corruptMeta, claimed, used, held] = reply as [number, number, number, Buffer[], Buffer, number[], number];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -312,9 +322,11 @@ export class ShardScripts {
       tasks: [],
       unreadable: [],
       corruptMeta: corruptMeta.map(String),
+      used: new Map(scopes.map((s, i) => [s, used[i] ?? 0])),
+      held,
     };
     // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
-    // right after it, an I4 value length, the value (lua/claim-10.lua)
+    // right after it, an I4 value length, the value (lua/claim-11.lua)
     let head: ClaimedTask | null = null;
     let followersLeft = 0;
     for (let at = 0; at < claimed.length; ) {
@@ -373,7 +385,7 @@ export class ShardScripts {
   /**
    * Acks claimed tasks; an item with followers or a tail acks a chain's
    * successful prefix and says what becomes of the follower that failed
-   * (lua/ack-10.lua). leaseMs: the lease of a follower handed over.
+   * (lua/ack-11.lua). leaseMs: the lease of a follower handed over.
    */
   async ack(items: ReadonlyArray<AckItem>, leaseMs = 0): Promise<AckResult[]> {
     const args: Arg[] = [...this.keys, this.channel, Math.round(leaseMs), items.length];
@@ -394,11 +406,12 @@ export class ShardScripts {
   }
 
   /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
-  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind }>): Promise<LeaseOutcome[]> {
+  /** keepAttempt: the attempt does not count (throttled, or failed while its breaker is open). */
+  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind; keepAttempt?: boolean }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
     for (const i of items) {
       const delayMs = Math.max(0, Math.round(i.delayMs));
-      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '');
+      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '', i.keepAttempt ? '1' : '');
     }
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
@@ -487,8 +500,8 @@ export class ShardScripts {
   }
 
   async stats(): Promise<ShardStats & { now: number; pauses: string[] }> {
-    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest, paused, pauses] = (await this.redis.zrStats(...this.keys)) as unknown as [
-      number, number, number, number, number, number, number, number, number, string[],
+    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest, paused, pauses, held] = (await this.redis.zrStats(...this.keys)) as unknown as [
+      number, number, number, number, number, number, number, number, number, string[], number,
     ];
     return {
       now,
@@ -499,6 +512,7 @@ export class ShardScripts {
       blockedAggregates: aggs,
       dead,
       paused,
+      held,
       oldestDueAgeMs: oldest < 0 ? 0 : Math.max(0, now - oldest),
       pauses,
     };

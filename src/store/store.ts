@@ -121,9 +121,9 @@ export class TaskStore {
    * aggregate takes up to chain of its waiting followers along (at most
    * maxBatch tasks in all per call).
    */
-  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch): Promise<ClaimReply> {
+  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
     const heads = Math.min(n, this.options.maxBatch);
-    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0);
+    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0, allowances);
   }
 
   /** Acks claimed tasks whose handler succeeded. */
@@ -140,7 +140,7 @@ export class TaskStore {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.ack(part, leaseMs), (it) => 1 + (it.followers?.length ?? 0));
   }
 
-  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind })[]): Promise<LeaseOutcome[]> {
+  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind; keepAttempt?: boolean })[]): Promise<LeaseOutcome[]> {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.retry(part));
   }
 
@@ -189,7 +189,7 @@ export class TaskStore {
       pauses = [...new Set([...pauses, ...p])];
       return s;
     }));
-    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, paused: 0, oldestDueAgeMs: 0 };
+    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, paused: 0, held: 0, oldestDueAgeMs: 0 };
     for (const s of shards) {
       total.dueNow += s.dueNow;
       total.dueLater += s.dueLater;
@@ -198,6 +198,7 @@ export class TaskStore {
       total.blockedAggregates += s.blockedAggregates;
       total.dead += s.dead;
       total.paused += s.paused;
+      total.held += s.held;
       total.oldestDueAgeMs = Math.max(total.oldestDueAgeMs, s.oldestDueAgeMs);
     }
     return { shards, total, pauses: pauses.sort() };
