@@ -12,6 +12,14 @@ export function shardKeys(namespace: string, shard: number): string[] {
   return SHARD_KEY_NAMES.map((k) => `${tag}:${k}`);
 }
 
+/** The keys of a namespace's dispatch control (lua/includes/control-state.lua), in its own slot {<namespace>:ctl}. */
+export const CONTROL_KEY_NAMES = ['settings', 'active', 'window', 'log'] as const;
+
+/** The control keys of a namespace, in script order. */
+export function controlKeys(namespace: string): string[] {
+  return CONTROL_KEY_NAMES.map((k) => `{${namespace}:ctl}:${k}`);
+}
+
 /**
  * The sharded pub/sub channel that nudges sleeping workers when a task of
  * shard s becomes its earliest: under the shard's hash tag, so a script's

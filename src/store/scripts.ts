@@ -45,6 +45,8 @@ declare module 'ioredis' {
     zrPause(...args: Arg[]): Result<number, Context>;
     zrResume(...args: Arg[]): Result<[number, string, string], Context>;
     zrShift(...args: Arg[]): Result<[number, string], Context>;
+    zrGrant(...args: Arg[]): Result<[number, Array<string | number>, number, number, string[], string[]], Context>;
+    zrControl(...args: Arg[]): Result<unknown, Context>;
   }
 }
 
@@ -589,4 +591,139 @@ export interface AckResult {
 export interface AdmitResult {
   outcome: AdmitOutcome;
   token?: string;
+}
+
+/** The breaker's and ramp's settings, as grant-4.lua takes them. */
+export interface BreakerArgs {
+  enabled: boolean;
+  failureRate: number;
+  minAttempts: number;
+  windowMs: number;
+  probeIntervalMs: number;
+  rampStartRate: number;
+  rampDoublingMs: number;
+  rampEndRate: number;
+}
+
+/** What one worker tells the control slot at a grant. */
+export interface ControlReport {
+  /** Per scope: dispatched tasks that succeeded and that failed. */
+  outcomes: ReadonlyMap<string, { ok: number; fail: number }>;
+  /** Per scope: tokens granted before and not used. */
+  refunds: ReadonlyMap<string, number>;
+  /** Per scope: the longest wait a throttled handler asked for (ms). */
+  throttles: ReadonlyMap<string, number>;
+}
+
+/** What a grant answers. */
+export interface GrantReply {
+  now: number;
+  /** Tokens granted per limited scope ('all' caps the claim). */
+  grants: Map<string, number>;
+  /** When the namespace-wide limit has tokens again; null: no such limit, or it had tokens. */
+  nextAll: number | null;
+  /** The earliest time another scope without tokens now gets some; null: none. */
+  nextAny: number | null;
+  /** Every scope under control and its mode. */
+  states: Map<string, ScopeMode>;
+  /** JSON lines of the transitions this call made. */
+  transitions: ControlTransition[];
+}
+
+/** How a scope is controlled now. */
+export type ScopeMode = 'limit' | 'open' | 'forced-open' | 'ramp' | 'throttle';
+
+/** One change of a scope's state, as logged. */
+export interface ControlTransition {
+  at: number;
+  scope: string;
+  to: 'opened' | 'closed' | 'probe' | 'throttled' | 'ramp-ended' | 'limit-set' | 'limit-cleared';
+  [detail: string]: unknown;
+}
+
+/** The control state of a namespace, for stats. */
+export interface ControlView {
+  now: number;
+  limits: Array<{ scope: string; rate: number; burst: number }>;
+  forced: Array<{ scope: string; state: string }>;
+  active: Array<{ scope: string; state: Record<string, unknown> }>;
+  log: ControlTransition[];
+}
+
+function parseTransitions(lines: readonly string[]): ControlTransition[] {
+  return lines.map((l) => JSON.parse(String(l)) as ControlTransition);
+}
+
+/** The scripts of a namespace's control slot (lua/grant-4.lua, lua/control-4.lua). */
+export class ControlScripts {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: string[],
+  ) {}
+
+  async grant(want: number, breaker: BreakerArgs, report: ControlReport): Promise<GrantReply> {
+    const b = breaker;
+    const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
+    args.push(report.outcomes.size);
+    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail);
+    args.push(report.refunds.size);
+    for (const [scope, n] of report.refunds) args.push(scope, n);
+    args.push(report.throttles.size);
+    for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
+    const [now, grants, nextAll, nextAny, states, transitions] = await this.redis.zrGrant(...args);
+    const g = new Map<string, number>();
+    for (let i = 0; i < grants.length; i += 2) g.set(String(grants[i]), Number(grants[i + 1]));
+    const st = new Map<string, ScopeMode>();
+    for (let i = 0; i < states.length; i += 2) st.set(String(states[i]), String(states[i + 1]) as ScopeMode);
+    return { now, grants: g, nextAll: nextAll < 0 ? null : nextAll, nextAny: nextAny < 0 ? null : nextAny, states: st, transitions: parseTransitions(transitions) };
+  }
+
+  /** Sets a rate limit; true if it changed. */
+  async setLimit(scope: string, rate: number, burst: number): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'set', scope, rate, burst)) === 1;
+  }
+
+  /** Removes a rate limit; true if there was one. */
+  async clearLimit(scope: string): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'clear', scope)) === 1;
+  }
+
+  /** Forces a breaker open or closed, or gives it back to the failure rate ('auto'); true if the setting changed. */
+  async force(scope: string, state: 'open' | 'closed' | 'auto', probeIntervalMs: number): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'force', scope, state, probeIntervalMs)) === 1;
+  }
+
+  /** Whether zretry has seen the topic (a worker dispatched its tasks, or a consumer subscribed to it). */
+  async knownTopic(topic: string): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'known', topic)) === 1;
+  }
+
+  /** Records topics as known (a consumer's subscriptions). */
+  async registerTopics(topics: readonly string[]): Promise<number> {
+    if (topics.length === 0) return 0;
+    return (await this.redis.zrControl(...this.keys, 'register', ...topics)) as number;
+  }
+
+  async view(): Promise<ControlView> {
+    const [settings, active, log, now] = (await this.redis.zrControl(...this.keys, 'view')) as [string[], string[], string[], number];
+    const out: ControlView = { now, limits: [], forced: [], active: [], log: parseTransitions(log) };
+    for (let i = 0; i < settings.length; i += 2) {
+      const f = String(settings[i]);
+      const v = String(settings[i + 1]);
+      if (f.startsWith('limit:')) {
+        const [rate, burst] = v.split(' ').map(Number);
+        out.limits.push({ scope: f.slice(6), rate: rate!, burst: burst! });
+      } else if (f.startsWith('force:')) out.forced.push({ scope: f.slice(6), state: v });
+    }
+    for (let i = 0; i < active.length; i += 2) {
+      try {
+        out.active.push({ scope: String(active[i]), state: JSON.parse(String(active[i + 1])) as Record<string, unknown> });
+      } catch {
+        // an unreadable entry is rewritten by the next grant
+      }
+    }
+    out.limits.sort((a, b) => a.scope.localeCompare(b.scope));
+    out.active.sort((a, b) => a.scope.localeCompare(b.scope));
+    return out;
+  }
 }

@@ -6,8 +6,8 @@
 import type { RedisClient } from './client.js';
 import { ZRetryError } from '../errors.js';
 import { redactCommand } from '../util/redis-errors.js';
-import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts, type WaitReplicas } from './scripts.js';
-import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
+import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, ControlScripts, defineScripts, type PausedCursor, ShardScripts, type WaitReplicas } from './scripts.js';
+import { controlKeys, SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
@@ -53,12 +53,15 @@ export class TaskStore {
   /** The wake channel of each shard (sharded pub/sub, in the shard's slot). */
   readonly channels: readonly string[];
   private readonly shardScripts: ShardScripts[];
+  /** The namespace's dispatch control: limits, breakers, throttles, in their own slot. */
+  readonly control: ControlScripts;
 
   constructor(
     readonly redis: RedisClient,
     readonly options: StoreOptions,
   ) {
     defineScripts(redis);
+    this.control = new ControlScripts(redis, controlKeys(options.namespace));
     this.channels = Array.from({ length: options.shards }, (_, s) => wakeChannel(options.namespace, s));
     const wait: WaitReplicas | null = options.waitReplicas ? { replicas: options.waitReplicas, timeoutMs: options.waitTimeoutMs ?? 1_000 } : null;
     this.shardScripts = Array.from(
