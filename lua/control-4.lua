@@ -20,7 +20,8 @@
   Returns: 'set', 'clear', 'force': 1 if something changed, else 0;
   'known': 1 or 0; 'register': how many were new; 'view': { settings
   (flat field, value), active (flat scope, JSON), log (JSON lines, newest
-  first), now }.
+  first), now, scopes (every scope outcomes were reported for, and
+  registered topics) }.
 ]]
 --@include now-ms
 --@include control-state
@@ -76,6 +77,6 @@ elseif op == 'register' then
   for i = 2, #ARGV do n = n + redis.call('HSETNX', keys.window, 'topic:' .. ARGV[i], '0 0 0') end
   return n
 elseif op == 'view' then
-  return { redis.call('HGETALL', keys.settings), redis.call('HGETALL', keys.active), redis.call('LRANGE', keys.log, 0, 99), now }
+  return { redis.call('HGETALL', keys.settings), redis.call('HGETALL', keys.active), redis.call('LRANGE', keys.log, 0, 99), now, redis.call('HKEYS', keys.window) }
 end
 return redis.error_reply('zretry: control-4.lua: unknown operation ' .. tostring(op))

@@ -648,6 +648,8 @@ export interface ControlView {
   forced: Array<{ scope: string; state: string }>;
   active: Array<{ scope: string; state: Record<string, unknown> }>;
   log: ControlTransition[];
+  /** Topics zretry knows: a worker dispatched their tasks, or a consumer subscribed to them. */
+  topics: string[];
 }
 
 function parseTransitions(lines: readonly string[]): ControlTransition[] {
@@ -705,8 +707,9 @@ export class ControlScripts {
   }
 
   async view(): Promise<ControlView> {
-    const [settings, active, log, now] = (await this.redis.zrControl(...this.keys, 'view')) as [string[], string[], string[], number];
-    const out: ControlView = { now, limits: [], forced: [], active: [], log: parseTransitions(log) };
+    const [settings, active, log, now, scopes] = (await this.redis.zrControl(...this.keys, 'view')) as [string[], string[], string[], number, string[]];
+    const topics = scopes.map(String).filter((s) => s.startsWith('topic:')).map((s) => s.slice(6)).sort();
+    const out: ControlView = { now, limits: [], forced: [], active: [], log: parseTransitions(log), topics };
     for (let i = 0; i < settings.length; i += 2) {
       const f = String(settings[i]);
       const v = String(settings[i + 1]);
