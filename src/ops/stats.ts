@@ -4,6 +4,7 @@
  * topic and by error class, counted by paging through the tasks up to a
  * limit (the store keeps no counts per topic).
  */
+import type { ControlView } from '../store/scripts.js';
 import type { TaskStore } from '../store/store.js';
 import type { ShardStats, TaskView } from '../store/task.js';
 import { STATES, scan } from './select.js';
@@ -15,11 +16,13 @@ export interface StatsSnapshot {
   total: ShardStats;
   /** Active pauses: 'all', 'topic:<t>', 'error:<class>'. */
   pauses: string[];
+  /** Rate limits, forced breakers, scopes under control now and the last transitions (docs/dispatch-control.md). */
+  dispatch: ControlView;
 }
 
 export async function statsSnapshot(store: TaskStore): Promise<StatsSnapshot> {
-  const { shards, total, pauses } = await store.stats();
-  return { namespace: store.options.namespace, shards, total, pauses };
+  const [{ shards, total, pauses }, dispatch] = await Promise.all([store.stats(), store.control.view()]);
+  return { namespace: store.options.namespace, shards, total, pauses, dispatch };
 }
 
 /** Tasks per state under one topic or error class. */
