@@ -33,7 +33,7 @@
   ARGV[6]     m, the number of limited scopes (0 or absent: none)
   ARGV[7..]   m pairs: scope, tasks of it this call may take
 
-  Returns { now, next, reaped, corrupt, claimed, used, held } where
+  Returns { now, next, reaped, corrupt, claimed, used, held, scopes } where
     now      Redis's time (ms)
     next     the earliest time something else needs doing: the next due
              time or lease deadline, -1 if the shard is idle (or paused)
@@ -49,6 +49,7 @@
     used     per limited scope given, in the order given, how many of its
              tasks were claimed (the caller gives the rest back)
     held     how many tasks the held set of the shard holds now
+    scopes   the scopes that held tasks when the call began (at most 16)
 ]]
 --@include now-ms
 --@include task
@@ -78,7 +79,7 @@ for i = 1, limits do
 end
 if limits > 0 then k = 0 end
 
-local out = { now, -1, reaped, {}, '', {}, 0 }
+local out = { now, -1, reaped, {}, '', {}, 0, {} }
 local heads = {}
 local claimed, examined = 0, 0
 
@@ -152,7 +153,8 @@ end
 -- HELD_SCOPES scopes are looked at per call.
 local HELD_SCOPES = 16
 if not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
-  for _, scope in ipairs(heldScopes(keys, HELD_SCOPES)) do
+  out[8] = heldScopes(keys, HELD_SCOPES)
+  for _, scope in ipairs(out[8]) do
     if claimed >= n then break end
     local a = allow[scope]
     if a == nil or a > 0 then

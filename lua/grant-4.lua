@@ -20,7 +20,7 @@
   then        u, then u pairs: scope, tokens granted before and not used
   then        h, then h pairs: scope, milliseconds a handler asked to wait
 
-  Returns { now, grants, nextAll, nextAny, states, transitions } where
+  Returns { now, grants, nextAll, nextAny, states, transitions, nexts } where
     grants       flat scope, tokens pairs, every limited scope (want > 0)
     nextAll      when the namespace-wide limit has tokens again (ms; -1:
                  there is none, or it has tokens now)
@@ -29,6 +29,9 @@
     states       flat scope, mode pairs of every scope under control:
                  'limit', 'open', 'forced-open', 'ramp', 'throttle'
     transitions  JSON lines of what changed (also kept in the log list)
+    nexts        flat scope, time pairs (want > 0): when each limited
+                 scope but 'all' has a token next (now if it has one; -1
+                 never: forced open), for a shard that holds its tasks
 ]]
 --@include now-ms
 --@include control-state
@@ -125,7 +128,7 @@ for scope, f in pairs(force) do
 end
 
 -- refill, grant, and what each scope is now
-local grants, states = {}, {}
+local grants, states, nexts = {}, {}, {}
 local nextAll, nextAny = -1, -1
 local function later(t, x)
   if t == -1 or x < t then return x end
@@ -180,24 +183,27 @@ for scope, st in pairs(active) do
       end
       grants[#grants + 1] = scope
       grants[#grants + 1] = grant
-      if grant == 0 then
+      if scope == 'all' then
+        if grant == 0 then nextAll = now + math.ceil((math.min(want, math.max(1, math.floor(burst / 2))) - st.t) * 1000 / rate) end
+      else
+        -- when the scope has a token next (now if it has one left)
         local t
         if st.b == 'open' then
           t = (mode == 'open') and st.p or -1
         elseif st.b == 'throttle' then
           t = st.u
+        elseif st.t >= 1 then
+          t = now
         else
-          local need = math.min(want, math.max(1, math.floor(burst / 2)))
-          if scope ~= 'all' then need = 1 end
-          t = now + math.ceil((need - st.t) * 1000 / rate)
+          t = now + math.ceil((1 - st.t) * 1000 / rate)
         end
-        if t ~= -1 then
-          if scope == 'all' then nextAll = t else nextAny = later(nextAny, t) end
-        end
+        nexts[#nexts + 1] = scope
+        nexts[#nexts + 1] = t
+        if grant == 0 and t ~= -1 then nextAny = later(nextAny, t) end
       end
     end
   end
 end
 
 for scope, _ in pairs(changed) do redis.call('HSET', keys.active, scope, cjson.encode(active[scope])) end
-return { now, grants, nextAll, nextAny, states, transitions }
+return { now, grants, nextAll, nextAny, states, transitions, nexts }

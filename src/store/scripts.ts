@@ -45,7 +45,7 @@ declare module 'ioredis' {
     zrPause(...args: Arg[]): Result<number, Context>;
     zrResume(...args: Arg[]): Result<[number, string, string], Context>;
     zrShift(...args: Arg[]): Result<[number, string], Context>;
-    zrGrant(...args: Arg[]): Result<[number, Array<string | number>, number, number, string[], string[]], Context>;
+    zrGrant(...args: Arg[]): Result<[number, Array<string | number>, number, number, string[], string[], Array<string | number>], Context>;
     zrControl(...args: Arg[]): Result<unknown, Context>;
   }
 }
@@ -87,6 +87,8 @@ export interface ClaimReply {
   used: Map<string, number>;
   /** Tasks in the shard's held set after the claim (a dispatch limit holds them back). */
   held: number;
+  /** The scopes whose tasks the shard held when the claim began (at most 16). */
+  heldScopes: string[];
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
@@ -316,7 +318,7 @@ export class ShardScripts {
       for (const [scope, a] of allowances) args.push(scope, a);
     }
     const reply = await this.redis.zrClaimBuffer(...args);
-    const [now, next, reaped, corruptMeta, claimed, used, held] = reply as [number, number, number, Buffer[], Buffer, number[], number];
+    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[]];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -326,6 +328,7 @@ export class ShardScripts {
       corruptMeta: corruptMeta.map(String),
       used: new Map(scopes.map((s, i) => [s, used[i] ?? 0])),
       held,
+      heldScopes: heldScopes.map(String),
     };
     // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
     // right after it, an I4 value length, the value (lua/claim-11.lua)
@@ -628,6 +631,8 @@ export interface GrantReply {
   states: Map<string, ScopeMode>;
   /** JSON lines of the transitions this call made. */
   transitions: ControlTransition[];
+  /** When each limited scope but 'all' has a token next (Redis ms; now if it has one; null: never, forced open). */
+  nexts: Map<string, number | null>;
 }
 
 /** How a scope is controlled now. */
@@ -672,12 +677,14 @@ export class ControlScripts {
     for (const [scope, n] of report.refunds) args.push(scope, n);
     args.push(report.throttles.size);
     for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
-    const [now, grants, nextAll, nextAny, states, transitions] = await this.redis.zrGrant(...args);
+    const [now, grants, nextAll, nextAny, states, transitions, nextsFlat] = await this.redis.zrGrant(...args);
+    const nexts = new Map<string, number | null>();
+    for (let i = 0; i < nextsFlat.length; i += 2) nexts.set(String(nextsFlat[i]), Number(nextsFlat[i + 1]) < 0 ? null : Number(nextsFlat[i + 1]));
     const g = new Map<string, number>();
     for (let i = 0; i < grants.length; i += 2) g.set(String(grants[i]), Number(grants[i + 1]));
     const st = new Map<string, ScopeMode>();
     for (let i = 0; i < states.length; i += 2) st.set(String(states[i]), String(states[i + 1]) as ScopeMode);
-    return { now, grants: g, nextAll: nextAll < 0 ? null : nextAll, nextAny: nextAny < 0 ? null : nextAny, states: st, transitions: parseTransitions(transitions) };
+    return { now, grants: g, nextAll: nextAll < 0 ? null : nextAll, nextAny: nextAny < 0 ? null : nextAny, states: st, transitions: parseTransitions(transitions), nexts };
   }
 
   /** Sets a rate limit; true if it changed. */

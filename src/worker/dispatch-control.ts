@@ -123,8 +123,15 @@ export class DispatchControl {
     }
     if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
     for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
-    // held tasks come back when their scope has tokens again
-    if (reply.held > 0 && g.nextAny !== null) reply.next = reply.next === null ? g.nextAny : Math.min(reply.next, g.nextAny);
+    // held tasks come back when their scope has a token again (a scope no longer limited: at once)
+    if (reply.held > 0) {
+      let at = reply.next ?? Infinity;
+      for (const s of reply.heldScopes) {
+        const t = g.nexts.has(s) ? g.nexts.get(s)! : g.now;
+        if (t !== null) at = Math.min(at, Math.max(t, g.now));
+      }
+      reply.next = Number.isFinite(at) ? at : reply.next;
+    }
     return reply;
   }
 
@@ -184,5 +191,5 @@ export class DispatchControl {
 
 /** A claim that did not go to Redis: nothing claimed, look again at next. */
 function idle(now: number, next: number): ClaimReply {
-  return { now, next, reaped: 0, tasks: [], unreadable: [], corruptMeta: [], used: new Map(), held: 0 };
+  return { now, next, reaped: 0, tasks: [], unreadable: [], corruptMeta: [], used: new Map(), held: 0, heldScopes: [] };
 }
