@@ -89,6 +89,8 @@ export class DispatchControl {
     if (wait !== null) {
       const scope = `topic:${task.record.topic}`;
       this.throttles.set(scope, Math.max(this.throttles.get(scope) ?? 0, wait));
+      // told at once, not at the next report: every worker stops the topic from its next claim
+      void this.sync();
       return { reason: 'throttled', delayMs: wait };
     }
     for (const s of taskScopes(task)) {
