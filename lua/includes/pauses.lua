@@ -46,7 +46,9 @@ end
 
 -- The topic and error class of a readable task value, read through its
 -- length fields without decoding it (the claim asks this of every task it
--- meets under a pause or a dispatch limit).
+-- meets under a pause or a dispatch limit). The class is read in place off
+-- the front of the error, which is copied out (it may carry a stack) only
+-- when it has escapes.
 local function taskScopes(raw)
   local doomAt = 30 + struct.unpack('>I2', raw, 28)
   local errAt = doomAt + 2 + struct.unpack('>I2', raw, doomAt)
@@ -55,6 +57,9 @@ local function taskScopes(raw)
   local recAt = errAt + 4 + errLen
   local topic = ''
   if #raw >= recAt + 4 then topic = string.sub(raw, recAt + 5, recAt + 4 + struct.unpack('>I4', raw, recAt + 1)) end
+  if errLen == 0 then return topic, '' end
+  local class = string.match(raw, '^%["([^"\\]*)"', errAt + 4)
+  if class and #class + 4 <= errLen then return topic, class end
   return topic, errorClass(string.sub(raw, errAt + 4, errAt + 3 + errLen))
 end
 
