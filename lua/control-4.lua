@@ -5,8 +5,11 @@
 
   KEYS[1..4]  the control keys (includes/control-state.lua)
   ARGV[1]     what to do:
-    'set', scope, rate, burst   sets a rate limit (tasks/s, bucket size);
-                                the bucket starts full
+    'set', scope, rate, burst, concurrency
+                                sets a scope's limits: a rate (tasks/s,
+                                bucket size; the bucket starts full) and a
+                                concurrency (most running at once, topics
+                                only); '' for either removes it
     'clear', scope              removes it; tasks it held run again
     'force', scope, state, probeMs
                                 'open': the breaker opens and stays open
@@ -30,23 +33,33 @@ local keys = controlKeys()
 local op = ARGV[1]
 local now = nowMs()
 if op == 'set' then
-  local scope = ARGV[2]
-  local was = redis.call('HGET', keys.settings, 'limit:' .. scope)
-  local v = ARGV[3] .. ' ' .. ARGV[4]
-  redis.call('HSET', keys.settings, 'limit:' .. scope, v)
+  local scope, rate, burst, conc = ARGV[2], ARGV[3], ARGV[4], ARGV[5] or ''
+  local was = (redis.call('HGET', keys.settings, 'limit:' .. scope) or '') .. '/' .. (redis.call('HGET', keys.settings, 'concurrency:' .. scope) or '')
+  local v = ''
+  if rate ~= '' then
+    v = rate .. ' ' .. burst
+    redis.call('HSET', keys.settings, 'limit:' .. scope, v)
+  else
+    redis.call('HDEL', keys.settings, 'limit:' .. scope)
+  end
+  if conc ~= '' then
+    redis.call('HSET', keys.settings, 'concurrency:' .. scope, conc)
+  else
+    redis.call('HDEL', keys.settings, 'concurrency:' .. scope)
+  end
   -- a new or changed limit starts with a full bucket
   local st = redis.call('HGET', keys.active, scope)
   local ok, decoded = pcall(cjson.decode, st or '')
   if not ok or type(decoded) ~= 'table' then decoded = {} end
-  decoded.t, decoded.ts = tonumber(ARGV[4]), now
+  decoded.t, decoded.ts = tonumber(burst) or 0, now
   redis.call('HSET', keys.active, scope, cjson.encode(decoded))
-  if was == v then return 0 end
-  transition(keys, {}, now, scope, 'limit-set', { rate = tonumber(ARGV[3]), burst = tonumber(ARGV[4]), by = 'operator' })
+  if was == v .. '/' .. conc then return 0 end
+  transition(keys, {}, now, scope, 'limit-set', { rate = tonumber(rate), burst = tonumber(burst), concurrency = tonumber(conc), by = 'operator' })
   return 1
 elseif op == 'clear' then
-  local n = redis.call('HDEL', keys.settings, 'limit:' .. ARGV[2])
-  if n == 1 then transition(keys, {}, now, ARGV[2], 'limit-cleared', { by = 'operator' }) end
-  return n
+  local n = redis.call('HDEL', keys.settings, 'limit:' .. ARGV[2], 'concurrency:' .. ARGV[2])
+  if n > 0 then transition(keys, {}, now, ARGV[2], 'limit-cleared', { by = 'operator' }) end
+  return math.min(n, 1)
 elseif op == 'force' then
   local scope, state, probeMs = ARGV[2], ARGV[3], tonumber(ARGV[4])
   local was = redis.call('HGET', keys.settings, 'force:' .. scope)

@@ -6,6 +6,12 @@
   for the claim the worker is about to make (want 0: report only).
   docs/dispatch-control.md.
 
+  A topic's concurrency limit: tasks of it running at once over all
+  workers. Each worker reports how many it runs with every call; the grant
+  adds what it grants to that worker's count, so two workers asking at
+  once share what is free; a worker that stops reporting is forgotten
+  after its lease.
+
   A scope's rate: its operator limit; 0 while its breaker is open (but a
   probe token every probeMs) or while throttled; on the way back (a probe
   succeeded, or a throttle ran out) a ramp that starts at rampStart tasks/s
@@ -19,6 +25,9 @@
   ARGV[3]     r, then r triples: scope, outcomes that succeeded, that failed
   then        u, then u pairs: scope, tokens granted before and not used
   then        h, then h pairs: scope, milliseconds a handler asked to wait
+  then        the worker's id, how long its running counts hold (ms: it
+              reports again before that, or it is taken for gone), c, then
+              c pairs: scope, tasks of it the worker is running now
 
   Returns { now, grants, nextAll, nextAny, states, transitions, nexts } where
     grants       flat scope, tokens pairs, every limited scope (want > 0)
@@ -27,7 +36,8 @@
     nextAny      the earliest time another scope with no tokens now gets
                  some (-1: none)
     states       flat scope, mode pairs of every scope under control:
-                 'limit', 'open', 'forced-open', 'ramp', 'throttle'
+                 'limit', 'concurrency', 'open', 'forced-open', 'ramp',
+                 'throttle'
     transitions  JSON lines of what changed (also kept in the log list)
     nexts        flat scope, time pairs (want > 0): when each limited
                  scope but 'all' has a token next (now if it has one; -1
@@ -43,7 +53,7 @@ local cfg = {}
 for v in string.gmatch(ARGV[2], '%S+') do cfg[#cfg + 1] = tonumber(v) end
 local on, threshold, minAttempts, windowMs, probeMs, rampStart, rampDoubling, rampEnd = cfg[1] == 1, cfg[2], cfg[3], cfg[4], cfg[5], cfg[6], cfg[7], cfg[8]
 
-local limits, force = loadSettings(keys)
+local limits, force, concurrency = loadSettings(keys)
 local active = loadActive(keys)
 local transitions = {}
 local changed = {}
@@ -113,9 +123,25 @@ for _ = 1, tonumber(ARGV[at]) do
   end
 end
 
+-- the worker's running counts
+at = at + 1
+local workerId, countLease = ARGV[at], tonumber(ARGV[at + 1])
+local running = {}
+at = at + 2
+for _ = 1, tonumber(ARGV[at]) do
+  running[ARGV[at + 1]] = tonumber(ARGV[at + 2])
+  at = at + 2
+end
+
 for scope, _ in pairs(limits) do
   if not active[scope] then
     active[scope] = { t = limits[scope].burst, ts = now }
+    changed[scope] = true
+  end
+end
+for scope, _ in pairs(concurrency) do
+  if not active[scope] then
+    active[scope] = { t = 0, ts = now }
     changed[scope] = true
   end
 end
@@ -157,11 +183,29 @@ for scope, st in pairs(active) do
     end
   end
   if not mode and lim then rate, burst, mode = lim.rate, lim.burst, 'limit' end
+  local conc = concurrency[scope]
+  if not mode and conc then mode = 'concurrency' end
+  -- what is free under a concurrency limit: this worker's count refreshed, the gone ones dropped
+  local free
+  if conc then
+    st.w = st.w or {}
+    local others = 0
+    for wid, e in pairs(st.w) do
+      if wid ~= workerId then
+        if e[2] < now then st.w[wid] = nil else others = others + e[1] end
+      end
+    end
+    local mine = running[scope] or 0
+    st.w[workerId] = { mine, now + countLease }
+    free = math.max(0, conc - others - mine)
+  else
+    st.w = nil
+  end
   if not mode then
     redis.call('HDEL', keys.active, scope)
     changed[scope] = nil
   else
-    st.t = math.min(burst, st.t + (now - st.ts) * rate / 1000)
+    if rate then st.t = math.min(burst, st.t + (now - st.ts) * rate / 1000) end
     st.ts = now
     changed[scope] = true
     states[#states + 1] = scope
@@ -174,13 +218,17 @@ for scope, st in pairs(active) do
           st.p, st.n = now + probeMs, st.n + 1
           transition(keys, transitions, now, scope, 'probe', { probe = st.n })
         end
-      else
+      elseif rate then
         grant = math.min(want, math.floor(st.t))
         -- the namespace-wide limit grants a useful batch or nothing, so that
         -- the workers do not claim one token at a time
         if scope == 'all' and grant < math.min(want, math.max(1, math.floor(burst / 2))) then grant = 0 end
-        st.t = st.t - grant
+      else
+        grant = want
       end
+      if free then grant = math.min(grant, free) end
+      if rate and st.b ~= 'open' then st.t = st.t - grant end
+      if free then st.w[workerId][1] = st.w[workerId][1] + grant end
       grants[#grants + 1] = scope
       grants[#grants + 1] = grant
       if scope == 'all' then
@@ -192,7 +240,10 @@ for scope, st in pairs(active) do
           t = (mode == 'open') and st.p or -1
         elseif st.b == 'throttle' then
           t = st.u
-        elseif st.t >= 1 then
+        elseif free and free - grant <= 0 then
+          -- running tasks end on any worker: look again soon
+          t = now + 250
+        elseif not rate or st.t >= 1 then
           t = now
         else
           t = now + math.ceil((1 - st.t) * 1000 / rate)

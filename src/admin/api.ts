@@ -73,6 +73,7 @@ const limitBody = z
     errorClass: text.optional(),
     rate: z.union([z.number(), z.string()]).optional(),
     burst: z.union([z.number(), z.string()]).optional(),
+    concurrency: z.union([z.number(), z.string()]).optional(),
     newTopic: z.boolean().default(false),
   })
   .strict();
@@ -167,8 +168,7 @@ export function adminApi(opts: AdminApiOptions) {
     if (name === 'limit') {
       const l = parse(limitBody, raw, 'body');
       if (l.op === 'clear') return { status: 200, body: await clearLimit(store, l) };
-      if (l.rate === undefined) throw new HttpError(400, 'bad body: rate: required to set a limit (tasks per second above 0)');
-      return { status: 200, body: await setLimit(store, l, { rate: l.rate, burst: l.burst }, { newTopic: l.newTopic }) };
+      return { status: 200, body: await setLimit(store, l, { rate: l.rate, burst: l.burst, concurrency: l.concurrency }, { newTopic: l.newTopic }) };
     }
     if (name === 'breaker') {
       const b = parse(breakerBody, raw, 'body');

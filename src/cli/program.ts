@@ -41,7 +41,7 @@ interface GlobalFlags {
   shards?: string;
 }
 
-type Flags = GlobalFlags & SelectionFlags & { rate?: string; burst?: string; newTopic?: boolean; json?: boolean; dryRun?: boolean; yes?: boolean; state?: TaskView['state']; limit?: number; offset?: number; role?: string; handler?: string; logLevel?: string };
+type Flags = GlobalFlags & SelectionFlags & { rate?: string; burst?: string; concurrency?: string; newTopic?: boolean; json?: boolean; dryRun?: boolean; yes?: boolean; state?: TaskView['state']; limit?: number; offset?: number; role?: string; handler?: string; logLevel?: string };
 
 const FOOTER = `
 Configuration: a JSON file (--config) and ZRETRY_* variables, which win;
@@ -255,19 +255,21 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     });
 
   const limit = program.command('limit').description('rate limits on dispatch (tasks/s with a burst), per namespace, topic or error class; workers apply a change within dispatch.syncMs');
-  scoped(limit.command('set').description('set a rate limit: the whole namespace, or --topic / --error-class'), 'limit')
-    .requiredOption('--rate <tasks/s>', 'tasks per second, above 0')
+  scoped(limit.command('set').description('set the limits of the whole namespace, or --topic / --error-class: a rate, and for a topic a concurrency (what is not given is removed)'), 'limit')
+    .option('--rate <tasks/s>', 'tasks per second, above 0')
     .option('--burst <n>', 'most tasks at once (the bucket); default a tenth of a second of the rate, at least 1')
+    .option('--concurrency <n>', 'most tasks of the topic running at once, over all workers')
     .option('--new-topic', 'the topic has had no retry yet and no consumer registered it: set it anyway')
-    .addHelpText('after', examples(['zretry limit set --rate 200', 'zretry limit set --topic orders --rate 50 --burst 10', 'zretry limit set --error-class RateLimited --rate 5']))
+    .addHelpText('after', examples(['zretry limit set --rate 200', 'zretry limit set --topic orders --rate 50 --burst 10', 'zretry limit set --topic orders --concurrency 8', 'zretry limit set --error-class RateLimited --rate 5']))
     .action(
       onStore(
         async (store, _args, f) => {
-          const r = await setLimit(store, f, { rate: f.rate!, burst: f.burst }, { newTopic: f.newTopic === true });
-          return f.json ? JSON.stringify(r) : `limit ${r.scope}: ${r.rate} tasks/s, burst ${r.burst}${r.changed ? '' : ' (unchanged)'}`;
+          const r = await setLimit(store, f, { rate: f.rate, burst: f.burst, concurrency: f.concurrency }, { newTopic: f.newTopic === true });
+          const parts = [r.rate === null ? '' : `${r.rate} tasks/s, burst ${r.burst}`, r.concurrency === null ? '' : `at most ${r.concurrency} running`].filter(Boolean);
+          return f.json ? JSON.stringify(r) : `limit ${r.scope}: ${parts.join('; ')}${r.changed ? '' : ' (unchanged)'}`;
         },
         (_args, f) => {
-          checkLimit({ rate: f.rate!, burst: f.burst });
+          checkLimit({ rate: f.rate, burst: f.burst, concurrency: f.concurrency });
           scopeName(f, 'limit');
         },
       ),

@@ -23,7 +23,7 @@ export async function statsReport(store: TaskStore, json: boolean): Promise<stri
 export function controlReport(v: ControlView, lastTransitions: number): string {
   const lines: string[] = [];
   const forced = new Map(v.forced.map((f) => [f.scope, f.state]));
-  const limit = new Map(v.limits.map((l) => [l.scope, `${l.rate}/s burst ${l.burst}`]));
+  const limit = new Map(v.limits.map((l) => [l.scope, [l.rate === null ? '' : `${l.rate}/s burst ${l.burst}`, l.concurrency === null ? '' : `${l.concurrency} at once`].filter(Boolean).join(', ')]));
   const scopes = [...new Set([...limit.keys(), ...forced.keys(), ...v.active.map((a) => a.scope)])].sort();
   if (scopes.length > 0) {
     const mode = new Map(v.active.map((a) => [a.scope, breakerState(a.state, v.now)]));

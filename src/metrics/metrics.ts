@@ -104,7 +104,7 @@ function family(registry: AnyRegistry) {
       .finally(() => setImmediate(() => (controlSnapshot = null))));
   const scopeState: Gauge<'namespace' | 'scope' | 'state'> = new Gauge({
     name: 'zretry_dispatch_scope',
-    help: 'Scopes under dispatch control (1 each), by state: limit (a rate limit only), open (breaker open, probing), forced-open, ramp (coming back after a breaker or a throttle), throttle',
+    help: 'Scopes under dispatch control (1 each), by state: limit (a rate limit only), concurrency (a concurrency limit only), open (breaker open, probing), forced-open, ramp (coming back after a breaker or a throttle), throttle',
     labelNames: ['namespace', 'scope', 'state'],
     registers,
     async collect() {
@@ -125,7 +125,7 @@ function family(registry: AnyRegistry) {
     registers,
     async collect() {
       limitRate.reset();
-      for (const { namespace, view } of await control()) for (const l of view.limits) limitRate.set({ namespace, scope: l.scope }, l.rate);
+      for (const { namespace, view } of await control()) for (const l of view.limits) if (l.rate !== null) limitRate.set({ namespace, scope: l.scope }, l.rate);
     },
   });
   return {

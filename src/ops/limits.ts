@@ -22,11 +22,21 @@ async function scopeOf(store: TaskStore, target: ScopeTarget, verb: string, newT
   return scope;
 }
 
-/** Sets a rate limit (tasks/s, burst) on the namespace, a topic or an error class. */
-export async function setLimit(store: TaskStore, target: ScopeTarget, input: LimitInput, opts: { newTopic?: boolean } = {}): Promise<{ scope: string; rate: number; burst: number; changed: boolean }> {
-  const { rate, burst } = checkLimit(input);
+/**
+ * Sets the limits of the namespace, a topic or an error class: a rate
+ * (tasks/s, burst) and, for a topic, a concurrency; what is not given is
+ * removed, so the command states the whole limit.
+ */
+export async function setLimit(
+  store: TaskStore,
+  target: ScopeTarget,
+  input: LimitInput,
+  opts: { newTopic?: boolean } = {},
+): Promise<{ scope: string; rate: number | null; burst: number | null; concurrency: number | null; changed: boolean }> {
+  const { rate, burst, concurrency } = checkLimit(input);
+  if (concurrency !== null && target.topic === undefined) throw new OperatorInputError('a concurrency limit is per topic: add --topic <topic> (API: "topic")');
   const scope = await scopeOf(store, target, 'limit', opts.newTopic === true);
-  return { scope, rate, burst, changed: await store.control.setLimit(scope, rate, burst) };
+  return { scope, rate, burst, concurrency, changed: await store.control.setLimit(scope, rate, burst, concurrency) };
 }
 
 /** Removes a rate limit; the tasks it held come back at once. */

@@ -19,21 +19,45 @@ export function scopeName(t: ScopeTarget, verb = 'pause or resume'): string {
   return t.topic !== undefined ? `topic:${t.topic}` : t.errorClass !== undefined ? `error:${t.errorClass}` : 'all';
 }
 
-/** A rate limit as an operator gives it: tasks per second, and the bucket (the most at once); unset burst: a tenth of a second's worth, at least 1. */
+/**
+ * A limit as an operator gives it: a rate in tasks per second with its
+ * bucket (the most at once; unset: a tenth of a second's worth, at least
+ * 1), and or a concurrency (the most tasks of a topic running at once over
+ * all workers).
+ */
 export interface LimitInput {
-  rate: number | string;
+  rate?: number | string | undefined;
   burst?: number | string | undefined;
+  concurrency?: number | string | undefined;
 }
 
+const asNumber = (v: number | string): number => (typeof v === 'string' ? Number(v.trim() === '' ? NaN : v) : v);
+
 /** Checks and completes a limit; the error names the field and what is allowed. */
-export function checkLimit(input: LimitInput): { rate: number; burst: number } {
-  const rate = typeof input.rate === 'string' ? Number(input.rate.trim() === '' ? NaN : input.rate) : input.rate;
+export function checkLimit(input: LimitInput): { rate: number | null; burst: number | null; concurrency: number | null } {
+  let concurrency: number | null = null;
+  if (input.concurrency !== undefined) {
+    concurrency = asNumber(input.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1_000_000) {
+      throw new OperatorInputError(`concurrency must be a whole number of tasks from 1 to 1000000 (got ${JSON.stringify(input.concurrency)}); to stop dispatch use \`zretry pause\``);
+    }
+  }
+  if (input.rate === undefined) {
+    if (concurrency !== null && input.burst === undefined) return { rate: null, burst: null, concurrency };
+    throw new OperatorInputError(input.burst === undefined ? 'give a rate (--rate, tasks per second), a concurrency (--concurrency), or both' : 'burst needs a rate (--rate, tasks per second)');
+  }
+  return { ...checkRate(input.rate, input.burst), concurrency };
+}
+
+function checkRate(given: number | string, givenBurst: number | string | undefined): { rate: number; burst: number } {
+  const input = { rate: given, burst: givenBurst };
+  const rate = asNumber(input.rate);
   if (!Number.isFinite(rate) || rate <= 0) {
     throw new OperatorInputError(`rate must be a number of tasks per second above 0 (got ${JSON.stringify(input.rate)}); to stop dispatch use \`zretry pause\` or \`zretry breaker open\`, to remove the limit \`zretry limit clear\``);
   }
   if (rate > 1_000_000) throw new OperatorInputError(`rate must be at most 1000000 tasks per second (got ${rate}); for no limit use \`zretry limit clear\``);
   if (input.burst === undefined) return { rate, burst: Math.max(1, Math.ceil(rate / 10)) };
-  const burst = typeof input.burst === 'string' ? Number(input.burst.trim() === '' ? NaN : input.burst) : input.burst;
+  const burst = asNumber(input.burst);
   if (!Number.isInteger(burst) || burst < 1 || burst > 1_000_000) {
     throw new OperatorInputError(`burst must be a whole number of tasks from 1 to 1000000 (got ${JSON.stringify(input.burst)}); leave it out for a tenth of a second's worth of the rate`);
   }

@@ -636,7 +636,7 @@ export interface GrantReply {
 }
 
 /** How a scope is controlled now. */
-export type ScopeMode = 'limit' | 'open' | 'forced-open' | 'ramp' | 'throttle';
+export type ScopeMode = 'limit' | 'concurrency' | 'open' | 'forced-open' | 'ramp' | 'throttle';
 
 /** One change of a scope's state, as logged. */
 export interface ControlTransition {
@@ -649,7 +649,8 @@ export interface ControlTransition {
 /** The control state of a namespace, for stats. */
 export interface ControlView {
   now: number;
-  limits: Array<{ scope: string; rate: number; burst: number }>;
+  /** Per scope: a rate with its burst, and a concurrency (null where not set). */
+  limits: Array<{ scope: string; rate: number | null; burst: number | null; concurrency: number | null }>;
   forced: Array<{ scope: string; state: string }>;
   active: Array<{ scope: string; state: Record<string, unknown> }>;
   log: ControlTransition[];
@@ -661,6 +662,8 @@ function parseTransitions(lines: readonly string[]): ControlTransition[] {
   return lines.map((l) => JSON.parse(String(l)) as ControlTransition);
 }
 
+const NO_WORKER = { id: 'operator', leaseMs: 0, running: new Map<string, number>() };
+
 /** The scripts of a namespace's control slot (lua/grant-4.lua, lua/control-4.lua). */
 export class ControlScripts {
   constructor(
@@ -668,7 +671,8 @@ export class ControlScripts {
     private readonly keys: string[],
   ) {}
 
-  async grant(want: number, breaker: BreakerArgs, report: ControlReport): Promise<GrantReply> {
+  /** worker: who asks, how long its running counts hold, and how many tasks of each scope it runs now (concurrency limits). */
+  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number> } = NO_WORKER): Promise<GrantReply> {
     const b = breaker;
     const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
     args.push(report.outcomes.size);
@@ -677,6 +681,8 @@ export class ControlScripts {
     for (const [scope, n] of report.refunds) args.push(scope, n);
     args.push(report.throttles.size);
     for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
+    args.push(worker.id, Math.round(worker.leaseMs), worker.running.size);
+    for (const [scope, n] of worker.running) args.push(scope, n);
     const [now, grants, nextAll, nextAny, states, transitions, nextsFlat] = await this.redis.zrGrant(...args);
     const nexts = new Map<string, number | null>();
     for (let i = 0; i < nextsFlat.length; i += 2) nexts.set(String(nextsFlat[i]), Number(nextsFlat[i + 1]) < 0 ? null : Number(nextsFlat[i + 1]));
@@ -687,9 +693,9 @@ export class ControlScripts {
     return { now, grants: g, nextAll: nextAll < 0 ? null : nextAll, nextAny: nextAny < 0 ? null : nextAny, states: st, transitions: parseTransitions(transitions), nexts };
   }
 
-  /** Sets a rate limit; true if it changed. */
-  async setLimit(scope: string, rate: number, burst: number): Promise<boolean> {
-    return (await this.redis.zrControl(...this.keys, 'set', scope, rate, burst)) === 1;
+  /** Sets a scope's limits: a rate (with its burst) and a concurrency; a missing one is removed. True if they changed. */
+  async setLimit(scope: string, rate: number | null, burst: number | null, concurrency: number | null = null): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'set', scope, rate ?? '', burst ?? '', concurrency ?? '')) === 1;
   }
 
   /** Removes a rate limit; true if there was one. */
@@ -717,14 +723,18 @@ export class ControlScripts {
     const [settings, active, log, now, scopes] = (await this.redis.zrControl(...this.keys, 'view')) as [string[], string[], string[], number, string[]];
     const topics = scopes.map(String).filter((s) => s.startsWith('topic:')).map((s) => s.slice(6)).sort();
     const out: ControlView = { now, limits: [], forced: [], active: [], log: parseTransitions(log), topics };
+    const limits = new Map<string, ControlView['limits'][number]>();
+    const limitOf = (scope: string) => limits.get(scope) ?? limits.set(scope, { scope, rate: null, burst: null, concurrency: null }).get(scope)!;
     for (let i = 0; i < settings.length; i += 2) {
       const f = String(settings[i]);
       const v = String(settings[i + 1]);
       if (f.startsWith('limit:')) {
         const [rate, burst] = v.split(' ').map(Number);
-        out.limits.push({ scope: f.slice(6), rate: rate!, burst: burst! });
-      } else if (f.startsWith('force:')) out.forced.push({ scope: f.slice(6), state: v });
+        Object.assign(limitOf(f.slice(6)), { rate: rate!, burst: burst! });
+      } else if (f.startsWith('concurrency:')) limitOf(f.slice(12)).concurrency = Number(v);
+      else if (f.startsWith('force:')) out.forced.push({ scope: f.slice(6), state: v });
     }
+    out.limits = [...limits.values()];
     for (let i = 0; i < active.length; i += 2) {
       try {
         out.active.push({ scope: String(active[i]), state: JSON.parse(String(active[i + 1])) as Record<string, unknown> });

@@ -8,6 +8,7 @@
  * a claim costs nothing more: the worker only reports, every syncMs, the
  * outcomes the breakers judge, and learns of new limits that way.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DispatchConfig } from '../config/schema.js';
 import type { ZRetryEmitter } from '../events.js';
@@ -39,11 +40,23 @@ export class DispatchControl {
   private readonly onRetried = ({ task }: { task: ClaimedTask }) => this.count(task, 'fail');
   private readonly onDead = ({ task, reason }: { task: ClaimedTask; reason: { kind: string } }) => FAILED_DEATHS.has(reason.kind) && this.count(task, 'fail');
 
+  /** Who this worker is to the control slot (its running counts under concurrency limits). */
+  private readonly id = randomUUID();
+  /**
+   * Tokens granted to claims not answered yet, per scope: they count as
+   * running in this worker's reports, or a second claim in flight would be
+   * granted the same free places again.
+   */
+  private readonly pending = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly store: TaskStore,
     private readonly cfg: DispatchConfig,
     private readonly events: ZRetryEmitter,
     private readonly log: Logger,
+    /** The tasks this worker runs now, per topic scope ('topic:<t>'), for concurrency limits. */
+    private readonly running: () => ReadonlyMap<string, number> = () => new Map(),
   ) {
     const { breaker: b, ramp } = cfg;
     this.breaker = { enabled: b.enabled, failureRate: b.failureRate, minAttempts: b.minAttempts, windowMs: b.windowMs, probeIntervalMs: b.probeIntervalMs, rampStartRate: ramp.startRate, rampDoublingMs: ramp.doublingMs, rampEndRate: ramp.endRate };
@@ -109,19 +122,27 @@ export class DispatchControl {
     if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
     if (this.states.has('all') && redisNow < this.allUntil) return idle(redisNow, this.allUntil);
     const g = await this.exchange(want);
-    if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
+    const allowances = new Map([...g.grants].filter(([s]) => s !== 'all'));
     const all = g.grants.get('all');
-    if (all === 0) {
+    if (!this.active || all === 0) {
+      // nothing claimed under these grants: the tokens go back, the places are free again
+      for (const [s, n] of allowances) {
+        this.refund(s, n);
+        this.pending.set(s, (this.pending.get(s) ?? 0) - n);
+      }
+      if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
       this.allUntil = g.nextAll ?? g.now + this.cfg.syncMs;
       return idle(g.now, this.allUntil);
     }
-    const allowances = new Map([...g.grants].filter(([s]) => s !== 'all'));
     let reply: ClaimReply;
     try {
       reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances);
     } catch (e) {
       for (const [s, n] of g.grants) this.refund(s, n);
       throw e;
+    } finally {
+      // the tasks claimed start before anything else can ask (the worker's loop takes the answer first)
+      for (const [s, n] of allowances) this.pending.set(s, (this.pending.get(s) ?? 0) - n);
     }
     if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
     for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
@@ -162,15 +183,31 @@ export class DispatchControl {
     }
   }
 
+  /**
+   * One exchange at a time: a worker's report of what it runs must include
+   * what its previous grant gave (counted in pending before the next
+   * exchange is sent), or two claims in flight would be granted the same
+   * free places under a concurrency limit.
+   */
+  private exchange(want: number): Promise<GrantReply> {
+    const next = this.queue.then(() => this.exchangeNow(want));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   /** Sends the report (kept for the next call if this one fails), asks for want tokens, and takes in the answer. */
-  private async exchange(want: number): Promise<GrantReply> {
+  private async exchangeNow(want: number): Promise<GrantReply> {
     const report: ControlReport = { outcomes: this.outcomes, refunds: this.refunds, throttles: this.throttles };
     this.outcomes = new Map();
     this.refunds = new Map();
     this.throttles = new Map();
     let g: GrantReply;
     try {
-      g = await this.store.control.grant(want, this.breaker, report);
+      // counts a worker reported hold for a few reports: a worker that stops is forgotten after that
+      const running = new Map(this.active ? this.running() : []);
+      for (const [s, n] of this.pending) if (n > 0) running.set(s, (running.get(s) ?? 0) + n);
+      const worker = { id: this.id, leaseMs: Math.max(2_000, 4 * this.cfg.syncMs), running };
+      g = await this.store.control.grant(want, this.breaker, report, worker);
     } catch (e) {
       for (const [s, o] of report.outcomes) {
         const mine = this.outcomes.get(s) ?? { ok: 0, fail: 0 };
@@ -180,6 +217,8 @@ export class DispatchControl {
       for (const [s, ms] of report.throttles) this.throttles.set(s, Math.max(this.throttles.get(s) ?? 0, ms));
       throw e;
     }
+    // the places granted count as this worker's until its claim answers (claim() takes them off)
+    for (const [s, n] of g.grants) if (s !== 'all' && n > 0) this.pending.set(s, (this.pending.get(s) ?? 0) + n);
     this.states = g.states;
     if (!g.states.has('all')) this.allUntil = 0;
     for (const t of g.transitions) {

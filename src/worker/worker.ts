@@ -152,7 +152,7 @@ export class Worker {
   constructor(private readonly opts: WorkerOptions) {
     this.events = opts.events ?? new TypedEmitter<ZRetryEvents>();
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
-    this.control = opts.dispatch ? new DispatchControl(opts.store, opts.dispatch, this.events, this.log.child({ component: 'dispatch-control' })) : null;
+    this.control = opts.dispatch ? new DispatchControl(opts.store, opts.dispatch, this.events, this.log.child({ component: 'dispatch-control' }), () => this.runningByTopic()) : null;
     const control = this.control;
     const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e) } : opts.outcomes;
     this.outcomes = new Outcomes(opts.store, outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
@@ -177,6 +177,16 @@ export class Worker {
   /** Tasks running now. */
   get active(): number {
     return this.running.size;
+  }
+
+  /** Tasks running now per topic scope ('topic:<t>'), with a chain's followers. */
+  private runningByTopic(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.running.values()) {
+      const scope = `topic:${r.task.record.topic}`;
+      out.set(scope, (out.get(scope) ?? 0) + 1 + (r.task.followers?.length ?? 0));
+    }
+    return out;
   }
 
   /**

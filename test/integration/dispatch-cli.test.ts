@@ -44,6 +44,12 @@ describe('zretry limit and zretry breaker', () => {
     expect(unknown.stderr).toContain(`unknown topic "ordres": no consumer of namespace "${ns}" subscribes to it and no retry of it ran (known topics: orders); check the name, or pass --new-topic`);
     const both = await Z('limit', 'set', '--topic', 'orders', '--error-class', 'E', '--rate', '10');
     expect(both.code).toBe(2);
+    const concurrency = await Z('limit', 'set', '--error-class', 'E', '--concurrency', '3');
+    expect(concurrency.code).toBe(2);
+    expect(concurrency.stderr).toContain('a concurrency limit is per topic: add --topic <topic>');
+    const none = await Z('limit', 'set', '--topic', 'orders');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('give a rate (--rate, tasks per second), a concurrency (--concurrency), or both');
     const nameless = await Z('breaker', 'open');
     expect(nameless.code).toBe(2);
     expect(nameless.stderr).toContain('name the breaker: --topic <topic> or --error-class <class>');
@@ -54,17 +60,24 @@ describe('zretry limit and zretry breaker', () => {
     expect((await Z('limit', 'set', '--topic', 'orders', '--rate', '50', '--burst', '10')).stdout).toBe('limit topic:orders: 50 tasks/s, burst 10\n');
     expect((await Z('limit', 'set', '--rate', '200')).stdout).toBe('limit all: 200 tasks/s, burst 20\n');
     expect((await Z('limit', 'set', '--topic', 'later', '--new-topic', '--rate', '1')).code).toBe(0);
+    expect((await Z('limit', 'set', '--topic', 'orders', '--rate', '50', '--burst', '10', '--concurrency', '4')).stdout).toBe('limit topic:orders: 50 tasks/s, burst 10; at most 4 running\n');
+    expect((await Z('limit', 'set', '--topic', 'orders', '--rate', '50', '--burst', '10')).stdout).toBe('limit topic:orders: 50 tasks/s, burst 10\n');
     expect((await Z('breaker', 'open', '--error-class', 'ConnectionRefused')).stdout).toBe('breaker error:ConnectionRefused: open\n');
     const list = (await Z('limit', 'list')).stdout;
     expect(list).toMatch(/all\s+200\/s burst 20/);
     expect(list).toMatch(/topic:orders\s+50\/s burst 10/);
     expect(list).toMatch(/error:ConnectionRefused\s+-\s+open .* \(0 probes\)\s+open/);
     expect(list).toContain('error:ConnectionRefused opened by=operator');
+    expect((await Z('limit', 'set', '--topic', 'orders', '--concurrency', '4')).stdout).toBe('limit topic:orders: at most 4 running\n');
     const stats = (await Z('stats')).stdout;
-    expect(stats).toMatch(/topic:orders\s+50\/s burst 10/);
+    expect(stats).toMatch(/topic:orders\s+4 at once/);
     expect(stats).toMatch(/\nshard\s+due now/);
     const json = JSON.parse((await Z('stats', '--json')).stdout) as { dispatch: { limits: unknown[] } };
-    expect(json.dispatch.limits).toEqual([{ scope: 'all', rate: 200, burst: 20 }, { scope: 'topic:later', rate: 1, burst: 1 }, { scope: 'topic:orders', rate: 50, burst: 10 }]);
+    expect(json.dispatch.limits).toEqual([
+      { scope: 'all', rate: 200, burst: 20, concurrency: null },
+      { scope: 'topic:later', rate: 1, burst: 1, concurrency: null },
+      { scope: 'topic:orders', rate: null, burst: null, concurrency: 4 },
+    ]);
     expect((await Z('breaker', 'close', '--error-class', 'ConnectionRefused')).stdout).toBe('breaker error:ConnectionRefused: closed\n');
     expect((await Z('limit', 'clear', '--topic', 'orders')).stdout).toBe('limit topic:orders cleared\n');
     expect((await Z('limit', 'clear', '--topic', 'orders')).stdout).toBe('no limit on topic:orders\n');
@@ -92,7 +105,7 @@ describe('the admin API on the same actions', () => {
   };
 
   it('sets and clears a limit, forces a breaker, and answers 400 naming the field', async () => {
-    expect(await call('/api/actions/limit', { op: 'set', errorClass: 'Timeout', rate: 5 })).toEqual({ status: 200, body: { scope: 'error:Timeout', rate: 5, burst: 1, changed: true } });
+    expect(await call('/api/actions/limit', { op: 'set', errorClass: 'Timeout', rate: 5 })).toEqual({ status: 200, body: { scope: 'error:Timeout', rate: 5, burst: 1, concurrency: null, changed: true } });
     expect(await call('/api/actions/limit', { op: 'set', errorClass: 'Timeout', rate: -1 })).toMatchObject({ status: 400, body: { error: expect.stringContaining('rate must be a number of tasks per second above 0 (got -1)') } });
     expect(await call('/api/actions/limit', { op: 'set', topic: 'nope', rate: 1 })).toMatchObject({ status: 400, body: { error: expect.stringContaining('unknown topic "nope"') } });
     expect(await call('/api/actions/limit', { op: 'set', rate: 1, rat: 2 })).toMatchObject({ status: 400, body: { error: 'bad body: unknown field "rat"' } });

@@ -68,7 +68,8 @@ export function rateScenario(where: string): void {
     console.log(`dispatch rate on ${where}: requested ${RATE}/s (burst ${BURST}), measured ${measured.toFixed(1)}/s over ${N} tasks in ${((last - first) / 1000).toFixed(2)} s with 3 workers and ${SHARDS} shards; per second: ${[...perSecond.values()].join(' ')}`);
     expect(times.length).toBe(N);
     expect(Math.abs(measured - RATE) / RATE).toBeLessThan(0.1);
-    const stats = await store.stats();
-    expect(stats.total).toMatchObject({ dueNow: 0, held: 0, inflight: 0 });
+    // the last acks are written just after the handlers return
+    await waitFor(async () => (await store.stats()).total.inflight === 0, 10_000, 'the last acks');
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, held: 0, inflight: 0 });
   }, 60_000);
 }

@@ -138,6 +138,24 @@ describe('grant: the breaker', () => {
   });
 });
 
+describe('grant: concurrency per topic', () => {
+  it('workers share what is free; a grant counts at once; a worker that stops reporting is forgotten after its lease', async () => {
+    await store.control.setLimit('topic:t', null, null, 3);
+    const a = { id: 'a', leaseMs: 300, running: new Map<string, number>() };
+    const b = { id: 'b', leaseMs: 300, running: new Map<string, number>() };
+    const g1 = await store.control.grant(10, BREAKER, none(), a);
+    expect([g1.states.get('topic:t'), g1.grants.get('topic:t')]).toEqual(['concurrency', 3]);
+    // a has not run them yet, but they are counted: b gets none
+    expect((await store.control.grant(10, BREAKER, none(), b)).grants.get('topic:t')).toBe(0);
+    // a runs 2 (one granted was not used): 1 is free
+    expect((await store.control.grant(0, BREAKER, none(), { ...a, running: new Map([['topic:t', 2]]) })).states.get('topic:t')).toBe('concurrency');
+    expect((await store.control.grant(10, BREAKER, none(), b)).grants.get('topic:t')).toBe(1);
+    // a stops reporting (crashed): after its lease its 2 are free again
+    await sleep(350);
+    expect((await store.control.grant(10, BREAKER, none(), { ...b, running: new Map([['topic:t', 1]]) })).grants.get('topic:t')).toBe(2);
+  });
+});
+
 describe('grant: throttles', () => {
   it('a throttle stops a scope for the wait asked, then ramps', async () => {
     const g = await store.control.grant(5, BREAKER, report({ throttles: new Map([['topic:t', 300]]) }));

@@ -20,9 +20,13 @@ const refusal = (f: () => unknown) => {
 
 describe('limits', () => {
   it('a rate above 0, a whole burst; the default burst is a tenth of a second, at least 1', () => {
-    expect(checkLimit({ rate: 200 })).toEqual({ rate: 200, burst: 20 });
-    expect(checkLimit({ rate: '0.5' })).toEqual({ rate: 0.5, burst: 1 });
-    expect(checkLimit({ rate: '15', burst: '3' })).toEqual({ rate: 15, burst: 3 });
+    expect(checkLimit({ rate: 200 })).toEqual({ rate: 200, burst: 20, concurrency: null });
+    expect(checkLimit({ rate: '0.5' })).toEqual({ rate: 0.5, burst: 1, concurrency: null });
+    expect(checkLimit({ rate: '15', burst: '3' })).toEqual({ rate: 15, burst: 3, concurrency: null });
+    expect(checkLimit({ concurrency: '8' })).toEqual({ rate: null, burst: null, concurrency: 8 });
+    expect(refusal(() => checkLimit({ concurrency: 0 }))).toMatch(/^concurrency must be a whole number of tasks from 1 to 1000000 \(got 0\)/);
+    expect(refusal(() => checkLimit({}))).toBe('give a rate (--rate, tasks per second), a concurrency (--concurrency), or both');
+    expect(refusal(() => checkLimit({ burst: 5 }))).toBe('burst needs a rate (--rate, tasks per second)');
     expect(refusal(() => checkLimit({ rate: 0 }))).toMatch(/^rate must be a number of tasks per second above 0 \(got 0\); to stop dispatch use `zretry pause`/);
     expect(refusal(() => checkLimit({ rate: '-3' }))).toContain('(got "-3")');
     expect(refusal(() => checkLimit({ rate: 'fast' }))).toContain('(got "fast")');
