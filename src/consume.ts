@@ -101,11 +101,15 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
     const topics = await resolveTopics(opts.kafka, opts.topics, [c.dltSuffix, ...(c.retryTopicSuffix ? [c.retryTopicSuffix] : [])], logger);
     side = await startKafkaSide(opts.kafka, c, { sourceTopics: topics, groupId: opts.groupId, onDead: opts.onDead, logger });
     const { deadLetter, retryTopic } = side;
+    // topics an operator may name in `zretry limit set --topic` (docs/dispatch-control.md)
+    await store.control.registerTopics(topics);
     const outcomeOptions = {
       ...cfg.failure,
       policy: opts.policy ?? cfg.failure.policy,
       classifier: opts.classifier ?? {},
       deadLetter,
+      // republished copies the consumer runs: a throttle or an open breaker sends them back without an attempt, as the worker does
+      defer: (t: ClaimedTask, e: unknown) => worker?.control?.defer(t, e) ?? null,
     };
     await clock.start();
     const outcomes = new Outcomes(store, outcomeOptions, events, logger.child({ component: 'consumer-outcomes' }), () => clock.now());
@@ -122,6 +126,7 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
         ...cfg.worker,
         concurrency: cfg.worker.taskConcurrency,
         outcomes: outcomeOptions,
+        dispatch: cfg.dispatch,
         runner:
           c.dispatch === 'republish'
             ? republishRunner({ producer: side.republishProducer!, store: workerStore, logger, retryTopic, republishLeaseMs: c.republishLeaseMs, secret: c.republishSecret })

@@ -97,6 +97,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<StartedWo
       events,
       ...cfg.worker,
       concurrency: cfg.worker.taskConcurrency,
+      dispatch: cfg.dispatch,
       outcomes: {
         ...cfg.failure,
         policy: opts.policy ?? cfg.failure.policy,

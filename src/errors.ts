@@ -83,3 +83,37 @@ export class ConnectionError extends ZRetryError {
     super(message, opts);
   }
 }
+
+/**
+ * Thrown by a handler whose dependency asked it to slow down (an HTTP 429
+ * or 503 with Retry-After): the task goes back without counting an
+ * attempt, due after retryAfterMs, and dispatch of its topic stops for that
+ * long, then comes back on a ramp (docs/dispatch-control.md).
+ * ThrottledError.fromRetryAfter reads a Retry-After header.
+ */
+export class ThrottledError extends ZRetryError {
+  /** Whatever a handler throws with `throttled: true` is taken for one, so a client library's own error class can say it. */
+  readonly throttled = true;
+
+  constructor(
+    /** How long to wait before dispatching the topic again; undefined: dispatch.throttle.defaultRetryAfterMs. */
+    readonly retryAfterMs?: number,
+    message = retryAfterMs === undefined ? 'throttled by a dependency' : `throttled by a dependency: retry after ${retryAfterMs} ms`,
+  ) {
+    super(message, { retriable: true });
+  }
+
+  /** From a Retry-After header (seconds, or an HTTP date); an unreadable one gives the default wait. */
+  static fromRetryAfter(header: string | null | undefined, now = Date.now()): ThrottledError {
+    return new ThrottledError(parseRetryAfter(header, now) ?? undefined);
+  }
+}
+
+/** A Retry-After header in milliseconds from now: seconds, or an HTTP date; null when it reads as neither. */
+export function parseRetryAfter(header: string | null | undefined, now = Date.now()): number | null {
+  if (header === null || header === undefined) return null;
+  const s = header.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}

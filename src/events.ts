@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClaimedTask, DeadKind, ScheduleOutcome, TaskError } from './store/task.js';
+import type { ControlTransition } from './store/scripts.js';
 
 /** Why a task died. */
 export interface DeadReason {
@@ -26,6 +27,10 @@ export interface ZRetryEvents {
   dead: [{ task: ClaimedTask; reason: DeadReason }];
   /** An outcome was refused because another claim owns the task now. */
   'lease-lost': [{ id: string; shard: number; op: string }];
+  /** A failed task went back without counting an attempt: its handler was throttled, or a breaker of its scopes is open. */
+  deferred: [{ task: ClaimedTask; reason: 'throttled' | 'breaker-open'; delayMs: number }];
+  /** A dispatch scope changed state (a breaker opened, probed, closed; a throttle; a ramp ended; an operator's limit). */
+  'dispatch-transition': [ControlTransition];
   /** A Redis call failed; the work is kept and tried again. */
   'store-error': [{ op: string; error: unknown }];
 }

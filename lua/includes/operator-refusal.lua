@@ -2,7 +2,7 @@
 -- scripts: -1 the task is gone, -7 its value cannot be read (zretry skip
 -- deletes it), -4 a worker holds it now: it is in flight, or it is the
 -- follower of a chain whose head is in flight under the same token
--- (claim-10.lua). A follower of a chain that ended is a waiting task again,
+-- (claim-11.lua). A follower of a chain that ended is a waiting task again,
 -- and comes back as one ('w'). Returns m (nil when refused) and the
 -- refusal code (nil when the operator may act on it).
 local function operatorTask(keys, id)

@@ -44,9 +44,12 @@ local function filteredOut(p, m, rec)
   return p.topics[recordTopic(rec)] == true or p.classes[errorClass(m[6])] == true
 end
 
--- filteredOut for a readable task value, read through its length fields
--- without decoding it (the claim asks this of every task it meets).
-local function heldBack(p, raw)
+-- The topic and error class of a readable task value, read through its
+-- length fields without decoding it (the claim asks this of every task it
+-- meets under a pause or a dispatch limit). The class is read in place off
+-- the front of the error, which is copied out (it may carry a stack) only
+-- when it has escapes.
+local function taskScopes(raw)
   local doomAt = 30 + struct.unpack('>I2', raw, 28)
   local errAt = doomAt + 2 + struct.unpack('>I2', raw, doomAt)
   local errLen = struct.unpack('>I4', raw, errAt)
@@ -54,5 +57,14 @@ local function heldBack(p, raw)
   local recAt = errAt + 4 + errLen
   local topic = ''
   if #raw >= recAt + 4 then topic = string.sub(raw, recAt + 5, recAt + 4 + struct.unpack('>I4', raw, recAt + 1)) end
-  return p.topics[topic] == true or p.classes[errorClass(string.sub(raw, errAt + 4, errAt + 3 + errLen))] == true
+  if errLen == 0 then return topic, '' end
+  local class = string.match(raw, '^%["([^"\\]*)"', errAt + 4)
+  if class and #class + 4 <= errLen then return topic, class end
+  return topic, errorClass(string.sub(raw, errAt + 4, errAt + 3 + errLen))
+end
+
+-- filteredOut for a readable task value, without decoding it.
+local function heldBack(p, raw)
+  local topic, class = taskScopes(raw)
+  return p.topics[topic] == true or p.classes[class] == true
 end

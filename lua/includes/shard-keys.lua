@@ -1,4 +1,4 @@
--- Every script of a shard takes the same ten keys, in this order, all under
+-- Every script of a shard takes the same eleven keys, in this order, all under
 -- the shard's hash tag {<namespace>:<shard>}:
 --   KEYS[1] due       ZSET  task id -> due time (ms)
 --   KEYS[2] inflight  ZSET  task id -> lease deadline (ms)
@@ -9,12 +9,14 @@
 --   KEYS[7] dead      ZSET  task id -> time it died (kept dead tasks only)
 --   KEYS[8] pauses    HASH  dispatch pauses: 'all', 'topic:<t>', 'error:<class>' -> since (ms)
 --   KEYS[9] paused    ZSET  task id -> due time, for due tasks a pause holds back
---   KEYS[10] shifting ZSET  task id -> new due time: left only by an interrupted shift of an older zretry (shift-10.lua returns them)
+--   KEYS[10] shifting ZSET  task id -> new due time: left only by an interrupted shift of an older zretry (shift-11.lua returns them)
+--   KEYS[11] held     ZSET  due tasks a rate limit, breaker or throttle holds back (includes/held.lua), all at score 0,
+--                           ordered by member '<scope>\0<due time, 13 digits>\0<id>'
 local function shardKeys(channel)
   return {
     due = KEYS[1], inflight = KEYS[2], tasks = KEYS[3], aggs = KEYS[4],
     waiting = KEYS[5], seq = KEYS[6], dead = KEYS[7],
-    pauses = KEYS[8], paused = KEYS[9], shifting = KEYS[10],
+    pauses = KEYS[8], paused = KEYS[9], shifting = KEYS[10], held = KEYS[11],
     channel = channel or '',
   }
 end

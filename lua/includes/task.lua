@@ -2,7 +2,7 @@
 -- (big-endian, Lua struct formats; src/store/task-value.ts reads it too):
 --   state    c1  'd' due, 'f' in flight, 'w' waiting behind its head, 'x' dead,
 --                'p' due but held back by a dispatch pause, 'c' waiting but
---                claimed with its head in a chain (claim-10.lua): in flight
+--                claimed with its head in a chain (claim-11.lua): in flight
 --                under the head's lease while token equals the head's
 --                token and the head is in flight (chain.lua), else waiting
 --   token    I6  fencing token, changes at every claim

@@ -13,6 +13,7 @@ import { OperatorInputError } from '../errors.js';
 import { BULK, bulkAction, pause, resume, shift, unhold, type BulkCommand } from '../ops/actions.js';
 import { STATES, listPage, queuePosition, taskJson, viewsOf } from '../ops/select.js';
 import { breakdown, statsSnapshot } from '../ops/stats.js';
+import { clearLimit, dispatchControl, forceBreaker, setLimit } from '../ops/limits.js';
 import type { TaskStore } from '../store/store.js';
 import type { History } from './history.js';
 import { HttpError, readJsonBody } from './guard.js';
@@ -23,6 +24,8 @@ export interface AdminApiOptions {
   history: History;
   /** Whether ?payload=1 may return a task's key, value and header values. */
   showPayloads: boolean;
+  /** How often a breaker an operator gives back ('auto') probes; default 5 s (dispatch.breaker.probeIntervalMs). */
+  probeIntervalMs?: number;
 }
 
 /** A route's answer: a status and a JSON body. */
@@ -62,6 +65,19 @@ const bulkBody = z
 const pauseBody = z.object({ topic: text.optional(), errorClass: text.optional() }).strict();
 const unholdBody = z.object({ aggregates: z.array(text).min(1).max(1_000) }).strict();
 const shiftBody = z.object({ duration: z.string().max(50), dryRun: z.boolean().default(false) }).strict();
+// rate and burst are checked by the shared operator action (src/policy/dispatch.ts), so the API and the CLI say the same
+const limitBody = z
+  .object({
+    op: z.enum(['set', 'clear']),
+    topic: text.optional(),
+    errorClass: text.optional(),
+    rate: z.union([z.number(), z.string()]).optional(),
+    burst: z.union([z.number(), z.string()]).optional(),
+    concurrency: z.union([z.number(), z.string()]).optional(),
+    newTopic: z.boolean().default(false),
+  })
+  .strict();
+const breakerBody = z.object({ state: z.enum(['open', 'closed', 'auto']), topic: text.optional(), errorClass: text.optional() }).strict();
 
 /** Parses input with a schema; a mismatch is a 400 naming each field. */
 function parse<S extends z.ZodTypeAny>(schema: S, input: unknown, what: string): z.infer<S> {
@@ -87,6 +103,9 @@ export const ROUTES = [
   'POST /api/actions/unhold',
   'POST /api/actions/pause|resume',
   'POST /api/actions/shift',
+  'GET /api/dispatch',
+  'POST /api/actions/limit',
+  'POST /api/actions/breaker',
 ];
 
 /** Builds the API; handle() answers one request under /api/ (already authenticated). */
@@ -103,6 +122,10 @@ export function adminApi(opts: AdminApiOptions) {
     if (path === '/api/breakdown') {
       const { limit } = parse(breakdownQuery, q, 'query');
       return { status: 200, body: { namespace: ns, ...(await breakdown(store, limit)) } };
+    }
+    if (path === '/api/dispatch') {
+      parse(empty, q, 'query');
+      return { status: 200, body: { namespace: ns, ...(await dispatchControl(store)) } };
     }
     if (path === '/api/history') {
       parse(empty, q, 'query');
@@ -128,7 +151,7 @@ export function adminApi(opts: AdminApiOptions) {
   async function act(path: string, req: IncomingMessage): Promise<ApiAnswer> {
     const name = path.slice('/api/actions/'.length);
     const bulk = BULK_ROUTES[name];
-    if (!path.startsWith('/api/actions/') || (!bulk && !['unhold', 'pause', 'resume', 'shift'].includes(name))) throw notFound(path);
+    if (!path.startsWith('/api/actions/') || (!bulk && !['unhold', 'pause', 'resume', 'shift', 'limit', 'breaker'].includes(name))) throw notFound(path);
     const raw = await readJsonBody(req);
     if (bulk) {
       const b = parse(bulkBody, raw, 'body');
@@ -142,6 +165,15 @@ export function adminApi(opts: AdminApiOptions) {
     if (name === 'unhold') return { status: 200, body: { results: await unhold(store, parse(unholdBody, raw, 'body').aggregates) } };
     if (name === 'pause') return { status: 200, body: await pause(store, parse(pauseBody, raw, 'body')) };
     if (name === 'resume') return { status: 200, body: await resume(store, parse(pauseBody, raw, 'body')) };
+    if (name === 'limit') {
+      const l = parse(limitBody, raw, 'body');
+      if (l.op === 'clear') return { status: 200, body: await clearLimit(store, l) };
+      return { status: 200, body: await setLimit(store, l, { rate: l.rate, burst: l.burst, concurrency: l.concurrency }, { newTopic: l.newTopic }) };
+    }
+    if (name === 'breaker') {
+      const b = parse(breakerBody, raw, 'body');
+      return { status: 200, body: await forceBreaker(store, b, b.state, opts.probeIntervalMs ?? 5_000) };
+    }
     const s = parse(shiftBody, raw, 'body');
     return { status: 200, body: await shift(store, s.duration, { dryRun: s.dryRun }) };
   }

@@ -10,7 +10,7 @@ import { closest } from '../config/closest.js';
 import { warnRenamed } from '../config/renamed.js';
 
 /** Environment variables the CLI reads, and where each goes. */
-export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'bool' | 'list' | 'bool-or-list']> = [
+export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' | 'int' | 'number' | 'bool' | 'list' | 'bool-or-list']> = [
   ['ZRETRY_REDIS_URL', 'store.redisUrl', 'string'],
   ['ZRETRY_REDIS_CLUSTER', 'store.cluster', 'bool-or-list'],
   ['ZRETRY_WAIT_REPLICAS', 'store.waitReplicas', 'int'],
@@ -27,6 +27,12 @@ export const ENV_MAP: ReadonlyArray<[env: string, path: string, kind: 'string' |
   ['ZRETRY_CLOSE_TIMEOUT_MS', 'worker.closeTimeoutMs', 'int'],
   ['ZRETRY_MAX_ATTEMPTS', 'failure.policy.maxAttempts', 'int'],
   ['ZRETRY_FOLLOWER_POLICY', 'failure.followerPolicy', 'string'],
+  ['ZRETRY_DISPATCH_SYNC_MS', 'dispatch.syncMs', 'int'],
+  ['ZRETRY_BREAKER', 'dispatch.breaker.enabled', 'bool'],
+  ['ZRETRY_BREAKER_FAILURE_RATE', 'dispatch.breaker.failureRate', 'number'],
+  ['ZRETRY_BREAKER_MIN_ATTEMPTS', 'dispatch.breaker.minAttempts', 'int'],
+  ['ZRETRY_BREAKER_WINDOW_MS', 'dispatch.breaker.windowMs', 'int'],
+  ['ZRETRY_BREAKER_PROBE_INTERVAL_MS', 'dispatch.breaker.probeIntervalMs', 'int'],
   ['ZRETRY_DISPATCH', 'consumer.dispatch', 'string'],
   ['ZRETRY_AUTO_CREATE_TOPICS', 'consumer.autoCreateTopics', 'bool'],
   ['ZRETRY_DLT_SUFFIX', 'consumer.dltSuffix', 'string'],
@@ -107,7 +113,7 @@ export function rawConfig(file: string | undefined, given: NodeJS.ProcessEnv): R
     if (v === undefined || v === '') continue;
     // numbers and booleans that do not parse are passed through as text, so the schema names the variable's field
     const parsed =
-      kind === 'int' && /^-?\d+$/.test(v)
+      (kind === 'int' && /^-?\d+$/.test(v)) || (kind === 'number' && /^-?\d+(\.\d+)?$/.test(v))
         ? Number(v)
         : (kind === 'bool' || kind === 'bool-or-list') && /^(1|0|true|false)$/.test(v)
           ? v === '1' || v === 'true'

@@ -15,7 +15,9 @@ import { terminal, type Asker } from './confirm.js';
 import { rawConfig } from './env-config.js';
 import { EXIT } from './exit.js';
 import { openStore } from './session.js';
-import { statsReport } from './stats.js';
+import { controlReport, statsReport } from './stats.js';
+import { clearLimit, dispatchControl, forceBreaker, setLimit } from '../ops/limits.js';
+import { checkLimit, scopeName } from '../policy/dispatch.js';
 import { table } from './table.js';
 import { listTasks, purge, showTask } from './tasks.js';
 import { packageVersion } from './version.js';
@@ -39,7 +41,7 @@ interface GlobalFlags {
   shards?: string;
 }
 
-type Flags = GlobalFlags & SelectionFlags & { json?: boolean; dryRun?: boolean; yes?: boolean; state?: TaskView['state']; limit?: number; offset?: number; role?: string; handler?: string; logLevel?: string };
+type Flags = GlobalFlags & SelectionFlags & { rate?: string; burst?: string; concurrency?: string; newTopic?: boolean; json?: boolean; dryRun?: boolean; yes?: boolean; state?: TaskView['state']; limit?: number; offset?: number; role?: string; handler?: string; logLevel?: string };
 
 const FOOTER = `
 Configuration: a JSON file (--config) and ZRETRY_* variables, which win;
@@ -165,7 +167,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     program
       .command('list')
       .description('tasks with state, due time, attempts, aggregate, record and last error')
-      .addOption(new Option('--state <state>', 'only this state (default: due, inflight and waiting)').choices(['due', 'inflight', 'waiting', 'dead', 'paused'])),
+      .addOption(new Option('--state <state>', 'only this state (default: due, inflight and waiting)').choices(['due', 'inflight', 'waiting', 'dead', 'paused', 'held'])),
     ['due', 'inflight', 'waiting'],
   ).addHelpText('after', examples(['zretry list --topic orders --state due', 'zretry list --error-class TimeoutError --limit 20 --offset 20']));
 
@@ -239,6 +241,66 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         return flags.json ? JSON.stringify({ resumed, moved }) : `dispatch resumed: ${resumed}; ${moved} held tasks due again`;
       }),
     );
+
+  const scoped = (c: Command, what: string) =>
+    c
+      .addOption(new Option('--topic <topic>', `${what} this topic`).conflicts('errorClass'))
+      .option('--error-class <class>', `${what} tasks whose last error has this class`)
+      .addOption(json());
+  const controlList = () =>
+    onStore(async (store, _args, flags) => {
+      const v = await dispatchControl(store);
+      if (flags.json) return JSON.stringify(v, null, 2);
+      return controlReport(v, 20) || 'no limits, no breaker has opened';
+    });
+
+  const limit = program.command('limit').description('rate limits on dispatch (tasks/s with a burst), per namespace, topic or error class; workers apply a change within dispatch.syncMs');
+  scoped(limit.command('set').description('set the limits of the whole namespace, or --topic / --error-class: a rate, and for a topic a concurrency (what is not given is removed)'), 'limit')
+    .option('--rate <tasks/s>', 'tasks per second, above 0')
+    .option('--burst <n>', 'most tasks at once (the bucket); default a tenth of a second of the rate, at least 1')
+    .option('--concurrency <n>', 'most tasks of the topic running at once, over all workers')
+    .option('--new-topic', 'the topic has had no retry yet and no consumer registered it: set it anyway')
+    .addHelpText('after', examples(['zretry limit set --rate 200', 'zretry limit set --topic orders --rate 50 --burst 10', 'zretry limit set --topic orders --concurrency 8', 'zretry limit set --error-class RateLimited --rate 5']))
+    .action(
+      onStore(
+        async (store, _args, f) => {
+          const r = await setLimit(store, f, { rate: f.rate, burst: f.burst, concurrency: f.concurrency }, { newTopic: f.newTopic === true });
+          const parts = [r.rate === null ? '' : `${r.rate} tasks/s, burst ${r.burst}`, r.concurrency === null ? '' : `at most ${r.concurrency} running`].filter(Boolean);
+          return f.json ? JSON.stringify(r) : `limit ${r.scope}: ${parts.join('; ')}${r.changed ? '' : ' (unchanged)'}`;
+        },
+        (_args, f) => {
+          checkLimit({ rate: f.rate, burst: f.burst, concurrency: f.concurrency });
+          scopeName(f, 'limit');
+        },
+      ),
+    );
+  scoped(limit.command('clear').description('remove a rate limit; the tasks it held run again'), 'clear the limit of')
+    .addHelpText('after', examples(['zretry limit clear', 'zretry limit clear --topic orders']))
+    .action(
+      onStore(async (store, _args, f) => {
+        const r = await clearLimit(store, f);
+        return f.json ? JSON.stringify(r) : r.cleared ? `limit ${r.scope} cleared` : `no limit on ${r.scope}`;
+      }, (_args, f) => void scopeName(f, 'limit')),
+    );
+  limit.command('list').description('limits, breakers, throttles and the last transitions').addOption(json()).action(controlList());
+
+  const breaker = program.command('breaker').description('the circuit breakers per topic and error class: list, or force one open or closed');
+  for (const [state, text] of [
+    ['open', 'open a breaker and keep it open (no probes) until closed or given back with auto'],
+    ['close', 'close a breaker (its backlog comes back on the ramp) and keep it closed until auto'],
+    ['auto', 'give a breaker back to the failure rate'],
+  ] as const) {
+    scoped(breaker.command(state).description(text), `the breaker of`)
+      .addHelpText('after', examples([`zretry breaker ${state} --error-class ConnectionRefused`, `zretry breaker ${state} --topic orders`]))
+      .action(
+        onStore(async (store, _args, f) => {
+          const probe = parseConfig(cliConfigSchema, rawOf(io, f), 'configuration').dispatch.breaker.probeIntervalMs;
+          const r = await forceBreaker(store, f, state === 'close' ? 'closed' : state, probe);
+          return f.json ? JSON.stringify(r) : `breaker ${r.scope}: ${r.state}${r.changed ? '' : ' (already)'}`;
+        }),
+      );
+  }
+  breaker.command('list').description('limits, breakers, throttles and the last transitions').addOption(json()).action(controlList());
 
   program
     .command('shift')

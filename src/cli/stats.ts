@@ -2,6 +2,7 @@
 import { statsSnapshot } from '../ops/stats.js';
 import type { TaskStore } from '../store/store.js';
 import type { ShardStats } from '../store/task.js';
+import type { ControlView } from '../store/scripts.js';
 import { duration, table } from './table.js';
 
 /** The stats of a store as a table (or JSON). */
@@ -9,10 +10,39 @@ export async function statsReport(store: TaskStore, json: boolean): Promise<stri
   const snap = await statsSnapshot(store);
   if (json) return JSON.stringify(snap, null, 2);
   const { shards, total, pauses } = snap;
-  const row = (name: string, s: ShardStats) => [name, s.dueNow, s.dueLater, s.inflight, s.queued, s.blockedAggregates, s.dead, s.paused, s.dueNow === 0 ? '-' : duration(s.oldestDueAgeMs)];
+  const row = (name: string, s: ShardStats) => [name, s.dueNow, s.dueLater, s.inflight, s.queued, s.blockedAggregates, s.dead, s.paused, s.held, s.dueNow === 0 ? '-' : duration(s.oldestDueAgeMs)];
   const t = table(
-    ['shard', 'due now', 'due later', 'in flight', 'queued', 'blocked aggs', 'dead', 'paused', 'oldest overdue'],
+    ['shard', 'due now', 'due later', 'in flight', 'queued', 'blocked aggs', 'dead', 'paused', 'held', 'oldest overdue'],
     [...shards.map((s, i) => row(String(i), s)), row('total', total)],
   );
-  return pauses.length > 0 ? `dispatch paused: ${pauses.join(', ')}\n${t}` : t;
+  const control = controlReport(snap.dispatch, 5);
+  return [pauses.length > 0 ? `dispatch paused: ${pauses.join(', ')}` : '', control, t].filter(Boolean).join('\n');
+}
+
+/** Limits, breakers and the last transitions as text; '' when nothing was ever under control. */
+export function controlReport(v: ControlView, lastTransitions: number): string {
+  const lines: string[] = [];
+  const forced = new Map(v.forced.map((f) => [f.scope, f.state]));
+  const limit = new Map(v.limits.map((l) => [l.scope, [l.rate === null ? '' : `${l.rate}/s burst ${l.burst}`, l.concurrency === null ? '' : `${l.concurrency} at once`].filter(Boolean).join(', ')]));
+  const scopes = [...new Set([...limit.keys(), ...forced.keys(), ...v.active.map((a) => a.scope)])].sort();
+  if (scopes.length > 0) {
+    const mode = new Map(v.active.map((a) => [a.scope, breakerState(a.state, v.now)]));
+    lines.push(table(['scope', 'limit', 'breaker', 'forced'], scopes.map((s) => [s, limit.get(s) ?? '-', s === 'all' ? '-' : (mode.get(s) ?? 'closed'), forced.get(s) ?? '-'])));
+  }
+  if (v.log.length > 0 && lastTransitions > 0) {
+    lines.push('last transitions:');
+    for (const t of v.log.slice(0, lastTransitions)) {
+      const { at, scope, to, ...detail } = t;
+      lines.push(`  ${new Date(at).toISOString()} ${scope} ${to} ${Object.entries(detail).map(([k, x]) => `${k}=${String(x)}`).join(' ')}`.trimEnd());
+    }
+  }
+  return lines.join('\n');
+}
+
+/** A scope's breaker as a word, with how long it has been open. */
+function breakerState(st: Record<string, unknown>, now: number): string {
+  if (st.b === 'open') return `open ${duration(now - Number(st.o ?? now))} (${Number(st.n ?? 0)} probes)`;
+  if (st.b === 'ramp') return 'ramping';
+  if (st.b === 'throttle') return `throttled ${duration(Math.max(0, Number(st.u ?? now) - now))} more`;
+  return 'closed';
 }

@@ -113,11 +113,53 @@ export const failureSchema = z.object({
   attemptTimeoutMs: z.number().int().min(0).max(86_400_000).default(60_000),
 }).strict();
 
+/**
+ * Dispatch control (docs/dispatch-control.md): the circuit breaker per
+ * topic and error class, the ramp that releases a backlog after it, and
+ * handler throttles. Rate limits themselves are set at run time
+ * (`zretry limit set`), not here.
+ */
+export const dispatchSchema = z.object({
+  /** How often a worker reports outcomes and learns of new limits and breakers when it has not claimed meanwhile; a change applies within this. */
+  syncMs: z.number().int().min(50).max(60_000).default(500),
+  breaker: z.object({
+    /** On: a dependency outage pauses dispatch of what fails instead of burning attempts into dead letters (why on: docs/dispatch-control.md). */
+    enabled: z.boolean().default(true),
+    /** Share of the attempts in a window that must fail for the breaker to open. */
+    failureRate: z.number().gt(0, { message: 'must be above 0 (a share such as 0.8); to turn the breaker off set dispatch.breaker.enabled: false' }).max(1).default(0.8),
+    /** Fewest attempts in a window before the rate is judged, so a few failures never open it. */
+    minAttempts: z.number().int().min(1).max(1_000_000).default(50),
+    /** The window over which the rate is counted (tumbling). */
+    windowMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    /** While open, one task goes through as a probe this often; its success closes the breaker. */
+    probeIntervalMs: z.number().int().min(100).max(3_600_000).default(5_000),
+  }).strict().default({}),
+  ramp: z.object({
+    /** After a breaker closes or a throttle ends, dispatch of the scope starts at this rate (tasks/s)... */
+    startRate: z.number().gt(0, { message: 'must be above 0 tasks per second' }).max(1_000_000).default(5),
+    /** ...and doubles this often... */
+    doublingMs: z.number().int().min(100).max(3_600_000).default(2_000),
+    /** ...until it reaches the scope's own limit, or this rate when it has none; then the ramp ends. */
+    endRate: z.number().gt(0, { message: 'must be above 0 tasks per second' }).max(1_000_000).default(1_000),
+  }).strict().default({}),
+  throttle: z.object({
+    /** The wait when a ThrottledError names none. */
+    defaultRetryAfterMs: z.number().int().min(0).max(3_600_000).default(1_000),
+    /** The longest wait a throttle may ask for (a wrong Retry-After must not stop a topic for a day). */
+    maxRetryAfterMs: z.number().int().min(0).max(86_400_000).default(300_000),
+  }).strict().default({}),
+}).strict().superRefine((d, ctx) => {
+  if (d.ramp.endRate < d.ramp.startRate) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ramp', 'endRate'], message: `must be at least ramp.startRate (${d.ramp.startRate})` });
+});
+
+export type DispatchConfig = z.infer<typeof dispatchSchema>;
+
 /** Everything a direct-mode worker needs besides its handler. */
 export const workerConfigSchema = z.object({
   store: storeSchema.default({}),
   worker: workerSchema.default({}),
   failure: failureSchema.default({}),
+  dispatch: dispatchSchema.default({}),
 }).strict();
 
 export type StoreConfig = z.infer<typeof storeSchema>;

@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry, type OpenMetricsContentType, type 
 import type { ZRetryEmitter } from '../events.js';
 import type { TaskStore } from '../store/store.js';
 import type { ClaimedTask, ShardStats } from '../store/task.js';
+import type { ControlView } from '../store/scripts.js';
 
 /** A prom-client registry, in the Prometheus text format or OpenMetrics. */
 export type AnyRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
@@ -44,6 +45,7 @@ export const TASK_STATES = {
   inflight: 'inflight',
   waiting: 'queued',
   paused: 'paused',
+  held: 'held',
   dead: 'dead',
 } as const satisfies Record<string, keyof ShardStats>;
 
@@ -64,7 +66,7 @@ function family(registry: AnyRegistry) {
       .finally(() => setImmediate(() => (snapshot = null))));
   const tasks: Gauge<'namespace' | 'state'> = new Gauge({
     name: 'zretry_tasks',
-    help: 'Tasks by state: due (now, unclaimed), scheduled (due later), inflight (claimed, or republished and awaiting the consumer), waiting (behind the head of their aggregate), paused (held by a topic or error-class pause), dead (kept in Redis)',
+    help: 'Tasks by state: due (now, unclaimed), scheduled (due later), inflight (claimed, or republished and awaiting the consumer), waiting (behind the head of their aggregate), paused (held by a topic or error-class pause), held (held back by a dispatch limit, breaker or throttle), dead (kept in Redis)',
     labelNames: ['namespace', 'state'],
     registers,
     async collect() {
@@ -94,6 +96,38 @@ function family(registry: AnyRegistry) {
       for (const { namespace, total } of await stats()) oldest.set({ namespace }, total.oldestDueAgeMs / 1000);
     },
   });
+  // one read of the control slot per namespace per scrape, shared by the two dispatch gauges
+  let controlSnapshot: Promise<Array<{ namespace: string; view: ControlView }>> | null = null;
+  const control = () =>
+    (controlSnapshot ??= Promise.allSettled([...sources].map(async ([namespace, { store }]) => ({ namespace, view: await store.control.view() })))
+      .then((all) => all.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])))
+      .finally(() => setImmediate(() => (controlSnapshot = null))));
+  const scopeState: Gauge<'namespace' | 'scope' | 'state'> = new Gauge({
+    name: 'zretry_dispatch_scope',
+    help: 'Scopes under dispatch control (1 each), by state: limit (a rate limit only), concurrency (a concurrency limit only), open (breaker open, probing), forced-open, ramp (coming back after a breaker or a throttle), throttle',
+    labelNames: ['namespace', 'scope', 'state'],
+    registers,
+    async collect() {
+      scopeState.reset();
+      for (const { namespace, view } of await control()) {
+        const forced = new Set(view.forced.filter((f) => f.state === 'open').map((f) => f.scope));
+        for (const a of view.active) {
+          const b = a.state.b as string | undefined;
+          scopeState.set({ namespace, scope: a.scope, state: b === 'open' && forced.has(a.scope) ? 'forced-open' : (b ?? 'limit') }, 1);
+        }
+      }
+    },
+  });
+  const limitRate: Gauge<'namespace' | 'scope'> = new Gauge({
+    name: 'zretry_dispatch_limit_rate',
+    help: 'Rate limits an operator set (zretry limit set), tasks per second',
+    labelNames: ['namespace', 'scope'],
+    registers,
+    async collect() {
+      limitRate.reset();
+      for (const { namespace, view } of await control()) for (const l of view.limits) if (l.rate !== null) limitRate.set({ namespace, scope: l.scope }, l.rate);
+    },
+  });
   return {
     /** Counts one more (or one less) exporter of a namespace's gauges. */
     setSource(namespace: string, store: TaskStore, delta: 1 | -1): void {
@@ -107,6 +141,8 @@ function family(registry: AnyRegistry) {
     retried: new Counter({ name: 'zretry_retried_total', help: 'Failed attempts put back for a later retry', labelNames: ['namespace', 'topic'], registers }),
     succeeded: new Counter({ name: 'zretry_succeeded_total', help: 'Tasks whose handler succeeded (or whose republished copy did)', labelNames: ['namespace', 'topic'], registers }),
     dead: new Counter({ name: 'zretry_dead_total', help: 'Tasks that died (written to the dead-letter topic, or kept in Redis without one), by reason', labelNames: ['namespace', 'topic', 'reason'], registers }),
+    transitions: new Counter({ name: 'zretry_dispatch_transitions_total', help: 'Dispatch control transitions, by scope and kind: opened, probe, closed, throttled, ramp-ended (and an operator\'s limit-set, limit-cleared)', labelNames: ['namespace', 'scope', 'to'], registers }),
+    deferred: new Counter({ name: 'zretry_deferred_total', help: 'Failed attempts sent back without counting: the handler was throttled, or a breaker of the task was open', labelNames: ['namespace', 'topic', 'reason'], registers }),
     leaseLost: new Counter({ name: 'zretry_lease_lost_total', help: 'Outcomes refused because another claim owned the task', labelNames: ['namespace'], registers }),
     storeErrors: new Counter({ name: 'zretry_store_errors_total', help: 'Redis calls that failed (the work was kept and is tried again)', labelNames: ['namespace', 'op'], registers }),
     lateness: new Histogram({ name: 'zretry_lateness_seconds', help: 'Claim time minus due time (Redis clock)', labelNames: ['namespace'], buckets: LATENESS_BUCKETS, registers }),
@@ -148,6 +184,8 @@ export function createMetrics(events: ZRetryEmitter, store: TaskStore, opts: Met
     },
     handled: (e: { topic: string; durationMs: number; result: string }) => m.handlerDuration.observe({ namespace, topic: e.topic, result: e.result }, e.durationMs / 1000),
     'lease-lost': () => m.leaseLost.inc({ namespace }),
+    'dispatch-transition': (e: { scope: string; to: string }) => m.transitions.inc({ namespace, scope: e.scope, to: e.to }),
+    deferred: (e: { task: ClaimedTask; reason: string }) => m.deferred.inc({ namespace, topic: topicOf(e.task), reason: e.reason }),
     'store-error': (e: { op: string }) => m.storeErrors.inc({ namespace, op: e.op }),
     claimed: (e: { latenessMs: number[] }) => {
       for (const ms of e.latenessMs) m.lateness.observe({ namespace }, Math.max(0, ms) / 1000);

@@ -10,6 +10,7 @@ import { OperatorInputError } from '../errors.js';
 import type { TaskStore } from '../store/store.js';
 import type { OperatorOutcome, TaskView } from '../store/task.js';
 import { scan, viewsOf, type Filter } from './select.js';
+import { scopeName } from '../policy/dispatch.js';
 
 /** What a bulk action does. */
 export interface BulkCommand {
@@ -145,8 +146,7 @@ export interface PauseTarget {
 
 /** The store's name of a pause: 'all', 'topic:<t>' or 'error:<class>'. */
 export function pauseName(t: PauseTarget): string {
-  if (t.topic !== undefined && t.errorClass !== undefined) throw new OperatorInputError('pause or resume a topic or an error class, not both');
-  return t.topic !== undefined ? `topic:${t.topic}` : t.errorClass !== undefined ? `error:${t.errorClass}` : 'all';
+  return scopeName(t);
 }
 
 /** Stops dispatch of what the target names; fresh is false when it was paused already. */

@@ -17,7 +17,7 @@ export interface Filter {
 }
 
 /** Every state a task can be in, in the order a person reads them. */
-export const STATES: readonly TaskView['state'][] = ['due', 'inflight', 'waiting', 'paused', 'dead'];
+export const STATES: readonly TaskView['state'][] = ['due', 'inflight', 'waiting', 'paused', 'held', 'dead'];
 
 const PAGE = 500;
 

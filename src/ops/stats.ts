@@ -4,6 +4,7 @@
  * topic and by error class, counted by paging through the tasks up to a
  * limit (the store keeps no counts per topic).
  */
+import type { ControlView } from '../store/scripts.js';
 import type { TaskStore } from '../store/store.js';
 import type { ShardStats, TaskView } from '../store/task.js';
 import { STATES, scan } from './select.js';
@@ -15,11 +16,13 @@ export interface StatsSnapshot {
   total: ShardStats;
   /** Active pauses: 'all', 'topic:<t>', 'error:<class>'. */
   pauses: string[];
+  /** Rate limits, forced breakers, scopes under control now and the last transitions (docs/dispatch-control.md). */
+  dispatch: ControlView;
 }
 
 export async function statsSnapshot(store: TaskStore): Promise<StatsSnapshot> {
-  const { shards, total, pauses } = await store.stats();
-  return { namespace: store.options.namespace, shards, total, pauses };
+  const [{ shards, total, pauses }, dispatch] = await Promise.all([store.stats(), store.control.view()]);
+  return { namespace: store.options.namespace, shards, total, pauses, dispatch };
 }
 
 /** Tasks per state under one topic or error class. */
@@ -33,7 +36,7 @@ export interface Breakdown {
   complete: boolean;
 }
 
-const zero = (): StateCounts => ({ due: 0, inflight: 0, waiting: 0, paused: 0, dead: 0 });
+const zero = (): StateCounts => ({ due: 0, inflight: 0, waiting: 0, paused: 0, held: 0, dead: 0 });
 
 /** Counts the tasks of every state by topic and by last error's class (tasks that never failed: "-"), reading at most limit tasks. */
 export async function breakdown(store: TaskStore, limit: number): Promise<Breakdown> {

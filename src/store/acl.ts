@@ -23,8 +23,8 @@ export type AclRole = 'worker' | 'operator';
  * inside a script against the caller's ACL, so the caller needs them all.
  */
 export const SCRIPT_COMMANDS = [
-  'hdel', 'hget', 'hkeys', 'hlen', 'hmget', 'hset', 'hsetnx',
-  'incr', 'incrby', 'spublish', 'time',
+  'exists', 'hdel', 'hexists', 'hget', 'hgetall', 'hkeys', 'hlen', 'hmget', 'hset', 'hsetnx',
+  'incr', 'incrby', 'lpush', 'lrange', 'ltrim', 'spublish', 'time',
   'zadd', 'zcard', 'zcount', 'zrange', 'zrangebylex', 'zrangebyscore', 'zrank', 'zrem', 'zremrangebyrank', 'zrevrangebylex', 'zscore',
 ] as const;
 

@@ -4,12 +4,20 @@
  */
 
 /** The keys every shard script takes, in script order. */
-export const SHARD_KEY_NAMES = ['due', 'inflight', 'tasks', 'aggs', 'waiting', 'seq', 'dead', 'pauses', 'paused', 'shifting'] as const;
+export const SHARD_KEY_NAMES = ['due', 'inflight', 'tasks', 'aggs', 'waiting', 'seq', 'dead', 'pauses', 'paused', 'shifting', 'held'] as const;
 
 /** The keys of one shard, in the order the scripts expect them. */
 export function shardKeys(namespace: string, shard: number): string[] {
   const tag = `{${namespace}:${shard}}`;
   return SHARD_KEY_NAMES.map((k) => `${tag}:${k}`);
+}
+
+/** The keys of a namespace's dispatch control (lua/includes/control-state.lua), in its own slot {<namespace>:ctl}. */
+export const CONTROL_KEY_NAMES = ['settings', 'active', 'window', 'log'] as const;
+
+/** The control keys of a namespace, in script order. */
+export function controlKeys(namespace: string): string[] {
+  return CONTROL_KEY_NAMES.map((k) => `{${namespace}:ctl}:${k}`);
 }
 
 /**

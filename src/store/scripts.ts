@@ -45,6 +45,8 @@ declare module 'ioredis' {
     zrPause(...args: Arg[]): Result<number, Context>;
     zrResume(...args: Arg[]): Result<[number, string, string], Context>;
     zrShift(...args: Arg[]): Result<[number, string], Context>;
+    zrGrant(...args: Arg[]): Result<[number, Array<string | number>, number, number, string[], string[], Array<string | number>], Context>;
+    zrControl(...args: Arg[]): Result<unknown, Context>;
   }
 }
 
@@ -81,10 +83,16 @@ export interface ClaimReply {
   unreadable: CorruptClaim[];
   /** Ids whose task value was unreadable; the script moved them to the dead set. */
   corruptMeta: string[];
+  /** Per limited scope given to the claim: how many of its tokens were used. */
+  used: Map<string, number>;
+  /** Tasks in the shard's held set after the claim (a dispatch limit holds them back). */
+  held: number;
+  /** The scopes whose tasks the shard held when the claim began (at most 16). */
+  heldScopes: string[];
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
-/** admit-10.lua's one byte per fresh record, to shared verdicts (a batch holds thousands). */
+/** admit-11.lua's one byte per fresh record, to shared verdicts (a batch holds thousands). */
 const FRESH_VERDICTS: Record<number, AdmitResult> = {
   0x67 /* g */: Object.freeze({ outcome: 'go' }),
   0x70 /* p */: Object.freeze({ outcome: 'park' }),
@@ -216,7 +224,7 @@ export class ShardScripts {
   }
 
   async schedule(tasks: readonly NewTask[]): Promise<ScheduleOutcome[]> {
-    // packed into one argument, the record encoded in place (lua/schedule-10.lua): ioredis's cost is per argument
+    // packed into one argument, the record encoded in place (lua/schedule-11.lua): ioredis's cost is per argument
     const errs = tasks.map((t) => encodeError(t.error, Math.max(0, Math.round(t.delayMs))));
     let bytes = 0;
     tasks.forEach((t, i) => {
@@ -302,9 +310,15 @@ export class ShardScripts {
    * followers along (at most `chainBudget` in all), returned as its
    * `followers`, under the head's token.
    */
-  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0): Promise<ClaimReply> {
-    const reply = await this.redis.zrClaimBuffer(...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget);
-    const [now, next, reaped, corruptMeta, claimed] = reply as [number, number, number, Buffer[], Buffer];
+  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
+    const args: Arg[] = [...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget];
+    const scopes = allowances ? [...allowances.keys()] : [];
+    if (allowances && scopes.length > 0) {
+      args.push(scopes.length);
+      for (const [scope, a] of allowances) args.push(scope, a);
+    }
+    const reply = await this.redis.zrClaimBuffer(...args);
+    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[]];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -312,9 +326,12 @@ export class ShardScripts {
       tasks: [],
       unreadable: [],
       corruptMeta: corruptMeta.map(String),
+      used: new Map(scopes.map((s, i) => [s, used[i] ?? 0])),
+      held,
+      heldScopes: heldScopes.map(String),
     };
     // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
-    // right after it, an I4 value length, the value (lua/claim-10.lua)
+    // right after it, an I4 value length, the value (lua/claim-11.lua)
     let head: ClaimedTask | null = null;
     let followersLeft = 0;
     for (let at = 0; at < claimed.length; ) {
@@ -373,7 +390,7 @@ export class ShardScripts {
   /**
    * Acks claimed tasks; an item with followers or a tail acks a chain's
    * successful prefix and says what becomes of the follower that failed
-   * (lua/ack-10.lua). leaseMs: the lease of a follower handed over.
+   * (lua/ack-11.lua). leaseMs: the lease of a follower handed over.
    */
   async ack(items: ReadonlyArray<AckItem>, leaseMs = 0): Promise<AckResult[]> {
     const args: Arg[] = [...this.keys, this.channel, Math.round(leaseMs), items.length];
@@ -394,11 +411,12 @@ export class ShardScripts {
   }
 
   /** doom: the task is dead but its dead-letter write failed; write it later without running the handler. */
-  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind }>): Promise<LeaseOutcome[]> {
+  /** keepAttempt: the attempt does not count (throttled, or failed while its breaker is open). */
+  async retry(items: ReadonlyArray<{ id: string; token: string; delayMs: number; error: TaskError | null; doom?: DeadKind; keepAttempt?: boolean }>): Promise<LeaseOutcome[]> {
     const args: Arg[] = [...this.keys, this.channel, items.length];
     for (const i of items) {
       const delayMs = Math.max(0, Math.round(i.delayMs));
-      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '');
+      args.push(i.id, i.token, delayMs, encodeError(i.error, delayMs), i.doom ?? '', i.keepAttempt ? '1' : '');
     }
     return decodeCodes('retry', await this.redis.zrRetry(...args), LEASE_CODES);
   }
@@ -487,8 +505,8 @@ export class ShardScripts {
   }
 
   async stats(): Promise<ShardStats & { now: number; pauses: string[] }> {
-    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest, paused, pauses] = (await this.redis.zrStats(...this.keys)) as unknown as [
-      number, number, number, number, number, number, number, number, number, string[],
+    const [now, dueNow, dueLater, inflight, queued, aggs, dead, oldest, paused, pauses, held] = (await this.redis.zrStats(...this.keys)) as unknown as [
+      number, number, number, number, number, number, number, number, number, string[], number,
     ];
     return {
       now,
@@ -499,6 +517,7 @@ export class ShardScripts {
       blockedAggregates: aggs,
       dead,
       paused,
+      held,
       oldestDueAgeMs: oldest < 0 ? 0 : Math.max(0, now - oldest),
       pauses,
     };
@@ -575,4 +594,156 @@ export interface AckResult {
 export interface AdmitResult {
   outcome: AdmitOutcome;
   token?: string;
+}
+
+/** The breaker's and ramp's settings, as grant-4.lua takes them. */
+export interface BreakerArgs {
+  enabled: boolean;
+  failureRate: number;
+  minAttempts: number;
+  windowMs: number;
+  probeIntervalMs: number;
+  rampStartRate: number;
+  rampDoublingMs: number;
+  rampEndRate: number;
+}
+
+/** What one worker tells the control slot at a grant. */
+export interface ControlReport {
+  /** Per scope: dispatched tasks that succeeded and that failed. */
+  outcomes: ReadonlyMap<string, { ok: number; fail: number }>;
+  /** Per scope: tokens granted before and not used. */
+  refunds: ReadonlyMap<string, number>;
+  /** Per scope: the longest wait a throttled handler asked for (ms). */
+  throttles: ReadonlyMap<string, number>;
+}
+
+/** What a grant answers. */
+export interface GrantReply {
+  now: number;
+  /** Tokens granted per limited scope ('all' caps the claim). */
+  grants: Map<string, number>;
+  /** When the namespace-wide limit has tokens again; null: no such limit, or it had tokens. */
+  nextAll: number | null;
+  /** The earliest time another scope without tokens now gets some; null: none. */
+  nextAny: number | null;
+  /** Every scope under control and its mode. */
+  states: Map<string, ScopeMode>;
+  /** JSON lines of the transitions this call made. */
+  transitions: ControlTransition[];
+  /** When each limited scope but 'all' has a token next (Redis ms; now if it has one; null: never, forced open). */
+  nexts: Map<string, number | null>;
+}
+
+/** How a scope is controlled now. */
+export type ScopeMode = 'limit' | 'concurrency' | 'open' | 'forced-open' | 'ramp' | 'throttle';
+
+/** One change of a scope's state, as logged. */
+export interface ControlTransition {
+  at: number;
+  scope: string;
+  to: 'opened' | 'closed' | 'probe' | 'throttled' | 'ramp-ended' | 'limit-set' | 'limit-cleared';
+  [detail: string]: unknown;
+}
+
+/** The control state of a namespace, for stats. */
+export interface ControlView {
+  now: number;
+  /** Per scope: a rate with its burst, and a concurrency (null where not set). */
+  limits: Array<{ scope: string; rate: number | null; burst: number | null; concurrency: number | null }>;
+  forced: Array<{ scope: string; state: string }>;
+  active: Array<{ scope: string; state: Record<string, unknown> }>;
+  log: ControlTransition[];
+  /** Topics zretry knows: a worker dispatched their tasks, or a consumer subscribed to them. */
+  topics: string[];
+}
+
+function parseTransitions(lines: readonly string[]): ControlTransition[] {
+  return lines.map((l) => JSON.parse(String(l)) as ControlTransition);
+}
+
+const NO_WORKER = { id: 'operator', leaseMs: 0, running: new Map<string, number>() };
+
+/** The scripts of a namespace's control slot (lua/grant-4.lua, lua/control-4.lua). */
+export class ControlScripts {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: string[],
+  ) {}
+
+  /** worker: who asks, how long its running counts hold, and how many tasks of each scope it runs now (concurrency limits). */
+  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number> } = NO_WORKER): Promise<GrantReply> {
+    const b = breaker;
+    const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
+    args.push(report.outcomes.size);
+    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail);
+    args.push(report.refunds.size);
+    for (const [scope, n] of report.refunds) args.push(scope, n);
+    args.push(report.throttles.size);
+    for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
+    args.push(worker.id, Math.round(worker.leaseMs), worker.running.size);
+    for (const [scope, n] of worker.running) args.push(scope, n);
+    const [now, grants, nextAll, nextAny, states, transitions, nextsFlat] = await this.redis.zrGrant(...args);
+    const nexts = new Map<string, number | null>();
+    for (let i = 0; i < nextsFlat.length; i += 2) nexts.set(String(nextsFlat[i]), Number(nextsFlat[i + 1]) < 0 ? null : Number(nextsFlat[i + 1]));
+    const g = new Map<string, number>();
+    for (let i = 0; i < grants.length; i += 2) g.set(String(grants[i]), Number(grants[i + 1]));
+    const st = new Map<string, ScopeMode>();
+    for (let i = 0; i < states.length; i += 2) st.set(String(states[i]), String(states[i + 1]) as ScopeMode);
+    return { now, grants: g, nextAll: nextAll < 0 ? null : nextAll, nextAny: nextAny < 0 ? null : nextAny, states: st, transitions: parseTransitions(transitions), nexts };
+  }
+
+  /** Sets a scope's limits: a rate (with its burst) and a concurrency; a missing one is removed. True if they changed. */
+  async setLimit(scope: string, rate: number | null, burst: number | null, concurrency: number | null = null): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'set', scope, rate ?? '', burst ?? '', concurrency ?? '')) === 1;
+  }
+
+  /** Removes a rate limit; true if there was one. */
+  async clearLimit(scope: string): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'clear', scope)) === 1;
+  }
+
+  /** Forces a breaker open or closed, or gives it back to the failure rate ('auto'); true if the setting changed. */
+  async force(scope: string, state: 'open' | 'closed' | 'auto', probeIntervalMs: number): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'force', scope, state, probeIntervalMs)) === 1;
+  }
+
+  /** Whether zretry has seen the topic (a worker dispatched its tasks, or a consumer subscribed to it). */
+  async knownTopic(topic: string): Promise<boolean> {
+    return (await this.redis.zrControl(...this.keys, 'known', topic)) === 1;
+  }
+
+  /** Records topics as known (a consumer's subscriptions). */
+  async registerTopics(topics: readonly string[]): Promise<number> {
+    if (topics.length === 0) return 0;
+    return (await this.redis.zrControl(...this.keys, 'register', ...topics)) as number;
+  }
+
+  async view(): Promise<ControlView> {
+    const [settings, active, log, now, scopes] = (await this.redis.zrControl(...this.keys, 'view')) as [string[], string[], string[], number, string[]];
+    const topics = scopes.map(String).filter((s) => s.startsWith('topic:')).map((s) => s.slice(6)).sort();
+    const out: ControlView = { now, limits: [], forced: [], active: [], log: parseTransitions(log), topics };
+    const limits = new Map<string, ControlView['limits'][number]>();
+    const limitOf = (scope: string) => limits.get(scope) ?? limits.set(scope, { scope, rate: null, burst: null, concurrency: null }).get(scope)!;
+    for (let i = 0; i < settings.length; i += 2) {
+      const f = String(settings[i]);
+      const v = String(settings[i + 1]);
+      if (f.startsWith('limit:')) {
+        const [rate, burst] = v.split(' ').map(Number);
+        Object.assign(limitOf(f.slice(6)), { rate: rate!, burst: burst! });
+      } else if (f.startsWith('concurrency:')) limitOf(f.slice(12)).concurrency = Number(v);
+      else if (f.startsWith('force:')) out.forced.push({ scope: f.slice(6), state: v });
+    }
+    out.limits = [...limits.values()];
+    for (let i = 0; i < active.length; i += 2) {
+      try {
+        out.active.push({ scope: String(active[i]), state: JSON.parse(String(active[i + 1])) as Record<string, unknown> });
+      } catch {
+        // an unreadable entry is rewritten by the next grant
+      }
+    }
+    out.limits.sort((a, b) => a.scope.localeCompare(b.scope));
+    out.active.sort((a, b) => a.scope.localeCompare(b.scope));
+    return out;
+  }
 }

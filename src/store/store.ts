@@ -6,8 +6,8 @@
 import type { RedisClient } from './client.js';
 import { ZRetryError } from '../errors.js';
 import { redactCommand } from '../util/redis-errors.js';
-import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, defineScripts, type PausedCursor, ShardScripts, type WaitReplicas } from './scripts.js';
-import { SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
+import { type AckItem, type AckResult, type AdmitBatch, type AdmitEntry, type AdmitResult, type ClaimReply, ControlScripts, defineScripts, type PausedCursor, ShardScripts, type WaitReplicas } from './scripts.js';
+import { controlKeys, SHARD_KEY_NAMES, shardKeys, shardOf, wakeChannel } from './keys.js';
 import type { DeadKind, OperatorOutcome, FollowerPolicy, LeaseOutcome, NewTask, ScheduleOutcome, ShardStats, TaskError } from './task.js';
 
 /** How a store is laid out in Redis. */
@@ -53,12 +53,15 @@ export class TaskStore {
   /** The wake channel of each shard (sharded pub/sub, in the shard's slot). */
   readonly channels: readonly string[];
   private readonly shardScripts: ShardScripts[];
+  /** The namespace's dispatch control: limits, breakers, throttles, in their own slot. */
+  readonly control: ControlScripts;
 
   constructor(
     readonly redis: RedisClient,
     readonly options: StoreOptions,
   ) {
     defineScripts(redis);
+    this.control = new ControlScripts(redis, controlKeys(options.namespace));
     this.channels = Array.from({ length: options.shards }, (_, s) => wakeChannel(options.namespace, s));
     const wait: WaitReplicas | null = options.waitReplicas ? { replicas: options.waitReplicas, timeoutMs: options.waitTimeoutMs ?? 1_000 } : null;
     this.shardScripts = Array.from(
@@ -121,9 +124,9 @@ export class TaskStore {
    * aggregate takes up to chain of its waiting followers along (at most
    * maxBatch tasks in all per call).
    */
-  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch): Promise<ClaimReply> {
+  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
     const heads = Math.min(n, this.options.maxBatch);
-    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0);
+    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0, allowances);
   }
 
   /** Acks claimed tasks whose handler succeeded. */
@@ -140,7 +143,7 @@ export class TaskStore {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.ack(part, leaseMs), (it) => 1 + (it.followers?.length ?? 0));
   }
 
-  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind })[]): Promise<LeaseOutcome[]> {
+  retry(items: readonly (Lease & { delayMs: number; error: TaskError | null; doom?: DeadKind; keepAttempt?: boolean })[]): Promise<LeaseOutcome[]> {
     return this.byShard(items, (l) => l.shard, (sh, part) => sh.retry(part));
   }
 
@@ -189,7 +192,7 @@ export class TaskStore {
       pauses = [...new Set([...pauses, ...p])];
       return s;
     }));
-    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, paused: 0, oldestDueAgeMs: 0 };
+    const total: ShardStats = { dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, dead: 0, paused: 0, held: 0, oldestDueAgeMs: 0 };
     for (const s of shards) {
       total.dueNow += s.dueNow;
       total.dueLater += s.dueLater;
@@ -198,6 +201,7 @@ export class TaskStore {
       total.blockedAggregates += s.blockedAggregates;
       total.dead += s.dead;
       total.paused += s.paused;
+      total.held += s.held;
       total.oldestDueAgeMs = Math.max(total.oldestDueAgeMs, s.oldestDueAgeMs);
     }
     return { shards, total, pauses: pauses.sort() };

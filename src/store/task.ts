@@ -56,7 +56,7 @@ export interface ClaimedTask {
   /**
    * A chain's followers: tasks of the same aggregate queued right behind
    * this head, claimed with it under its token, to run in order after it
-   * (lua/claim-10.lua). Their dueAt is 0.
+   * (lua/claim-11.lua). Their dueAt is 0.
    */
   followers?: ClaimedTask[];
 }
@@ -83,7 +83,7 @@ export type OperatorOutcome = 'due-now' | 'replayed-queued' | 'doomed' | 'delete
 export interface TaskView {
   id: string;
   shard: number;
-  state: 'due' | 'inflight' | 'waiting' | 'dead' | 'paused';
+  state: 'due' | 'inflight' | 'waiting' | 'dead' | 'paused' | 'held';
   /** due time, lease deadline or time of death (Redis ms); 0 while waiting. */
   at: number;
   attempt: number;
@@ -106,6 +106,8 @@ export interface ShardStats {
   dead: number;
   /** Due tasks held back by a topic or error-class pause. */
   paused: number;
+  /** Due tasks held back by a dispatch limit, breaker or throttle (docs/dispatch-control.md). */
+  held: number;
   /** Age (ms) of the oldest task that is due and not yet claimed; 0 if none. */
   oldestDueAgeMs: number;
 }

@@ -17,6 +17,7 @@ import type { AckItem, AckResult } from '../store/scripts.js';
 import type { ClaimedTask, DeadKind, FollowerPolicy, LeaseOutcome, TaskError } from '../store/task.js';
 import { sleep } from '../util/sleep.js';
 import { redactCommand } from '../util/redis-errors.js';
+import type { Deferral } from './dispatch-control.js';
 
 /** How long a dying task's lease is held for its dead-letter write. */
 const DEAD_LETTER_LEASE_MS = 60_000;
@@ -38,6 +39,8 @@ export interface OutcomeOptions {
   deadLetterRetryMs: number;
   /** Longest stack kept in a task's last error. */
   maxStackChars: number;
+  /** Whether a failure goes back without counting an attempt (dispatch control: a throttle, an open breaker); null: judge it. */
+  defer?: (task: ClaimedTask, err: unknown) => Deferral | null;
 }
 
 /**
@@ -51,7 +54,7 @@ type AckQueued = {
   followers: ClaimedTask[];
   tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
 };
-type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind };
+type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind; deferred?: Deferral['reason'] };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
 
 /** The outcomes of one shard not yet written, and its flush. */
@@ -102,6 +105,13 @@ export class Outcomes {
 
   /** The handler failed with err: retry or die, by policy and classification; attempt: the call's failure, whose span (if traced) ends with the decision. */
   async failed(task: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
+    const deferral = this.opts.defer?.(task, err);
+    if (deferral) {
+      if (attempt) settle(attempt, 'retry', deferral.delayMs);
+      this.queue(task.shard).retries.push({ task, delayMs: deferral.delayMs, error: describeError(err, this.opts.maxStackChars), deferred: deferral.reason });
+      this.kick(task.shard);
+      return;
+    }
     const { error, decision } = this.judge(task, err, attempt);
     if (decision.action === 'retry') {
       this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
@@ -247,8 +257,13 @@ export class Outcomes {
       acks.length && this.store.ackChains(acks.map(ackItem), DEAD_LETTER_LEASE_MS).then((res) => this.reportAcks(acks, res)),
       retries.length &&
         this.store
-          .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom })))
-          .then((codes) => this.report('retry', retries, codes, (r) => !r.doom && this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error }))),
+          .retry(retries.map((r) => ({ ...lease(r.task), delayMs: r.delayMs, error: r.error, doom: r.doom, keepAttempt: r.deferred !== undefined })))
+          .then((codes) =>
+            this.report('retry', retries, codes, (r) => {
+              if (r.deferred) this.events.emit('deferred', { task: r.task, reason: r.deferred, delayMs: r.delayMs });
+              else if (!r.doom) this.events.emit('retried', { task: r.task, delayMs: r.delayMs, error: r.error });
+            }),
+          ),
       kills.length &&
         this.store
           .kill(kills.map((k) => ({ ...lease(k.task), error: k.reason.error })), this.opts.followerPolicy, this.opts.keepDead)

@@ -16,6 +16,8 @@ import { Outcomes, lease, type OutcomeOptions } from './outcomes.js';
 import { Waker } from './waker.js';
 import { logRedisErrors } from '../util/redis-errors.js';
 import { redactCommand } from '../util/redis-errors.js';
+import type { DispatchConfig } from '../config/schema.js';
+import { DispatchControl } from './dispatch-control.js';
 
 /** What the worker does with a claimed task (process: call the handler; republish: send it to Kafka). */
 export interface TaskRunner {
@@ -65,6 +67,8 @@ export interface WorkerOptions {
   maxSleepMs: number;
   /** How long close() waits for running tasks before releasing them. */
   closeTimeoutMs: number;
+  /** Dispatch control (limits, breakers, throttles; docs/dispatch-control.md); unset: none, claims as before. */
+  dispatch?: DispatchConfig;
   /** Connection for the wake channels (SSUBSCRIBE; a Cluster needs shardedSubscribers: true); default: a copy of the store's with that set. */
   subscriber?: RedisClient;
   events?: ZRetryEmitter;
@@ -142,11 +146,16 @@ export class Worker {
   /** Redis time minus local time, from the last claim reply. */
   private clockOffset = 0;
   private shardCursor = 0;
+  /** Limits, breakers and throttles; null without opts.dispatch. */
+  readonly control: DispatchControl | null;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = opts.events ?? new TypedEmitter<ZRetryEvents>();
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
-    this.outcomes = new Outcomes(opts.store, opts.outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
+    this.control = opts.dispatch ? new DispatchControl(opts.store, opts.dispatch, this.events, this.log.child({ component: 'dispatch-control' }), () => this.runningByTopic()) : null;
+    const control = this.control;
+    const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e) } : opts.outcomes;
+    this.outcomes = new Outcomes(opts.store, outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
     const sub = opts.subscriber ?? subscriberFor(opts.store.redis);
     logRedisErrors(opts.store.redis, this.log, 'store');
     logRedisErrors(sub, this.log, 'wake-subscriber');
@@ -158,6 +167,7 @@ export class Worker {
   /** Starts claiming. Resolves once subscribed to the wake channels. */
   async start(): Promise<void> {
     await this.waker.start();
+    await this.control?.start();
     this.extendTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
     this.extendTimer.unref();
     this.loopDone = this.loop();
@@ -167,6 +177,16 @@ export class Worker {
   /** Tasks running now. */
   get active(): number {
     return this.running.size;
+  }
+
+  /** Tasks running now per topic scope ('topic:<t>'), with a chain's followers. */
+  private runningByTopic(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.running.values()) {
+      const scope = `topic:${r.task.record.topic}`;
+      out.set(scope, (out.get(scope) ?? 0) + 1 + (r.task.followers?.length ?? 0));
+    }
+    return out;
   }
 
   /**
@@ -198,6 +218,7 @@ export class Worker {
       this.log.warn({ pending: this.outcomes.pending() }, 'closing without writing every outcome: Redis did not answer in time');
     }
     if (this.extendTimer) clearInterval(this.extendTimer);
+    await this.control?.stop().catch(() => undefined);
     await this.waker.stop();
     this.log.info({ released: timedOut }, 'worker closed');
   }
@@ -336,7 +357,7 @@ export class Worker {
           slow.add(shard);
           this.signalLoop();
         }, SLOW_CLAIM_MS);
-        this.opts.store.claim(shard, want, leaseMs, chain).then(
+        (this.control ? this.control.claim(shard, want, leaseMs, chain, now + this.clockOffset) : this.opts.store.claim(shard, want, leaseMs, chain)).then(
           (reply) => {
             clearTimeout(timer);
             this.answer({ shard, want, reply, slow: call.slow });

@@ -114,9 +114,17 @@ it('kill -9 of a master under load: its replica takes over, nothing lost, order 
   await admin.ping();
   const victim = masterOf(0);
   const victimPort = victim.split(':')[1]!;
-  const nodesText = String(await (admin as Cluster).nodes('master')[0]!.cluster('NODES'));
-  const victimId = nodesText.split('\n').find((l) => l.split(' ')[1]!.startsWith(victim + '@'))!.split(' ')[0]!;
-  const replicaId = nodesText.split('\n').find((l) => l.split(' ')[3] === victimId)!.split(' ')[0]!;
+  // a cluster just created may not show every replica to every node yet: ask until the victim's replica is there
+  let nodesText = '';
+  let victimId = '';
+  let replicaId = '';
+  await waitFor(async () => {
+    nodesText = String(await (admin as Cluster).nodes('master')[0]!.cluster('NODES'));
+    const lines = nodesText.split('\n').filter((l) => l.trim() !== '');
+    victimId = lines.find((l) => (l.split(' ')[1] ?? '').startsWith(victim + '@'))?.split(' ')[0] ?? '';
+    replicaId = lines.find((l) => victimId !== '' && l.split(' ')[3] === victimId)?.split(' ')[0] ?? '';
+    return replicaId !== '';
+  }, 10_000, "the victim's replica in CLUSTER NODES");
   const live = cluster.nodes.find((n) => n !== victim)!;
   const masterByShard = Array.from({ length: SHARDS }, (_, s) => masterOf(s));
   const deadShards = masterByShard.flatMap((m, s) => (m === victim ? [s] : []));

@@ -35,8 +35,8 @@ it('zretry stats prints a table per shard with the total', async () => {
   const r = await zretry(['stats', '--redis', redisUrl(), '--namespace', namespace, '--shards', '2']);
   expect(r.code).toBe(0);
   const lines = r.stdout.trim().split('\n');
-  expect(lines[0]).toMatch(/^shard\s+due now\s+due later\s+in flight\s+queued\s+blocked aggs\s+dead\s+paused\s+oldest overdue$/);
-  expect(lines.at(-1)).toMatch(/^total\s+2\s+1\s+0\s+1\s+2\s+0\s+0\s+\S+$/);
+  expect(lines[0]).toMatch(/^shard\s+due now\s+due later\s+in flight\s+queued\s+blocked aggs\s+dead\s+paused\s+held\s+oldest overdue$/);
+  expect(lines.at(-1)).toMatch(/^total\s+2\s+1\s+0\s+1\s+2\s+0\s+0\s+0\s+\S+$/);
 });
 
 it('zretry stats --json gives the same counts to scripts', async () => {
@@ -183,7 +183,7 @@ describe('the command line itself (no Redis needed)', () => {
     expect(await zretry(['lsit'])).toMatchObject({ code: 2, stderr: "zretry: unknown command 'lsit' (did you mean list?); see zretry --help\n" });
     const bad = await zretry(['list', '--state', 'sleeping']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('Allowed choices are due, inflight, waiting, dead, paused');
+    expect(bad.stderr).toContain('Allowed choices are due, inflight, waiting, dead, paused, held');
     expect((await zretry([])).code).toBe(2);
   });
 

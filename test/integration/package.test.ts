@@ -44,7 +44,7 @@ afterAll(() => {
 });
 
 it('the tarball holds the build, the Lua scripts, the dashboard page, the command, the monitoring files and the licence; no tests, no TypeScript sources', () => {
-  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/zretry.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'lua/claim-10.lua', 'lua/includes/task.lua', 'monitoring/prometheus-rules.yml', 'monitoring/grafana-dashboard.json', 'ui/index.html', 'ui/app.js', 'ui/app.css']) {
+  for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/zretry.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'lua/claim-11.lua', 'lua/includes/task.lua', 'monitoring/prometheus-rules.yml', 'monitoring/grafana-dashboard.json', 'ui/index.html', 'ui/app.js', 'ui/app.css']) {
     expect(files).toContain(f);
   }
   expect(files.filter((f) => f.startsWith('test/') || f.startsWith('src/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);

@@ -1,7 +1,7 @@
 /**
  * Chains against the real Redis: a claimed head takes the tasks queued
- * behind it along (claim-10.lua), and one ack settles the chain's prefix
- * and its failed follower (ack-10.lua). Every code, and the invariants:
+ * behind it along (claim-11.lua), and one ack settles the chain's prefix
+ * and its failed follower (ack-11.lua). Every code, and the invariants:
  * order kept, fencing for every task of a chain, nothing lost when a
  * worker dies or loses its lease mid-chain.
  */

@@ -9,7 +9,8 @@
  * replay, unhold, pause and resume by topic and error class, shift), the
  * commands that move many tasks stepped one small step at a time, and some
  * stopped for good midway. After every step:
- *   - at most one task per aggregate is due, in flight or held by a pause;
+ *   - at most one task per aggregate is due, in flight, held by a pause or
+ *     held back by a dispatch limit (claims with random token allowances);
  *   - every task is in exactly the set its state says, every waiting task
  *     has a head or a hold in front of it, every held-back task a pause
  *     holding it (or one being resumed), and the shifting set is empty:
@@ -41,11 +42,11 @@ type Op =
   | { op: 'schedule'; tasks: Array<{ agg: number; topic: number; cls: number }> }
   | { op: 'admit'; aggs: number[] }
   | { op: 'redeliver' }
-  | { op: 'claim'; worker: number; n: number; leaseMs: number; chain: number }
+  | { op: 'claim'; worker: number; n: number; leaseMs: number; chain: number; limits: { topic: number; cls: number } | null }
   | { op: 'ack'; worker: number; pick: number; ok: number; tail: 'none' | 'retry' | 'handover' }
   | { op: 'release'; worker: number; pick: number }
   | { op: 'crash'; worker: number }
-  | { op: 'retry'; worker: number; pick: number; cls: number; dies: boolean }
+  | { op: 'retry'; worker: number; pick: number; cls: number; dies: boolean; keep: boolean }
   | { op: 'kill'; worker: number; pick: number; policy: FollowerPolicy; keep: boolean }
   | { op: 'wait'; ms: number }
   | { op: 'reap' }
@@ -71,13 +72,21 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('admit' as const), aggs: fc.array(fc.integer({ min: -1, max: 2 }), { minLength: 1, maxLength: 4 }) }), weight: 2 },
   { arbitrary: fc.constant({ op: 'redeliver' as const }), weight: 1 },
   {
-    arbitrary: fc.record({ op: fc.constant('claim' as const), worker: fc.nat(WORKERS - 1), n: fc.integer({ min: 1, max: 4 }), leaseMs: fc.constantFrom(15, 15, 5000), chain: fc.constantFrom(0, 3, 3) }),
+    arbitrary: fc.record({
+      op: fc.constant('claim' as const),
+      worker: fc.nat(WORKERS - 1),
+      n: fc.integer({ min: 1, max: 4 }),
+      leaseMs: fc.constantFrom(15, 15, 5000),
+      chain: fc.constantFrom(0, 3, 3),
+      // dispatch limits (claim-11.lua): tokens for the first topic and error class; tasks of a scope without any are held
+      limits: fc.option(fc.record({ topic: fc.nat(2), cls: fc.nat(1) }), { freq: 2 }),
+    }),
     weight: 5,
   },
   { arbitrary: fc.record({ op: fc.constant('ack' as const), worker: fc.nat(WORKERS - 1), pick, ok: fc.constantFrom(0, 0, 1), tail: fc.constantFrom<'none' | 'retry' | 'handover'>('none', 'retry', 'handover') }), weight: 4 },
   { arbitrary: fc.record({ op: fc.constant('release' as const), worker: fc.nat(WORKERS - 1), pick }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('crash' as const), worker: fc.nat(WORKERS - 1) }), weight: 1 },
-  { arbitrary: fc.record({ op: fc.constant('retry' as const), worker: fc.nat(WORKERS - 1), pick, cls: fc.nat(1), dies: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ op: fc.constant('retry' as const), worker: fc.nat(WORKERS - 1), pick, cls: fc.nat(1), dies: fc.boolean(), keep: fc.boolean() }), weight: 2 },
   {
     arbitrary: fc.record({ op: fc.constant('kill' as const), worker: fc.nat(WORKERS - 1), pick, policy: fc.constantFrom<FollowerPolicy>('release', 'dead-letter', 'hold'), keep: fc.constantFrom(true, true, false) }),
     weight: 3,
@@ -107,6 +116,7 @@ const EVENTS = [
   'skip deleted a task',
   'unhold released an aggregate',
   'an outcome refused for a lost lease',
+  'a limit held tasks back',
 ] as const;
 /** Chain paths: counted for the report, not required (test/lua/chains.test.ts takes each of them every time). */
 const CHAIN_EVENTS = ['a chain acked with its followers', 'a chain follower failed and was handed over', 'a chain follower failed and is due again'] as const;
@@ -122,8 +132,8 @@ function waitingMember(member: string): { agg: string; id: string } {
 async function runScenario(ops: Op[]): Promise<void> {
   const { store, redis, namespace, close } = await freshStore(1);
   const sh = store.shard(0);
-  const [dueKey, inflightKey, tasksKey, aggsKey, waitingKey, , deadKey, , pausedKey, shiftingKey] = shardKeys(namespace, 0) as [
-    string, string, string, string, string, string, string, string, string, string,
+  const [dueKey, inflightKey, tasksKey, aggsKey, waitingKey, , deadKey, , pausedKey, shiftingKey, heldKey] = shardKeys(namespace, 0) as [
+    string, string, string, string, string, string, string, string, string, string, string,
   ];
   try {
     let nextOffset = 0;
@@ -182,7 +192,7 @@ async function runScenario(ops: Op[]): Promise<void> {
 
     /** What Redis holds agrees with the model, and nothing is stranded. */
     const checkStore = async () => {
-      const [values, due, inflight, paused, deadSet, shifting, waiting, aggs, active] = await Promise.all([
+      const [values, due, inflight, paused, deadSet, shifting, waiting, aggs, active, heldMembers] = await Promise.all([
         redis.hgetallBuffer(tasksKey),
         redis.zrange(dueKey, 0, -1),
         redis.zrange(inflightKey, 0, -1),
@@ -192,6 +202,7 @@ async function runScenario(ops: Op[]): Promise<void> {
         redis.zrange(waitingKey, 0, -1),
         redis.hgetall(aggsKey),
         sh.stats().then((s) => s.pauses),
+        redis.zrange(heldKey, 0, -1),
       ]);
       expect(shifting, 'tasks in the shifting set').toEqual([]);
       expect(new Set(active), 'active pauses').toEqual(pauses);
@@ -208,6 +219,10 @@ async function runScenario(ops: Op[]): Promise<void> {
       put(paused, 'p');
       put(deadSet, 'x');
       put(waitingIds.map((w) => w.id), 'w');
+      // held by a limit (includes/held.lua): '<scope>\0<due>\0<id>'; a member whose task is gone or has moved on is stale, dropped by a later claim
+      const heldIds = heldMembers.map((m) => m.split('\0')[2]!);
+      const liveHeld = heldIds.filter((id) => values[id] !== undefined && decodeTaskValue(values[id]!).state === 'h');
+      put(liveHeld, 'h');
       const state = new Map<string, { state: string; agg: string; topic: string; cls: string }>();
       for (const [id, raw] of Object.entries(values)) {
         const v = decodeTaskValue(raw);
@@ -221,12 +236,12 @@ async function runScenario(ops: Op[]): Promise<void> {
       for (const id of stored) {
         if (finished.has(id)) expect(state.has(id), `finished ${id} still stored`).toBe(false);
         else if (dead.has(id)) expect(state.get(id)?.state, `dead ${id}`).toBe('x');
-        else expect(['d', 'f', 'p', 'w', 'c'], `live ${id} is ${state.get(id)?.state ?? 'gone'}`).toContain(state.get(id)?.state);
+        else expect(['d', 'f', 'p', 'w', 'c', 'h'], `live ${id} is ${state.get(id)?.state ?? 'gone'}`).toContain(state.get(id)?.state);
       }
       expect(deadSet.length, 'dead set size').toBe(dead.size);
       // order: at most one task per aggregate due, in flight or held back; each waiting one has a head or hold
       const running = new Map<string, string>();
-      for (const id of [...due, ...inflight, ...paused]) {
+      for (const id of [...due, ...inflight, ...paused, ...liveHeld]) {
         const agg = state.get(id)!.agg;
         if (agg === '') continue;
         expect(running.get(agg), `aggregate ${agg} has both ${running.get(agg)} and ${id} due, in flight or held back`).toBeUndefined();
@@ -419,8 +434,18 @@ async function runScenario(ops: Op[]): Promise<void> {
         }
         case 'claim': {
           const claimedAt = Date.now();
-          const c = await store.claim(0, o.n, o.leaseMs, o.chain);
+          const limits = o.limits ? new Map([[`topic:${TOPICS[0]}`, o.limits.topic], [`error:${CLASSES[0]}`, o.limits.cls]]) : undefined;
+          const c = await store.claim(0, o.n, o.leaseMs, o.chain, undefined, limits);
           await claimed(c.tasks, claimedAt, o.leaseMs);
+          if (limits) {
+            // a claimed task took a token of each limited scope it is in; no scope gave more than it had
+            for (const [scope, n] of limits) {
+              const took = c.tasks.filter((t) => !t.doomed && (`topic:${t.record.topic}` === scope || `error:${t.lastError?.class}` === scope)).length;
+              expect(took, `${scope} gave ${took} tasks for ${n} tokens`).toBeLessThanOrEqual(n);
+              expect(c.used.get(scope)).toBe(took);
+            }
+            if (c.held > 0) seen.add('a limit held tasks back');
+          }
           held[o.worker]!.push(...c.tasks);
           break;
         }
@@ -440,11 +465,12 @@ async function runScenario(ops: Op[]): Promise<void> {
           if (!t) break;
           const doom = t.doomed ?? (o.dies ? 'attempts-exhausted' : undefined);
           const [code] = await store.retry([
-            { id: t.id, shard: 0, token: t.token, delayMs: 0, error: { class: CLASSES[o.cls]!, message: 'again' }, ...(doom ? { doom } : {}) },
+            { id: t.id, shard: 0, token: t.token, delayMs: 0, error: { class: CLASSES[o.cls]!, message: 'again' }, ...(doom ? { doom } : {}), keepAttempt: o.keep },
           ]);
           if (!checkOutcome(t, code!, 'retry')) break;
           if (t.doomed) seen.add('a dead-letter write failed again');
-          else attemptOf.set(t.id, t.attempt + 1);
+          // keepAttempt: a throttle or an open breaker, the attempt does not count
+          else attemptOf.set(t.id, o.keep ? t.attempt : t.attempt + 1);
           if (doom) doomed.add(t.id);
           break;
         }
@@ -556,7 +582,7 @@ async function runScenario(ops: Op[]): Promise<void> {
     // nothing lost: every stored id finished or is in the dead set, and nothing else is left
     const lost = [...stored].filter((id) => !finished.has(id) && !dead.has(id));
     expect(lost, 'stored ids never acked, skipped nor killed').toEqual([]);
-    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, paused: 0, dead: dead.size });
+    expect((await store.stats()).total).toMatchObject({ dueNow: 0, dueLater: 0, inflight: 0, queued: 0, blockedAggregates: 0, paused: 0, held: 0, dead: dead.size });
     expect(await redis.hlen(tasksKey)).toBe(dead.size);
   } finally {
     await close();

@@ -3,7 +3,7 @@
   'hold' policy, or whose head task is gone or unreadable (corrupted data):
   the next waiting task of each becomes due now.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n aggregate ids

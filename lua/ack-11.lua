@@ -1,6 +1,6 @@
 --[[
   Completes tasks whose handler succeeded: deletes them and makes the next
-  task of each one's aggregate due now. A chain (claim-10.lua) is acked in
+  task of each one's aggregate due now. A chain (claim-11.lua) is acked in
   the same call: its head, then the followers that succeeded, in order;
   when a follower failed, the tail says what becomes of it: it leaves the
   waiting set and becomes the aggregate's head, either due again after a
@@ -8,7 +8,7 @@
   worker can write its dead letter and kill it as any claimed task), and
   the followers after it stay waiting behind it.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     leaseMs, the lease of a follower handed over with 'h'
   ARGV[3]     n, the number of items

@@ -8,7 +8,7 @@
     hold         the aggregate stays blocked (new records park behind it)
                  until an operator releases it
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     policy
   ARGV[3]     keep: 1 to keep the dead task in the dead set for inspection

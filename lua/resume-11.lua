@@ -6,7 +6,7 @@
   not by position: tasks removed (skip) or added (claim) between two steps
   make it skip nothing.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     the pause to lift ('' to only continue moving tasks back)
   ARGV[3]     the score (due time) of the last task the step before looked

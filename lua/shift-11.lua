@@ -15,7 +15,7 @@
   not in the due set goes back to it at the time that shift gave it; any
   other entry is dropped. Then the walk pushes them back with the rest.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     deltaMs, a whole number > 0
   ARGV[2]     cursor: '+inf' for the first step, else what the step before
               returned

@@ -1,12 +1,12 @@
 --[[
   Decides, for a batch of records just read from Kafka, which may be handled
   now. Fresh records are only read here: a record whose aggregate is busy
-  is parked by the batch's schedule call (schedule-10.lua), which checks
+  is parked by the batch's schedule call (schedule-11.lua), which checks
   the aggregate again and appends it behind the head in one step, so no
   record is handled ahead of its aggregate's queue (DESIGN.md invariant 2)
   and the bytes of the records that run at once never cross to Redis.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     leaseMs: a republished record that may run gets a lease this
               long (the consumer extends it while its handler runs)
   ARGV[2]     the fresh records, packed: per record a big-endian I2 length

@@ -4,7 +4,7 @@
   running the handler) and kills it, and the follower policy applies. A
   waiting task is written when it reaches the head of its queue.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids

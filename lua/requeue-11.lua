@@ -10,14 +10,14 @@
   in the same millisecond come from the dead set in byte order:
   'orders/0/10' before 'orders/0/9').
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids
 
   Returns one code per id: 1 due now, 2 replayed behind its aggregate's
   head, -1 gone, -3 waiting behind its head (it runs after the head),
-  -4 in flight (a worker holds it now), -6 held back by a pause, -7 its
+  -4 in flight (a worker holds it now), -6 held back by a pause or a dispatch limit, -7 its
   value cannot be read.
 ]]
 --@include now-ms
@@ -41,7 +41,7 @@ for i = 1, n do
     -- refused
   elseif m[3] == 'w' then
     code = -3
-  elseif m[3] == 'p' then
+  elseif m[3] == 'p' or m[3] == 'h' then
     code = -6
   elseif m[3] == 'd' then
     addDue(keys.due, keys.channel, id, now)

@@ -1,19 +1,19 @@
 --[[
   Operator: reads tasks by id.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1..n]  task ids
 
   Returns one entry per id: false when the id is not on this shard, else
   { id, score, attempt, state, agg, first, err, dueAt, doom, rec } as list
-  returns them (state is 'due', 'inflight', 'waiting', 'dead' or 'paused').
+  returns them (state is 'due', 'inflight', 'waiting', 'dead', 'paused' or 'held').
 ]]
 --@include task
 --@include shard-keys
 
 local keys = shardKeys()
 -- a chain's follower ('c') sits in the waiting set: it shows as waiting
-local names = { d = 'due', f = 'inflight', w = 'waiting', c = 'waiting', x = 'dead', p = 'paused' }
+local names = { d = 'due', f = 'inflight', w = 'waiting', c = 'waiting', x = 'dead', p = 'paused', h = 'held' }
 local sets = { d = keys.due, f = keys.inflight, x = keys.dead, p = keys.paused }
 local out = {}
 for i, id in ipairs(ARGV) do

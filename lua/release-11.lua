@@ -2,7 +2,7 @@
   Gives claimed tasks back unfinished (a worker closing), due now, with their
   attempt count unchanged: the attempt never ran to an outcome.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then 2 per task: id, token

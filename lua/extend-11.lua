@@ -2,7 +2,7 @@
   Extends the leases of tasks still being worked on (a handler that runs
   long, or a republished record still on its way back).
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     leaseMs, the new lease from Redis's now
   ARGV[2]     n
   then 2 per task: id, token

@@ -2,7 +2,7 @@
   Schedules failed records as tasks, deduplicated by task id, and parks
   records behind their aggregate's head (attempt 0).
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     the tasks, packed into one argument (the client's cost is per
               argument), each big-endian:

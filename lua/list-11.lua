@@ -1,8 +1,8 @@
 --[[
   Operator: one page of tasks in a state, in the order of its set.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
-  ARGV[1]     state: 'due', 'inflight', 'waiting', 'dead' or 'paused'
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
+  ARGV[1]     state: 'due', 'inflight', 'waiting', 'dead', 'paused' or 'held'
   ARGV[2]     offset into that set
   ARGV[3]     count (at most 1000)
 
@@ -12,18 +12,23 @@
 ]]
 --@include task
 --@include shard-keys
+--@include held
 
 local keys = shardKeys()
 local state = ARGV[1]
 local from = tonumber(ARGV[2])
 local count = math.min(tonumber(ARGV[3]), 1000)
-local key = ({ due = keys.due, inflight = keys.inflight, waiting = keys.waiting, dead = keys.dead, paused = keys.paused })[state]
+local key = ({ due = keys.due, inflight = keys.inflight, waiting = keys.waiting, dead = keys.dead, paused = keys.paused, held = keys.held })[state]
 if not key then return redis.error_reply('unknown state ' .. tostring(state)) end
 local out = { redis.call('ZCARD', key) }
 local members = redis.call('ZRANGE', key, from, from + count - 1, 'WITHSCORES')
 for i = 1, #members, 2 do
   local id = members[i]
-  if state == 'waiting' then
+  if state == 'held' then
+    local _, dueAt
+    _, dueAt, id = heldParts(members[i])
+    members[i + 1] = dueAt
+  elseif state == 'waiting' then
     local len = tonumber(string.sub(id, 1, 8), 16)
     id = string.sub(id, 8 + len + 12 + 1)
   end

@@ -3,7 +3,7 @@
   (the records are given up on purpose). A head's next waiting task becomes
   due now; a dead task leaves the dead set.
 
-  KEYS[1..10] the shard's keys (includes/shard-keys.lua)
+  KEYS[1..11] the shard's keys (includes/shard-keys.lua)
   ARGV[1]     wake channel ('' for none)
   ARGV[2]     n
   then n task ids

@@ -1,0 +1,236 @@
+/**
+ * A worker's side of dispatch control (docs/dispatch-control.md). Rate
+ * limits, breakers and throttles live in the namespace's control slot
+ * ({<namespace>:ctl}, lua/grant-4.lua); before each claim, while anything is
+ * under control, the worker asks it for tokens (one call), claims only what
+ * they allow (the claim holds back the rest, lua/claim-11.lua), and gives
+ * back what it did not use with its next call. With nothing under control
+ * a claim costs nothing more: the worker only reports, every syncMs, the
+ * outcomes the breakers judge, and learns of new limits that way.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DispatchConfig } from '../config/schema.js';
+import type { ZRetryEmitter } from '../events.js';
+import { describeError } from '../policy/classify.js';
+import { taskScopes, throttleOf } from '../policy/dispatch.js';
+import type { BreakerArgs, ClaimReply, ControlReport, GrantReply, ScopeMode } from '../store/scripts.js';
+import type { TaskStore } from '../store/store.js';
+import type { ClaimedTask } from '../store/task.js';
+import { redactCommand } from '../util/redis-errors.js';
+
+/** Dead-letter reasons that end a run of retriable failures: they count as failures for the breaker. */
+const FAILED_DEATHS = new Set(['attempts-exhausted', 'time-budget-exhausted']);
+
+/** Why a failed task goes back without counting an attempt. */
+export type Deferral = { reason: 'throttled' | 'breaker-open'; delayMs: number };
+
+export class DispatchControl {
+  private outcomes = new Map<string, { ok: number; fail: number }>();
+  private refunds = new Map<string, number>();
+  private throttles = new Map<string, number>();
+  /** Every scope under control, as of the last answer of the control slot. */
+  private states = new Map<string, ScopeMode>();
+  /** Redis time before which the namespace-wide limit has no tokens (no need to ask). */
+  private allUntil = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private failing = false;
+  private readonly breaker: BreakerArgs;
+  private readonly onSucceeded = ({ task }: { task: ClaimedTask }) => this.count(task, 'ok');
+  private readonly onRetried = ({ task }: { task: ClaimedTask }) => this.count(task, 'fail');
+  private readonly onDead = ({ task, reason }: { task: ClaimedTask; reason: { kind: string } }) => FAILED_DEATHS.has(reason.kind) && this.count(task, 'fail');
+
+  /** Who this worker is to the control slot (its running counts under concurrency limits). */
+  private readonly id = randomUUID();
+  /**
+   * Tokens granted to claims not answered yet, per scope: they count as
+   * running in this worker's reports, or a second claim in flight would be
+   * granted the same free places again.
+   */
+  private readonly pending = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly cfg: DispatchConfig,
+    private readonly events: ZRetryEmitter,
+    private readonly log: Logger,
+    /** The tasks this worker runs now, per topic scope ('topic:<t>'), for concurrency limits. */
+    private readonly running: () => ReadonlyMap<string, number> = () => new Map(),
+  ) {
+    const { breaker: b, ramp } = cfg;
+    this.breaker = { enabled: b.enabled, failureRate: b.failureRate, minAttempts: b.minAttempts, windowMs: b.windowMs, probeIntervalMs: b.probeIntervalMs, rampStartRate: ramp.startRate, rampDoublingMs: ramp.doublingMs, rampEndRate: ramp.endRate };
+  }
+
+  /** Listens to outcomes and starts the periodic report; resolves after the first one (or its failure, logged). */
+  async start(): Promise<void> {
+    this.events.on('succeeded', this.onSucceeded);
+    this.events.on('retried', this.onRetried);
+    this.events.on('dead', this.onDead);
+    await this.sync();
+    this.timer = setInterval(() => void this.sync(), this.cfg.syncMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer, and sends what is left to report. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.events.off('succeeded', this.onSucceeded);
+    this.events.off('retried', this.onRetried);
+    this.events.off('dead', this.onDead);
+    if (this.outcomes.size + this.refunds.size + this.throttles.size > 0) await this.sync();
+  }
+
+  /** Whether anything is under control (limits, breakers, throttles): then claims ask for tokens and take no chains. */
+  get active(): boolean {
+    return this.states.size > 0;
+  }
+
+  /** The mode of each scope under control, as this worker last heard. */
+  get modes(): ReadonlyMap<string, ScopeMode> {
+    return this.states;
+  }
+
+  /**
+   * Whether a failure of task goes back without counting an attempt: the
+   * handler was throttled (its topic stops for the wait asked, noted for
+   * the next report), or a breaker of its scopes is open.
+   */
+  defer(task: ClaimedTask, err: unknown): Deferral | null {
+    const wait = throttleOf(err, this.cfg.throttle.defaultRetryAfterMs, this.cfg.throttle.maxRetryAfterMs);
+    if (wait !== null) {
+      const scope = `topic:${task.record.topic}`;
+      this.throttles.set(scope, Math.max(this.throttles.get(scope) ?? 0, wait));
+      // told at once, not at the next report: every worker stops the topic from its next claim
+      void this.sync();
+      return { reason: 'throttled', delayMs: wait };
+    }
+    for (const s of taskScopes(task)) {
+      const mode = this.states.get(s);
+      if (mode === 'open' || mode === 'forced-open') return { reason: 'breaker-open', delayMs: 0 };
+    }
+    return null;
+  }
+
+  /**
+   * One claim under control: tokens first, then a claim of what they allow
+   * (no chains), and the tokens it did not use go back with the next call.
+   * With nothing under control, a plain claim.
+   */
+  async claim(shard: number, want: number, leaseMs: number, chain: number, redisNow: number): Promise<ClaimReply> {
+    if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
+    if (this.states.has('all') && redisNow < this.allUntil) return idle(redisNow, this.allUntil);
+    const g = await this.exchange(want);
+    const allowances = new Map([...g.grants].filter(([s]) => s !== 'all'));
+    const all = g.grants.get('all');
+    if (!this.active || all === 0) {
+      // nothing claimed under these grants: the tokens go back, the places are free again
+      for (const [s, n] of allowances) {
+        this.refund(s, n);
+        this.pending.set(s, (this.pending.get(s) ?? 0) - n);
+      }
+      if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
+      this.allUntil = g.nextAll ?? g.now + this.cfg.syncMs;
+      return idle(g.now, this.allUntil);
+    }
+    let reply: ClaimReply;
+    try {
+      reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances);
+    } catch (e) {
+      for (const [s, n] of g.grants) this.refund(s, n);
+      throw e;
+    } finally {
+      // the tasks claimed start before anything else can ask (the worker's loop takes the answer first)
+      for (const [s, n] of allowances) this.pending.set(s, (this.pending.get(s) ?? 0) - n);
+    }
+    if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
+    for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
+    // held tasks come back when their scope has a token again (a scope no longer limited: at once)
+    if (reply.held > 0) {
+      let at = reply.next ?? Infinity;
+      for (const s of reply.heldScopes) {
+        const t = g.nexts.has(s) ? g.nexts.get(s)! : g.now;
+        if (t !== null) at = Math.min(at, Math.max(t, g.now));
+      }
+      reply.next = Number.isFinite(at) ? at : reply.next;
+    }
+    return reply;
+  }
+
+  private refund(scope: string, n: number): void {
+    if (n > 0) this.refunds.set(scope, (this.refunds.get(scope) ?? 0) + n);
+  }
+
+  private count(task: ClaimedTask, what: 'ok' | 'fail'): void {
+    for (const s of taskScopes(task)) {
+      let o = this.outcomes.get(s);
+      if (!o) this.outcomes.set(s, (o = { ok: 0, fail: 0 }));
+      o[what]++;
+    }
+  }
+
+  /** The periodic report (and how this worker learns of new limits); failures are logged once, the report kept. */
+  private async sync(): Promise<void> {
+    try {
+      await this.exchange(0);
+      if (this.failing) this.log.info('dispatch control answers again');
+      this.failing = false;
+    } catch (error) {
+      this.events.emit('store-error', { op: 'grant', error: redactCommand(error) });
+      if (!this.failing) this.log.warn({ err: describeError(error, 500) }, 'dispatch control did not answer; limits and breakers stay as last heard, outcomes are kept for the next report');
+      this.failing = true;
+    }
+  }
+
+  /**
+   * One exchange at a time: a worker's report of what it runs must include
+   * what its previous grant gave (counted in pending before the next
+   * exchange is sent), or two claims in flight would be granted the same
+   * free places under a concurrency limit.
+   */
+  private exchange(want: number): Promise<GrantReply> {
+    const next = this.queue.then(() => this.exchangeNow(want));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Sends the report (kept for the next call if this one fails), asks for want tokens, and takes in the answer. */
+  private async exchangeNow(want: number): Promise<GrantReply> {
+    const report: ControlReport = { outcomes: this.outcomes, refunds: this.refunds, throttles: this.throttles };
+    this.outcomes = new Map();
+    this.refunds = new Map();
+    this.throttles = new Map();
+    let g: GrantReply;
+    try {
+      // counts a worker reported hold for a few reports: a worker that stops is forgotten after that
+      const running = new Map(this.active ? this.running() : []);
+      for (const [s, n] of this.pending) if (n > 0) running.set(s, (running.get(s) ?? 0) + n);
+      const worker = { id: this.id, leaseMs: Math.max(2_000, 4 * this.cfg.syncMs), running };
+      g = await this.store.control.grant(want, this.breaker, report, worker);
+    } catch (e) {
+      for (const [s, o] of report.outcomes) {
+        const mine = this.outcomes.get(s) ?? { ok: 0, fail: 0 };
+        this.outcomes.set(s, { ok: mine.ok + o.ok, fail: mine.fail + o.fail });
+      }
+      for (const [s, n] of report.refunds) this.refund(s, n);
+      for (const [s, ms] of report.throttles) this.throttles.set(s, Math.max(this.throttles.get(s) ?? 0, ms));
+      throw e;
+    }
+    // the places granted count as this worker's until its claim answers (claim() takes them off)
+    for (const [s, n] of g.grants) if (s !== 'all' && n > 0) this.pending.set(s, (this.pending.get(s) ?? 0) + n);
+    this.states = g.states;
+    if (!g.states.has('all')) this.allUntil = 0;
+    for (const t of g.transitions) {
+      const { at, scope, to, ...detail } = t;
+      this.log.info({ scope, to, at: new Date(at).toISOString(), ...detail }, `dispatch ${scope}: ${to}`);
+      this.events.emit('dispatch-transition', t);
+    }
+    return g;
+  }
+}
+
+/** A claim that did not go to Redis: nothing claimed, look again at next. */
+function idle(now: number, next: number): ClaimReply {
+  return { now, next, reaped: 0, tasks: [], unreadable: [], corruptMeta: [], used: new Map(), held: 0, heldScopes: [] };
+}

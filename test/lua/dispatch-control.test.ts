@@ -1,0 +1,169 @@
+/**
+ * Dispatch control against the real Redis: grant-4.lua (token buckets on
+ * Redis's clock, the breaker's transitions, throttles, the ramp),
+ * control-4.lua (the operator's limits and forced breakers) and the claim's
+ * held set (claim-11.lua): held tasks are moved once and come back first.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BreakerArgs, ControlReport } from '../../src/store/scripts.js';
+import type { TaskStore } from '../../src/store/store.js';
+import type { NewTask } from '../../src/store/task.js';
+import { sleep } from '../../src/util/sleep.js';
+import { failed, freshStore, record } from './fixtures.js';
+
+let store: TaskStore;
+let close: () => Promise<void>;
+beforeEach(async () => {
+  ({ store, close } = await freshStore(1));
+});
+afterEach(async () => close());
+
+const BREAKER: BreakerArgs = { enabled: true, failureRate: 0.5, minAttempts: 4, windowMs: 10_000, probeIntervalMs: 200, rampStartRate: 5, rampDoublingMs: 1_000, rampEndRate: 100 };
+const none = (): ControlReport => ({ outcomes: new Map(), refunds: new Map(), throttles: new Map() });
+const report = (r: Partial<ControlReport>): ControlReport => ({ ...none(), ...r });
+
+/** A task of topic with last error class cls. */
+function taskOf(offset: number, topic: string, cls: string): NewTask {
+  return { ...failed(offset, `agg-${offset}`), record: { ...record(offset), topic }, error: { class: cls, message: 'x' } };
+}
+
+describe('grant: token buckets', () => {
+  it('grants at most the bucket, then tokens come back at the rate on Redis clock', async () => {
+    await store.control.setLimit('all', 100, 10);
+    const g1 = await store.control.grant(50, BREAKER, none());
+    expect(g1.grants.get('all')).toBe(10);
+    expect(g1.states.get('all')).toBe('limit');
+    const g2 = await store.control.grant(50, BREAKER, none());
+    expect(g2.grants.get('all')).toBe(0);
+    // a useful batch (half the bucket) is 5 tokens: 50 ms at 100/s
+    expect(g2.nextAll! - g2.now).toBeGreaterThan(0);
+    expect(g2.nextAll! - g2.now).toBeLessThanOrEqual(50);
+    await sleep(120);
+    const g3 = await store.control.grant(50, BREAKER, none());
+    expect(g3.grants.get('all')).toBe(10);
+  });
+
+  it('refunded tokens are granted again; a cleared limit leaves no state', async () => {
+    await store.control.setLimit('topic:a', 1, 3);
+    expect((await store.control.grant(5, BREAKER, none())).grants.get('topic:a')).toBe(3);
+    expect((await store.control.grant(5, BREAKER, report({ refunds: new Map([['topic:a', 2]]) }))).grants.get('topic:a')).toBe(2);
+    expect(await store.control.clearLimit('topic:a')).toBe(true);
+    const g = await store.control.grant(5, BREAKER, none());
+    expect(g.states.size).toBe(0);
+    expect((await store.control.view()).log.map((l) => l.to)).toEqual(['limit-cleared', 'limit-set']);
+  });
+});
+
+describe('claim with allowances: the held set', () => {
+  it('holds tasks of a scope without tokens once, claims the others, and takes held ones first when tokens come', async () => {
+    await store.schedule([taskOf(1, 'a', 'E'), taskOf(2, 'a', 'E'), taskOf(3, 'b', 'E'), taskOf(4, 'a', 'E')]);
+    const c1 = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 1]]));
+    expect(c1.tasks.map((t) => t.id).sort()).toEqual(['orders/0/1', 'orders/0/3']);
+    expect(c1.used.get('topic:a')).toBe(1);
+    expect(c1.held).toBe(2);
+    const stats = await store.stats();
+    expect(stats.total).toMatchObject({ held: 2, dueNow: 0 });
+    expect((await store.shard(0).list('held', 0, 10)).tasks.map((t) => [t.id, t.state])).toEqual([['orders/0/2', 'held'], ['orders/0/4', 'held']]);
+    // no tokens: nothing is read again (the due set is empty, the held scope has none)
+    const c2 = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 0]]));
+    expect([c2.tasks.length, c2.held]).toEqual([0, 2]);
+    // one token: the oldest held task
+    const c3 = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 1]]));
+    expect(c3.tasks.map((t) => t.id)).toEqual(['orders/0/2']);
+    // no limit any more: the rest comes back by itself
+    const c4 = await store.claim(0, 10, 10_000);
+    expect(c4.tasks.map((t) => t.id)).toEqual(['orders/0/4']);
+    expect(c4.held).toBe(0);
+  });
+
+  it('a task held by its topic and limited by its error class is held again under the class; a skipped held task leaves only a stale member', async () => {
+    await store.schedule([taskOf(1, 'a', 'E'), taskOf(2, 'a', 'E')]);
+    await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 0]]));
+    expect(await store.operate(['orders/0/2'], 'skip')).toEqual(['deleted']);
+    expect(await store.operate(['orders/0/1'], 'requeue')).toEqual(['paused']);
+    const c = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 5], ['error:E', 0]]));
+    expect(c.tasks).toEqual([]);
+    expect((await store.shard(0).list('held', 0, 10)).tasks.map((t) => t.id)).toEqual(['orders/0/1']);
+    const all = await store.claim(0, 10, 10_000);
+    expect(all.tasks.map((t) => [t.id, t.attempt])).toEqual([['orders/0/1', 1]]);
+  });
+
+  it('retry with keepAttempt puts a task back without counting the attempt', async () => {
+    await store.schedule([taskOf(1, 'a', 'E')]);
+    const [t] = (await store.claim(0, 10, 10_000)).tasks;
+    expect(await store.retry([{ id: t!.id, shard: 0, token: t!.token, delayMs: 0, error: { class: 'E', message: 'again' }, keepAttempt: true }])).toEqual(['ok']);
+    const [again] = (await store.claim(0, 10, 10_000)).tasks;
+    expect(again!.attempt).toBe(t!.attempt);
+  });
+});
+
+describe('grant: the breaker', () => {
+  it('opens on the failure rate, probes one task at a time, closes on a success, ramps, and logs every transition', async () => {
+    const fails = report({ outcomes: new Map([['error:Down', { ok: 0, fail: 4 }]]) });
+    const g1 = await store.control.grant(0, BREAKER, fails);
+    expect(g1.transitions.map((t) => [t.scope, t.to])).toEqual([['error:Down', 'opened']]);
+    expect(g1.states.get('error:Down')).toBe('open');
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('error:Down')).toBe(0);
+    await sleep(250);
+    const probe = await store.control.grant(10, BREAKER, none());
+    expect(probe.grants.get('error:Down')).toBe(1);
+    expect(probe.transitions.map((t) => t.to)).toEqual(['probe']);
+    // only one probe per interval
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('error:Down')).toBe(0);
+    // the probe failed: still open
+    expect((await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 0, fail: 1 }]]) }))).states.get('error:Down')).toBe('open');
+    await sleep(250);
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('error:Down')).toBe(1);
+    const closed = await store.control.grant(10, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 1, fail: 0 }]]) }));
+    expect(closed.transitions.map((t) => [t.to, t.probes])).toEqual([['closed', 2]]);
+    expect(closed.states.get('error:Down')).toBe('ramp');
+    // the ramp starts at 5/s with a bucket of 1
+    expect(closed.grants.get('error:Down')).toBeLessThanOrEqual(1);
+  });
+
+  it('does not open below the minimum attempts or when off; an operator can force it open and closed', async () => {
+    const g = await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:X', { ok: 0, fail: 3 }]]) }));
+    expect(g.states.size).toBe(0);
+    const off = await store.control.grant(0, { ...BREAKER, enabled: false }, report({ outcomes: new Map([['error:Y', { ok: 0, fail: 100 }]]) }));
+    expect(off.states.size).toBe(0);
+    expect(await store.control.force('topic:t', 'open', 200)).toBe(true);
+    await sleep(250);
+    const forced = await store.control.grant(5, BREAKER, none());
+    expect([forced.states.get('topic:t'), forced.grants.get('topic:t')]).toEqual(['forced-open', 0]);
+    expect(await store.control.force('topic:t', 'closed', 200)).toBe(true);
+    const closed = await store.control.grant(0, BREAKER, report({ outcomes: new Map([['topic:t', { ok: 0, fail: 100 }]]) }));
+    // forced closed: failures do not open it
+    expect(closed.states.get('topic:t')).toBe('ramp');
+    expect(closed.transitions).toEqual([]);
+  });
+});
+
+describe('grant: concurrency per topic', () => {
+  it('workers share what is free; a grant counts at once; a worker that stops reporting is forgotten after its lease', async () => {
+    await store.control.setLimit('topic:t', null, null, 3);
+    const a = { id: 'a', leaseMs: 300, running: new Map<string, number>() };
+    const b = { id: 'b', leaseMs: 300, running: new Map<string, number>() };
+    const g1 = await store.control.grant(10, BREAKER, none(), a);
+    expect([g1.states.get('topic:t'), g1.grants.get('topic:t')]).toEqual(['concurrency', 3]);
+    // a has not run them yet, but they are counted: b gets none
+    expect((await store.control.grant(10, BREAKER, none(), b)).grants.get('topic:t')).toBe(0);
+    // a runs 2 (one granted was not used): 1 is free
+    expect((await store.control.grant(0, BREAKER, none(), { ...a, running: new Map([['topic:t', 2]]) })).states.get('topic:t')).toBe('concurrency');
+    expect((await store.control.grant(10, BREAKER, none(), b)).grants.get('topic:t')).toBe(1);
+    // a stops reporting (crashed): after its lease its 2 are free again
+    await sleep(350);
+    expect((await store.control.grant(10, BREAKER, none(), { ...b, running: new Map([['topic:t', 1]]) })).grants.get('topic:t')).toBe(2);
+  });
+});
+
+describe('grant: throttles', () => {
+  it('a throttle stops a scope for the wait asked, then ramps', async () => {
+    const g = await store.control.grant(5, BREAKER, report({ throttles: new Map([['topic:t', 300]]) }));
+    expect(g.states.get('topic:t')).toBe('throttle');
+    expect(g.grants.get('topic:t')).toBe(0);
+    expect(g.nextAny! - g.now).toBeGreaterThan(250);
+    await sleep(350);
+    const after = await store.control.grant(5, BREAKER, none());
+    expect(after.states.get('topic:t')).toBe('ramp');
+  });
+});
