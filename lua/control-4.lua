@@ -47,13 +47,14 @@ if op == 'set' then
   else
     redis.call('HDEL', keys.settings, 'concurrency:' .. scope)
   end
+  -- the same limit set again (automation re-applying it) keeps its bucket: no extra burst
+  if was == v .. '/' .. conc then return 0 end
   -- a new or changed limit starts with a full bucket
   local st = redis.call('HGET', keys.active, scope)
   local ok, decoded = pcall(cjson.decode, st or '')
   if not ok or type(decoded) ~= 'table' then decoded = {} end
   decoded.t, decoded.ts = tonumber(burst) or 0, now
   redis.call('HSET', keys.active, scope, cjson.encode(decoded))
-  if was == v .. '/' .. conc then return 0 end
   transition(keys, {}, now, scope, 'limit-set', { rate = tonumber(rate), burst = tonumber(burst), concurrency = tonumber(conc), by = 'operator' })
   return 1
 elseif op == 'clear' then

@@ -77,7 +77,7 @@ const limitBody = z
     newTopic: z.boolean().default(false),
   })
   .strict();
-const breakerBody = z.object({ state: z.enum(['open', 'closed', 'auto']), topic: text.optional(), errorClass: text.optional() }).strict();
+const breakerBody = z.object({ state: z.enum(['open', 'closed', 'auto']), topic: text.optional(), errorClass: text.optional(), newTopic: z.boolean().default(false) }).strict();
 
 /** Parses input with a schema; a mismatch is a 400 naming each field. */
 function parse<S extends z.ZodTypeAny>(schema: S, input: unknown, what: string): z.infer<S> {
@@ -172,7 +172,7 @@ export function adminApi(opts: AdminApiOptions) {
     }
     if (name === 'breaker') {
       const b = parse(breakerBody, raw, 'body');
-      return { status: 200, body: await forceBreaker(store, b, b.state, opts.probeIntervalMs ?? 5_000) };
+      return { status: 200, body: await forceBreaker(store, b, b.state, opts.probeIntervalMs ?? 5_000, { newTopic: b.newTopic }) };
     }
     const s = parse(shiftBody, raw, 'body');
     return { status: 200, body: await shift(store, s.duration, { dryRun: s.dryRun }) };

@@ -291,11 +291,12 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     ['auto', 'give a breaker back to the failure rate'],
   ] as const) {
     scoped(breaker.command(state).description(text), `the breaker of`)
+      .option('--new-topic', 'the topic has had no retry yet and no consumer registered it: force its breaker anyway')
       .addHelpText('after', examples([`zretry breaker ${state} --error-class ConnectionRefused`, `zretry breaker ${state} --topic orders`]))
       .action(
         onStore(async (store, _args, f) => {
           const probe = parseConfig(cliConfigSchema, rawOf(io, f), 'configuration').dispatch.breaker.probeIntervalMs;
-          const r = await forceBreaker(store, f, state === 'close' ? 'closed' : state, probe);
+          const r = await forceBreaker(store, f, state === 'close' ? 'closed' : state, probe, { newTopic: f.newTopic === true });
           return f.json ? JSON.stringify(r) : `breaker ${r.scope}: ${r.state}${r.changed ? '' : ' (already)'}`;
         }),
       );

@@ -46,10 +46,16 @@ export async function clearLimit(store: TaskStore, target: ScopeTarget): Promise
 }
 
 /** Forces the breaker of a topic or error class open or closed, or gives it back to the failure rate ('auto'). */
-export async function forceBreaker(store: TaskStore, target: ScopeTarget, state: string, probeIntervalMs: number): Promise<{ scope: string; state: string; changed: boolean }> {
+export async function forceBreaker(
+  store: TaskStore,
+  target: ScopeTarget,
+  state: string,
+  probeIntervalMs: number,
+  opts: { newTopic?: boolean } = {},
+): Promise<{ scope: string; state: string; changed: boolean }> {
   if (state !== 'open' && state !== 'closed' && state !== 'auto') throw new OperatorInputError(`breaker state must be open, closed or auto (got ${JSON.stringify(state)})`);
   if (target.topic === undefined && target.errorClass === undefined) throw new OperatorInputError('name the breaker: --topic <topic> or --error-class <class> (a breaker is per topic or error class; to stop everything use `zretry pause`)');
-  const scope = await scopeOf(store, target, 'force', true);
+  const scope = await scopeOf(store, target, 'force', opts.newTopic === true);
   return { scope, state, changed: await store.control.force(scope, state, probeIntervalMs) };
 }
 

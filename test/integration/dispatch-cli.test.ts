@@ -50,6 +50,10 @@ describe('zretry limit and zretry breaker', () => {
     const none = await Z('limit', 'set', '--topic', 'orders');
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('give a rate (--rate, tasks per second), a concurrency (--concurrency), or both');
+    const mistyped = await Z('breaker', 'open', '--topic', 'ordres');
+    expect(mistyped.code).toBe(2);
+    expect(mistyped.stderr).toContain(`unknown topic "ordres": no consumer of namespace "${ns}" subscribes to it and no retry of it ran (known topics: orders); check the name, or pass --new-topic`);
+    expect((await store.control.view()).forced).toEqual([]);
     const nameless = await Z('breaker', 'open');
     expect(nameless.code).toBe(2);
     expect(nameless.stderr).toContain('name the breaker: --topic <topic> or --error-class <class>');
@@ -63,6 +67,7 @@ describe('zretry limit and zretry breaker', () => {
     expect((await Z('limit', 'set', '--topic', 'orders', '--rate', '50', '--burst', '10', '--concurrency', '4')).stdout).toBe('limit topic:orders: 50 tasks/s, burst 10; at most 4 running\n');
     expect((await Z('limit', 'set', '--topic', 'orders', '--rate', '50', '--burst', '10')).stdout).toBe('limit topic:orders: 50 tasks/s, burst 10\n');
     expect((await Z('breaker', 'open', '--error-class', 'ConnectionRefused')).stdout).toBe('breaker error:ConnectionRefused: open\n');
+    expect((await Z('breaker', 'auto', '--topic', 'later2', '--new-topic')).stdout).toBe('breaker topic:later2: auto (already)\n');
     const list = (await Z('limit', 'list')).stdout;
     expect(list).toMatch(/all\s+200\/s burst 20/);
     expect(list).toMatch(/topic:orders\s+50\/s burst 10/);

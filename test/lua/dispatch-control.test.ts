@@ -54,6 +54,17 @@ describe('grant: token buckets', () => {
   });
 });
 
+describe('control: setting a limit again', () => {
+  it('the same limit set again keeps its bucket (no extra burst); a changed one starts full', async () => {
+    await store.control.setLimit('topic:a', 1, 5);
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('topic:a')).toBe(5);
+    expect(await store.control.setLimit('topic:a', 1, 5)).toBe(false);
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('topic:a')).toBe(0);
+    expect(await store.control.setLimit('topic:a', 1, 4)).toBe(true);
+    expect((await store.control.grant(10, BREAKER, none())).grants.get('topic:a')).toBe(4);
+  });
+});
+
 describe('claim with allowances: the held set', () => {
   it('holds tasks of a scope without tokens once, claims the others, and takes held ones first when tokens come', async () => {
     await store.schedule([taskOf(1, 'a', 'E'), taskOf(2, 'a', 'E'), taskOf(3, 'b', 'E'), taskOf(4, 'a', 'E')]);
