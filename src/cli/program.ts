@@ -318,7 +318,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
 
   program
     .command('purge')
-    .description('delete every task of the namespace (asks for the namespace on a terminal)')
+    .description('delete every task of the namespace, held ones too (asks for the namespace on a terminal); its limits and forced breakers stay')
     .option('--dry-run', 'count what would be deleted, delete nothing')
     .option('-y, --yes', 'go ahead without asking (required where no terminal can ask)')
     .addHelpText('after', examples(['zretry purge --namespace test-1234 --dry-run', 'zretry purge --namespace test-1234 --yes']))

@@ -75,7 +75,7 @@ export async function showTask(store: TaskStore, id: string, asJson: boolean): P
 export async function purge(store: TaskStore, opts: { yes: boolean; dryRun: boolean; asker: Asker }): Promise<{ text: string; code: number }> {
   const ns = store.options.namespace;
   const { total } = await store.stats();
-  const count = total.dueNow + total.dueLater + total.inflight + total.queued + total.paused + total.dead;
+  const count = total.dueNow + total.dueLater + total.inflight + total.queued + total.paused + total.held + total.dead;
   if (opts.dryRun) return { text: `dry run: purge would delete all ${count} tasks of namespace "${ns}" (${store.options.shards} shards); nothing changed`, code: 0 };
   const go = await confirm(opts.asker, {
     yes: opts.yes,
@@ -85,5 +85,7 @@ export async function purge(store: TaskStore, opts: { yes: boolean; dryRun: bool
   });
   if (!go) return { text: 'purge cancelled; nothing changed', code: 1 };
   const deleted = await store.purge();
-  return { text: `purged namespace ${ns}: ${count} tasks, ${deleted} keys`, code: 0 };
+  const { limits, forced } = await store.control.view();
+  const kept = limits.length + forced.length > 0 ? `; its ${limits.length} rate or concurrency limits and ${forced.length} forced breakers stay (zretry limit list, zretry limit clear, zretry breaker auto)` : '';
+  return { text: `purged namespace ${ns}: ${count} tasks, ${deleted} keys${kept}`, code: 0 };
 }

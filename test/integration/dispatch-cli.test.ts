@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { startAdminServer } from '../../src/metrics/http.js';
 import { TaskStore } from '../../src/store/store.js';
 import { dropNamespace, newRedis, redisUrl, testingCluster, uniqueNamespace } from '../helpers/env.js';
+import { failed, record } from '../lua/fixtures.js';
 
 const run = promisify(execFile);
 const redis = newRedis();
@@ -87,6 +88,17 @@ describe('zretry limit and zretry breaker', () => {
     expect((await Z('limit', 'clear', '--topic', 'orders')).stdout).toBe('limit topic:orders cleared\n');
     expect((await Z('limit', 'clear', '--topic', 'orders')).stdout).toBe('no limit on topic:orders\n');
     expect((await store.control.view()).limits.map((l) => l.scope)).toEqual(['all', 'topic:later']);
+  });
+
+  it('purge counts and deletes held tasks too, and says which limits and forced breakers stay', async () => {
+    await store.schedule([1, 2, 3].map((i) => ({ ...failed(i, `held-${i}`), record: { ...record(i), topic: 'later' } })));
+    // a claim with no token for topic:later holds its tasks
+    for (const shard of [0, 1]) expect((await store.claim(shard, 10, 10_000, 0, 100, new Map([['topic:later', 0]]))).tasks).toEqual([]);
+    expect((await store.stats()).total.held).toBe(3);
+    expect((await Z('purge', '--dry-run')).stdout).toMatch(/^dry run: purge would delete all 3 tasks of namespace/);
+    const purged = await Z('purge', '--yes');
+    expect(purged.stdout).toMatch(/^purged namespace \S+: 3 tasks, \d+ keys; its 2 rate or concurrency limits and 1 forced breakers stay \(zretry limit list/);
+    expect((await store.stats()).total.held).toBe(0);
   });
 });
 
