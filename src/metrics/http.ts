@@ -95,6 +95,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<{ serv
     }
     if (apiPath) {
       const a = await api!.handle(req, path, url.searchParams);
+      // an audit line per operator action that went through (never the token, never a payload: answers carry counts, scopes and ids)
+      if (!isRead(req) && a.status < 300) {
+        const result = JSON.stringify(a.body);
+        log?.info({ action: path.slice('/api/actions/'.length), status: a.status, ...(result.length <= 500 ? { result: a.body } : {}) }, 'operator action through the admin API');
+      }
       return sendJson(res, a.status, a.body);
     }
     if (path === '/metrics') {

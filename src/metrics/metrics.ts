@@ -141,7 +141,7 @@ function family(registry: AnyRegistry) {
     retried: new Counter({ name: 'zretry_retried_total', help: 'Failed attempts put back for a later retry', labelNames: ['namespace', 'topic'], registers }),
     succeeded: new Counter({ name: 'zretry_succeeded_total', help: 'Tasks whose handler succeeded (or whose republished copy did)', labelNames: ['namespace', 'topic'], registers }),
     dead: new Counter({ name: 'zretry_dead_total', help: 'Tasks that died (written to the dead-letter topic, or kept in Redis without one), by reason', labelNames: ['namespace', 'topic', 'reason'], registers }),
-    transitions: new Counter({ name: 'zretry_dispatch_transitions_total', help: 'Dispatch control transitions, by scope and kind: opened, probe, closed, throttled, ramp-ended (and an operator\'s limit-set, limit-cleared)', labelNames: ['namespace', 'scope', 'to'], registers }),
+    transitions: new Counter({ name: 'zretry_dispatch_transitions_total', help: 'Dispatch control transitions a worker made, by scope and kind: opened, probe, closed, throttled, ramp-ended (an operator\'s are in zretry limit list)', labelNames: ['namespace', 'scope', 'to'], registers }),
     deferred: new Counter({ name: 'zretry_deferred_total', help: 'Failed attempts sent back without counting: the handler was throttled, or a breaker of the task was open', labelNames: ['namespace', 'topic', 'reason'], registers }),
     leaseLost: new Counter({ name: 'zretry_lease_lost_total', help: 'Outcomes refused because another claim owned the task', labelNames: ['namespace'], registers }),
     storeErrors: new Counter({ name: 'zretry_store_errors_total', help: 'Redis calls that failed (the work was kept and is tried again)', labelNames: ['namespace', 'op'], registers }),

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
+import pino from 'pino';
 import { startAdminServer } from '../../src/metrics/http.js';
 import { TaskStore } from '../../src/store/store.js';
 import { dropNamespace, newRedis, redisUrl, testingCluster, uniqueNamespace } from '../helpers/env.js';
@@ -106,8 +107,10 @@ describe('the admin API on the same actions', () => {
   const TOKEN = 'dispatch-test-token-1234';
   let url = '';
   let server: { close: () => Promise<void> } | null = null;
+  const logLines: string[] = [];
   beforeAll(async () => {
-    const s = await startAdminServer({ host: '127.0.0.1', port: 0, token: TOKEN, registry: new Registry(), store });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    const s = await startAdminServer({ host: '127.0.0.1', port: 0, token: TOKEN, registry: new Registry(), store, logger });
     server = s;
     url = s.url;
   });
@@ -129,5 +132,9 @@ describe('the admin API on the same actions', () => {
     expect(await call('/api/actions/breaker', { state: 'open', topic: 'orders' })).toEqual({ status: 200, body: { scope: 'topic:orders', state: 'open', changed: true } });
     expect(await call('/api/actions/limit', { op: 'clear', errorClass: 'Timeout' })).toEqual({ status: 200, body: { scope: 'error:Timeout', cleared: true } });
     expect((await call('/api/dispatch')).body).toMatchObject({ namespace: ns, forced: expect.arrayContaining([{ scope: 'topic:orders', state: 'open' }]) });
+    // one audit line per action carried out (not for the refused ones), without the token
+    const audit = logLines.map((l) => JSON.parse(l) as { msg: string; action: string; result?: { scope?: string } }).filter((l) => l.msg === 'operator action through the admin API');
+    expect(audit.map((l) => `${l.action} ${l.result?.scope}`)).toEqual(['limit error:Timeout', 'breaker topic:orders', 'limit error:Timeout']);
+    expect(logLines.join('')).not.toContain(TOKEN);
   });
 });
