@@ -242,4 +242,32 @@ describe('the dashboard in chromium', () => {
       evil.close();
     }
   });
+
+  it('limits and breakers show on the overview; the tasks a limit holds back are counted and listed as held', async () => {
+    const slow = `${topic}-slow`;
+    await worker.store.control.setLimit(`topic:${slow}`, 0.01, 1);
+    await worker.store.control.force('error:TypeError', 'open', 5_000);
+    // the worker hears of the limit within dispatch.syncMs (500 ms)
+    await new Promise((r) => setTimeout(r, 1_500));
+    const base = task(20, null);
+    await worker.store.schedule([20, 21, 22].map((o) => ({ ...task(o, `slow-${o}`, { delayMs: 0 }), record: { ...base.record, topic: slow, offset: String(o) } })));
+    await waitFor(async () => (await worker.store.stats()).total.held === 2, 20_000, 'two of the three tasks held by a limit of one');
+    try {
+      const page = await signedIn();
+      await eventually(async () => expect(await text(page, '#cards [data-stat=held] .value')).toBe('2'));
+      await eventually(async () => expect(await page.locator('#dispatch-box').isVisible()).toBe(true));
+      const table = await text(page, '#dispatch-table');
+      console.log(`dispatch control on the overview: ${table}`);
+      expect(table).toContain(`topic:${slow}0.01/s burst 1`);
+      expect(table).toMatch(/error:TypeError-open \S+ \(0 probes\)open/);
+      expect(await text(page, '#banner')).toContain('Stopped by dispatch control: error:TypeError open');
+      await page.evaluate(() => (location.hash = '#/tasks'));
+      await page.click('#state-tabs [data-state=held]');
+      await eventually(async () => expect((await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-task')))).length).toBe(2));
+      await page.close();
+    } finally {
+      await worker.store.control.clearLimit(`topic:${slow}`);
+      await worker.store.control.force('error:TypeError', 'auto', 5_000);
+    }
+  });
 });
