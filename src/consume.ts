@@ -28,6 +28,7 @@ import { preflight } from './store/preflight.js';
 import { fsyncWindowMs, watchRestarts } from './store/fsync-window.js';
 import { TaskStore } from './store/store.js';
 import type { ClaimedTask } from './store/task.js';
+import type { TaskRecord } from './store/record-codec.js';
 import { Outcomes } from './worker/outcomes.js';
 import { processRunner } from './worker/process-runner.js';
 import { Worker } from './worker/worker.js';
@@ -151,6 +152,8 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
       redisProbeMs: c.redisProbeMs,
       maxRecordBytes: c.maxRecordBytes,
       maxStackChars: cfg.failure.maxStackChars,
+      // a first try throttled, or failing while its breaker is open, counts no attempt (the embedded worker's dispatch control judges it)
+      deferFresh: (record: TaskRecord, e: unknown) => worker?.control?.deferFresh(record, e) ?? null,
       republishSecret: c.republishSecret,
       deadLetter,
       leaseMs: cfg.worker.leaseMs,

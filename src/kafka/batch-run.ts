@@ -13,6 +13,7 @@ import { AttemptContext, callHandler, settle, type Failure } from '../handler-ca
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
 import type { ClaimedTask } from '../store/task.js';
+import type { TaskRecord } from '../store/record-codec.js';
 import { sleep } from '../util/sleep.js';
 import type { DeadLetterSink, Outcomes } from '../worker/outcomes.js';
 import { Kind, recordBytes, type Batch } from './batch.js';
@@ -34,6 +35,12 @@ export interface RunOptions {
   maxRecordBytes: number;
   /** Longest stack kept with a failure's error (failure.maxStackChars; 0: none). */
   maxStackChars: number;
+  /**
+   * Whether a failed first try goes back without counting its attempt (a
+   * throttle, or an open breaker of its topic or error class; the consumer's
+   * worker judges it, docs/dispatch-control.md); null: an ordinary failure.
+   */
+  deferFresh?: (record: TaskRecord, err: unknown) => { reason: string; delayMs: number } | null;
   /** Aborted when the consumer closes; the handler's ctx.signal aborts with it. */
   signal: AbortSignal;
   /** An attempt that runs longer fails with HandlerTimeoutError (0: no limit). */
@@ -184,6 +191,8 @@ class BatchRun {
   private failed(i: number, failure: Failure, attempt: number): Promise<void> | undefined {
     const { b, opts } = this;
     const err = failure.error ?? new Error('handler threw a nullish value');
+    const deferral = opts.deferFresh?.(b.taskRecord(i), err) ?? null;
+    if (deferral) return this.deferred(i, failure, attempt, err, deferral.delayMs);
     const classification = classify(err, opts.classifier);
     if (attempt <= opts.blocking.attempts && attempt < opts.policy.maxAttempts && classification.kind === 'retriable') {
       settle(failure, 'retry', opts.blocking.delayMs);
@@ -205,6 +214,20 @@ class BatchRun {
         doom: decision.action === 'dead' ? decision.reason : undefined,
       },
     });
+    return undefined;
+  }
+
+  /**
+   * A failure that does not count (throttled, or a breaker is open): record
+   * i is stored with the attempts it had before this one, due after the
+   * wait, and the later records of its aggregate park behind it.
+   */
+  private deferred(i: number, failure: Failure, attempt: number, err: unknown, delayMs: number): undefined {
+    const { b } = this;
+    const agg = b.aggs[i]!;
+    if (agg !== null) this.failedAggs.add(agg);
+    settle(failure, 'retry', delayMs);
+    b.toStore.push({ index: i, task: { id: b.ids[i]!, aggregateId: agg, delayMs, attempt: attempt - 1, error: describeError(err, this.opts.maxStackChars), record: b.taskRecord(i) } });
     return undefined;
   }
 

@@ -28,7 +28,7 @@ import type { TaskStore } from '../store/store.js';
 import type { ClaimedTask } from '../store/task.js';
 import { lease, type DeadLetterSink, type Outcomes } from '../worker/outcomes.js';
 import { Batch, Kind } from './batch.js';
-import { runBatch } from './batch-run.js';
+import { runBatch, type RunOptions } from './batch-run.js';
 import { PartitionPauser } from './partition-pauser.js';
 import { DurableOffsets, type OffsetSink } from './durable-offsets.js';
 
@@ -57,6 +57,8 @@ export interface RetryingConsumerOptions {
   maxRecordBytes: number;
   /** Longest stack kept with a failure's error (failure.maxStackChars; 0: none). */
   maxStackChars: number;
+  /** Whether a failed first try counts no attempt (see RunOptions.deferFresh). */
+  deferFresh?: RunOptions['deferFresh'];
   /** Where such records go. */
   deadLetter: DeadLetterSink;
   /** When set, only copies signed with it count as republished; other zretry headers are ignored. */

@@ -228,6 +228,17 @@ export class DispatchControl {
     }
     return g;
   }
+
+  /**
+   * A consumer's first try of a fresh record failed: defer's rules, judged
+   * by the record's topic and this error's class (a fresh record has no
+   * earlier error), so a throttled first try stops its topic and an open
+   * breaker's failures wait in Redis, neither counting an attempt.
+   */
+  deferFresh(record: ClaimedTask['record'], err: unknown): Deferral | null {
+    const judged: Pick<ClaimedTask, 'record' | 'lastError'> = { record, lastError: describeError(err, 0) };
+    return this.defer(judged as ClaimedTask, err);
+  }
 }
 
 /** A claim that did not go to Redis: nothing claimed, look again at next. */
