@@ -30,8 +30,17 @@
   ARGV[3]     reap limit, the most expired leases to return per call
   ARGV[4]     k, the most followers one head takes along (0: no chains)
   ARGV[5]     the most followers in all in this call (bounds its work)
-  ARGV[6]     m, the number of limited scopes (0 or absent: none)
+  ARGV[6]     m, the number of limited scopes; absent: a plain claim, made
+              without a grant of this round (see below)
   ARGV[7..]   m pairs: scope, tasks of it this call may take
+
+  Only a claim carrying a grant (ARGV[6] given, even 0) touches the held
+  set: it takes held tasks of scopes with tokens, and of scopes the grant
+  does not list as limited (their limit is gone). A plain claim leaves held
+  tasks where they are (fail closed: a worker that has not heard from the
+  control slot, or not yet of a new breaker, must not release what an open
+  breaker holds); it still reports how many are held, so that the worker
+  turns to claiming under control.
 
   Returns { now, next, reaped, corrupt, claimed, used, held, scopes } where
     now      Redis's time (ms)
@@ -69,6 +78,7 @@ local k = tonumber(ARGV[4] or 0)
 local budget = tonumber(ARGV[5] or 0)
 if pauses and pauses.any then k = 0 end
 
+local granted = ARGV[6] ~= nil and ARGV[6] ~= ''
 local limits = tonumber(ARGV[6] or 0)
 local allow, scopeOrder, used = {}, {}, {}
 for i = 1, limits do
@@ -152,7 +162,7 @@ end
 -- tokens or no longer has a limit, up to what it may take. At most
 -- HELD_SCOPES scopes are looked at per call.
 local HELD_SCOPES = 16
-if not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
+if granted and not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
   out[8] = heldScopes(keys, HELD_SCOPES)
   for _, scope in ipairs(out[8]) do
     if claimed >= n then break end

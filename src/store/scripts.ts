@@ -313,7 +313,8 @@ export class ShardScripts {
   async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
     const args: Arg[] = [...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget];
     const scopes = allowances ? [...allowances.keys()] : [];
-    if (allowances && scopes.length > 0) {
+    // allowances given (even none): a claim under a grant of this round, which may release held tasks
+    if (allowances) {
       args.push(scopes.length);
       for (const [scope, a] of allowances) args.push(scope, a);
     }

@@ -23,7 +23,7 @@ import { redactCommand } from '../util/redis-errors.js';
 const FAILED_DEATHS = new Set(['attempts-exhausted', 'time-budget-exhausted']);
 
 /** Why a failed task goes back without counting an attempt. */
-export type Deferral = { reason: 'throttled' | 'breaker-open'; delayMs: number };
+export type Deferral = { reason: 'throttled' | 'breaker-open' | 'breaker-unknown'; delayMs: number };
 
 export class DispatchControl {
   private outcomes = new Map<string, { ok: number; fail: number }>();
@@ -35,6 +35,12 @@ export class DispatchControl {
   private allUntil = 0;
   private timer: NodeJS.Timeout | null = null;
   private failing = false;
+  /**
+   * A plain claim found held tasks: claims go under control (with a grant)
+   * until a granted claim finds none, so held tasks are never stranded when
+   * every limit is gone.
+   */
+  private heldSeen = false;
   private readonly breaker: BreakerArgs;
   private readonly onSucceeded = ({ task }: { task: ClaimedTask }) => this.count(task, 'ok');
   private readonly onRetried = ({ task }: { task: ClaimedTask }) => this.count(task, 'fail');
@@ -84,7 +90,7 @@ export class DispatchControl {
 
   /** Whether anything is under control (limits, breakers, throttles): then claims ask for tokens and take no chains. */
   get active(): boolean {
-    return this.states.size > 0;
+    return this.states.size > 0 || this.heldSeen;
   }
 
   /** The mode of each scope under control, as this worker last heard. */
@@ -106,6 +112,10 @@ export class DispatchControl {
       void this.sync();
       return { reason: 'throttled', delayMs: wait };
     }
+    return this.breakerDeferral(task);
+  }
+
+  private breakerDeferral(task: ClaimedTask): Deferral | null {
     for (const s of taskScopes(task)) {
       const mode = this.states.get(s);
       if (mode === 'open' || mode === 'forced-open') return { reason: 'breaker-open', delayMs: 0 };
@@ -114,26 +124,50 @@ export class DispatchControl {
   }
 
   /**
+   * Before a task dies of its attempts or time budget: the breaker state as
+   * of now (one exchange with the control slot), not as last heard, so a
+   * task of a breaker that opened since (or that this worker never heard
+   * of) goes back keeping its attempt instead of being dead-lettered. When
+   * the control slot does not answer, nobody can tell: the task goes back
+   * too, keeping its attempt, and is judged again later.
+   */
+  async confirmDeath(task: ClaimedTask): Promise<Deferral | null> {
+    try {
+      await this.exchange(0);
+    } catch {
+      return { reason: 'breaker-unknown', delayMs: Math.max(1_000, 2 * this.cfg.syncMs) };
+    }
+    return this.breakerDeferral(task);
+  }
+
+  /**
    * One claim under control: tokens first, then a claim of what they allow
    * (no chains), and the tokens it did not use go back with the next call.
    * With nothing under control, a plain claim.
    */
   async claim(shard: number, want: number, leaseMs: number, chain: number, redisNow: number): Promise<ClaimReply> {
-    if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
+    if (!this.active) return this.plainClaim(shard, want, leaseMs, chain);
     if (this.states.has('all') && redisNow < this.allUntil) return idle(redisNow, this.allUntil);
-    const g = await this.exchange(want);
+    let g: GrantReply;
+    try {
+      g = await this.exchange(want);
+    } catch (e) {
+      // only held tasks made this claim one under control: without a grant, a plain claim (held tasks stay held)
+      if (this.states.size === 0) return this.plainClaim(shard, want, leaseMs, chain);
+      throw e;
+    }
     const allowances = new Map([...g.grants].filter(([s]) => s !== 'all'));
     const all = g.grants.get('all');
-    if (!this.active || all === 0) {
+    if (all === 0) {
       // nothing claimed under these grants: the tokens go back, the places are free again
       for (const [s, n] of allowances) {
         this.refund(s, n);
         this.pending.set(s, (this.pending.get(s) ?? 0) - n);
       }
-      if (!this.active) return this.store.claim(shard, want, leaseMs, chain);
       this.allUntil = g.nextAll ?? g.now + this.cfg.syncMs;
       return idle(g.now, this.allUntil);
     }
+    // a claim under this grant (even with nothing limited): it releases the held tasks of scopes the grant does not limit
     let reply: ClaimReply;
     try {
       reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances);
@@ -146,6 +180,7 @@ export class DispatchControl {
     }
     if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
     for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
+    this.heldSeen = reply.held > 0;
     // held tasks come back when their scope has a token again (a scope no longer limited: at once)
     if (reply.held > 0) {
       let at = reply.next ?? Infinity;
@@ -155,6 +190,13 @@ export class DispatchControl {
       }
       reply.next = Number.isFinite(at) ? at : reply.next;
     }
+    return reply;
+  }
+
+  /** A claim without a grant: it never releases held tasks; when it finds some, claims go under control. */
+  private async plainClaim(shard: number, want: number, leaseMs: number, chain: number): Promise<ClaimReply> {
+    const reply = await this.store.claim(shard, want, leaseMs, chain);
+    if (reply.held > 0) this.heldSeen = true;
     return reply;
   }
 

@@ -41,7 +41,16 @@ export interface OutcomeOptions {
   maxStackChars: number;
   /** Whether a failure goes back without counting an attempt (dispatch control: a throttle, an open breaker); null: judge it. */
   defer?: (task: ClaimedTask, err: unknown) => Deferral | null;
+  /**
+   * Asked before a task dies of its attempts or time budget: whether it
+   * goes back instead, keeping its attempt (its breaker is open as of now,
+   * or nobody can tell); null: it dies.
+   */
+  confirmDeath?: (task: ClaimedTask) => Promise<Deferral | null>;
 }
+
+/** Deaths a breaker open now turns into a deferral: a run of retriable failures, not a verdict on the record. */
+const BREAKER_DEATHS = new Set<string>(['attempts-exhausted', 'time-budget-exhausted']);
 
 /**
  * A success to ack: a task, or a chain's head with its followers that
@@ -112,12 +121,21 @@ export class Outcomes {
       this.kick(task.shard);
       return;
     }
-    const { error, decision } = this.judge(task, err, attempt);
+    const { error, decision } = this.judge(task, err);
     if (decision.action === 'retry') {
+      if (attempt) settle(attempt, 'retry', decision.delayMs);
       this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
       this.kick(task.shard);
       return;
     }
+    const late = BREAKER_DEATHS.has(decision.reason) ? await this.opts.confirmDeath?.(task) : null;
+    if (late) {
+      if (attempt) settle(attempt, 'retry', late.delayMs);
+      this.queue(task.shard).retries.push({ task, delayMs: late.delayMs, error, deferred: late.reason });
+      this.kick(task.shard);
+      return;
+    }
+    if (attempt) settle(attempt, 'dead');
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
   }
 
@@ -129,7 +147,8 @@ export class Outcomes {
    * written as for any claimed task (in the background: drain() waits).
    */
   chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): void {
-    const { error, decision } = this.judge(failed, err, attempt);
+    const { error, decision } = this.judge(failed, err);
+    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     if (decision.action === 'retry') {
       this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
     } else {
@@ -146,8 +165,8 @@ export class Outcomes {
     this.kick(head.shard);
   }
 
-  /** The decision after a failed attempt of task (which ends the attempt's span, if traced). */
-  private judge(task: ClaimedTask, err: unknown, attempt?: Failure) {
+  /** The decision after a failed attempt of task (the caller ends the attempt's span, if traced, with it). */
+  private judge(task: ClaimedTask, err: unknown) {
     const error = describeError(err, this.opts.maxStackChars);
     const now = this.redisNow();
     const decision = decide(this.opts.policy, {
@@ -158,7 +177,6 @@ export class Outcomes {
       error: err,
       classification: classify(err, this.opts.classifier),
     });
-    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     return { error, decision };
   }
 

@@ -154,7 +154,7 @@ export class Worker {
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
     this.control = opts.dispatch ? new DispatchControl(opts.store, opts.dispatch, this.events, this.log.child({ component: 'dispatch-control' }), () => this.runningByTopic()) : null;
     const control = this.control;
-    const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e) } : opts.outcomes;
+    const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e), confirmDeath: (t: ClaimedTask) => control.confirmDeath(t) } : opts.outcomes;
     this.outcomes = new Outcomes(opts.store, outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
     const sub = opts.subscriber ?? subscriberFor(opts.store.redis);
     logRedisErrors(opts.store.redis, this.log, 'store');

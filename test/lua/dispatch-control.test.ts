@@ -70,8 +70,11 @@ describe('claim with allowances: the held set', () => {
     // one token: the oldest held task
     const c3 = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 1]]));
     expect(c3.tasks.map((t) => t.id)).toEqual(['orders/0/2']);
-    // no limit any more: the rest comes back by itself
-    const c4 = await store.claim(0, 10, 10_000);
+    // a plain claim (no grant of this round) leaves held tasks held, and says it found some
+    const plain = await store.claim(0, 10, 10_000);
+    expect([plain.tasks.length, plain.held]).toEqual([0, 1]);
+    // a grant that limits nothing any more: the rest comes back by itself
+    const c4 = await store.claim(0, 10, 10_000, 0, 100, new Map());
     expect(c4.tasks.map((t) => t.id)).toEqual(['orders/0/4']);
     expect(c4.held).toBe(0);
   });
@@ -84,7 +87,7 @@ describe('claim with allowances: the held set', () => {
     const c = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 5], ['error:E', 0]]));
     expect(c.tasks).toEqual([]);
     expect((await store.shard(0).list('held', 0, 10)).tasks.map((t) => t.id)).toEqual(['orders/0/1']);
-    const all = await store.claim(0, 10, 10_000);
+    const all = await store.claim(0, 10, 10_000, 0, 100, new Map());
     expect(all.tasks.map((t) => [t.id, t.attempt])).toEqual([['orders/0/1', 1]]);
   });
 
