@@ -22,7 +22,9 @@
   ARGV[1]     want: tokens asked of each limited scope (0: none)
   ARGV[2]     breaker settings: '<on 0|1> <failure rate 0..1> <min attempts>
               <windowMs> <probeMs> <rampStart> <rampDoublingMs> <rampEnd>'
-  ARGV[3]     r, then r triples: scope, outcomes that succeeded, that failed
+  ARGV[3]     r, then r quadruples: scope, outcomes that succeeded, that
+              failed, probes that succeeded (of those that succeeded: tasks
+              the worker claimed with the scope's probe token)
   then        u, then u pairs: scope, tokens granted before and not used
   then        h, then h pairs: scope, milliseconds a handler asked to wait
   then        the worker's id, how long its running counts hold (ms: it
@@ -70,8 +72,8 @@ end
 -- outcomes: the breaker's window, and its transitions
 local at = 3
 for _ = 1, tonumber(ARGV[at]) do
-  local scope, ok, fail = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  at = at + 3
+  local scope, ok, fail, probeOk = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  at = at + 4
   local w = redis.call('HGET', keys.window, scope)
   local start, wok, wfail = 0, 0, 0
   if w then
@@ -82,8 +84,10 @@ for _ = 1, tonumber(ARGV[at]) do
   wok, wfail = wok + ok, wfail + fail
   local st = active[scope]
   if st and st.b == 'open' then
-    -- a success (a probe, or a task that was under way) says the dependency is back
-    if ok > 0 and force[scope] ~= 'open' then
+    -- only a probe's success says the dependency is back: other successes
+    -- while open (tasks that were under way when it opened, under a partial
+    -- outage up to 1 - failureRate of them) do not close it
+    if probeOk > 0 and force[scope] ~= 'open' then
       st = entry(scope)
       transition(keys, transitions, now, scope, 'closed', { probes = st.n, openMs = now - (st.o or now), by = 'probe' })
       st.b, st.r, st.o, st.p, st.n = 'ramp', now, nil, nil, nil

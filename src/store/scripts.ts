@@ -611,8 +611,8 @@ export interface BreakerArgs {
 
 /** What one worker tells the control slot at a grant. */
 export interface ControlReport {
-  /** Per scope: dispatched tasks that succeeded and that failed. */
-  outcomes: ReadonlyMap<string, { ok: number; fail: number }>;
+  /** Per scope: dispatched tasks that succeeded and that failed; probeOk: of the successes, probes (only a probe's success closes an open breaker). */
+  outcomes: ReadonlyMap<string, { ok: number; fail: number; probeOk?: number }>;
   /** Per scope: tokens granted before and not used. */
   refunds: ReadonlyMap<string, number>;
   /** Per scope: the longest wait a throttled handler asked for (ms). */
@@ -677,7 +677,7 @@ export class ControlScripts {
     const b = breaker;
     const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
     args.push(report.outcomes.size);
-    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail);
+    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail, o.probeOk ?? 0);
     args.push(report.refunds.size);
     for (const [scope, n] of report.refunds) args.push(scope, n);
     args.push(report.throttles.size);

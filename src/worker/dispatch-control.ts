@@ -26,7 +26,9 @@ const FAILED_DEATHS = new Set(['attempts-exhausted', 'time-budget-exhausted']);
 export type Deferral = { reason: 'throttled' | 'breaker-open' | 'breaker-unknown'; delayMs: number };
 
 export class DispatchControl {
-  private outcomes = new Map<string, { ok: number; fail: number }>();
+  private outcomes = new Map<string, { ok: number; fail: number; probeOk: number }>();
+  /** Claimed tasks that took an open breaker's probe token ('<id>#<token>' → those scopes): only their success closes it. */
+  private readonly probes = new Map<string, string[]>();
   private refunds = new Map<string, number>();
   private throttles = new Map<string, number>();
   /** Every scope under control, as of the last answer of the control slot. */
@@ -44,7 +46,12 @@ export class DispatchControl {
   private readonly breaker: BreakerArgs;
   private readonly onSucceeded = ({ task }: { task: ClaimedTask }) => this.count(task, 'ok');
   private readonly onRetried = ({ task }: { task: ClaimedTask }) => this.count(task, 'fail');
-  private readonly onDead = ({ task, reason }: { task: ClaimedTask; reason: { kind: string } }) => FAILED_DEATHS.has(reason.kind) && this.count(task, 'fail');
+  private readonly onDead = ({ task, reason }: { task: ClaimedTask; reason: { kind: string } }) => {
+    if (FAILED_DEATHS.has(reason.kind)) this.count(task, 'fail');
+    else this.probes.delete(probeKey(task));
+  };
+  /** A probe that failed while its breaker is open goes back deferred: it is a probe no more. */
+  private readonly onDeferred = ({ task }: { task: ClaimedTask }) => this.probes.delete(probeKey(task));
 
   /** Who this worker is to the control slot (its running counts under concurrency limits). */
   private readonly id = randomUUID();
@@ -73,6 +80,7 @@ export class DispatchControl {
     this.events.on('succeeded', this.onSucceeded);
     this.events.on('retried', this.onRetried);
     this.events.on('dead', this.onDead);
+    this.events.on('deferred', this.onDeferred);
     await this.sync();
     this.timer = setInterval(() => void this.sync(), this.cfg.syncMs);
     this.timer.unref();
@@ -85,6 +93,7 @@ export class DispatchControl {
     this.events.off('succeeded', this.onSucceeded);
     this.events.off('retried', this.onRetried);
     this.events.off('dead', this.onDead);
+    this.events.off('deferred', this.onDeferred);
     if (this.outcomes.size + this.refunds.size + this.throttles.size > 0) await this.sync();
   }
 
@@ -181,6 +190,15 @@ export class DispatchControl {
     if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
     for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
     this.heldSeen = reply.held > 0;
+    // an open breaker's token is its probe: the task of that scope claimed with it is the one whose outcome may close it
+    for (const [s, n] of allowances) {
+      if (n <= 0 || g.states.get(s) !== 'open' || !(reply.used.get(s) ?? 0)) continue;
+      for (const t of reply.tasks) {
+        if (!taskScopes(t).includes(s)) continue;
+        const k = probeKey(t);
+        this.probes.set(k, [...(this.probes.get(k) ?? []), s]);
+      }
+    }
     // held tasks come back when their scope has a token again (a scope no longer limited: at once)
     if (reply.held > 0) {
       let at = reply.next ?? Infinity;
@@ -205,10 +223,14 @@ export class DispatchControl {
   }
 
   private count(task: ClaimedTask, what: 'ok' | 'fail'): void {
+    const k = probeKey(task);
+    const probed = this.probes.get(k);
+    if (probed) this.probes.delete(k);
     for (const s of taskScopes(task)) {
       let o = this.outcomes.get(s);
-      if (!o) this.outcomes.set(s, (o = { ok: 0, fail: 0 }));
+      if (!o) this.outcomes.set(s, (o = { ok: 0, fail: 0, probeOk: 0 }));
       o[what]++;
+      if (what === 'ok' && probed?.includes(s)) o.probeOk++;
     }
   }
 
@@ -252,8 +274,8 @@ export class DispatchControl {
       g = await this.store.control.grant(want, this.breaker, report, worker);
     } catch (e) {
       for (const [s, o] of report.outcomes) {
-        const mine = this.outcomes.get(s) ?? { ok: 0, fail: 0 };
-        this.outcomes.set(s, { ok: mine.ok + o.ok, fail: mine.fail + o.fail });
+        const mine = this.outcomes.get(s) ?? { ok: 0, fail: 0, probeOk: 0 };
+        this.outcomes.set(s, { ok: mine.ok + o.ok, fail: mine.fail + o.fail, probeOk: mine.probeOk + (o.probeOk ?? 0) });
       }
       for (const [s, n] of report.refunds) this.refund(s, n);
       for (const [s, ms] of report.throttles) this.throttles.set(s, Math.max(this.throttles.get(s) ?? 0, ms));
@@ -270,6 +292,10 @@ export class DispatchControl {
     }
     return g;
   }
+}
+
+function probeKey(t: ClaimedTask): string {
+  return `${t.id}#${t.token}`;
 }
 
 /** A claim that did not go to Redis: nothing claimed, look again at next. */

@@ -117,11 +117,22 @@ describe('grant: the breaker', () => {
     expect((await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 0, fail: 1 }]]) }))).states.get('error:Down')).toBe('open');
     await sleep(250);
     expect((await store.control.grant(10, BREAKER, none())).grants.get('error:Down')).toBe(1);
-    const closed = await store.control.grant(10, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 1, fail: 0 }]]) }));
+    // a success that was no probe (a task under way when it opened) does not close it
+    expect((await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 1, fail: 0 }]]) }))).states.get('error:Down')).toBe('open');
+    const closed = await store.control.grant(10, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 1, fail: 0, probeOk: 1 }]]) }));
     expect(closed.transitions.map((t) => [t.to, t.probes])).toEqual([['closed', 2]]);
     expect(closed.states.get('error:Down')).toBe('ramp');
     // the ramp starts at 5/s with a bucket of 1
     expect(closed.grants.get('error:Down')).toBeLessThanOrEqual(1);
+  });
+
+  it('a partial outage does not flap: successes that are no probe do not close an open breaker', async () => {
+    // worker A: 55 of 60 failed, it opens; worker B reports a little later what it dispatched before it heard, 9 of 10 failing
+    const a = await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 5, fail: 55 }]]) }), { id: 'A', leaseMs: 2_000, running: new Map() });
+    expect(a.transitions.map((t) => t.to)).toEqual(['opened']);
+    const b = await store.control.grant(0, BREAKER, report({ outcomes: new Map([['error:Down', { ok: 1, fail: 9 }]]) }), { id: 'B', leaseMs: 2_000, running: new Map() });
+    expect(b.transitions).toEqual([]);
+    expect(b.states.get('error:Down')).toBe('open');
   });
 
   it('does not open below the minimum attempts or when off; an operator can force it open and closed', async () => {
