@@ -400,7 +400,7 @@ export class ShardScripts {
       if (it.followers) args.push(...it.followers);
       const tail = it.tail;
       if (!tail) args.push('');
-      else if (tail.kind === 'retry') args.push('r', tail.id, Math.max(0, Math.round(tail.delayMs)), encodeError(tail.error));
+      else if (tail.kind === 'retry') args.push(tail.keepAttempt ? 'k' : 'r', tail.id, Math.max(0, Math.round(tail.delayMs)), encodeError(tail.error));
       else args.push('h', tail.id);
     }
     const flat = await this.redis.zrAck(...args);
@@ -580,7 +580,8 @@ export interface AckItem {
   /** Followers that succeeded, in chain order. */
   followers?: readonly string[];
   /** The follower that failed right after them: due again after delayMs, or handed over (in flight under this token). */
-  tail?: { kind: 'retry'; id: string; delayMs: number; error: TaskError } | { kind: 'handover'; id: string };
+  /** keepAttempt: the follower's failure does not count (throttled, or its breaker is open). */
+  tail?: { kind: 'retry'; id: string; delayMs: number; error: TaskError; keepAttempt?: boolean } | { kind: 'handover'; id: string };
 }
 
 /** What became of one ack item. */

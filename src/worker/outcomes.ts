@@ -61,7 +61,7 @@ type AckQueued = {
   task: ClaimedTask;
   durationMs: number;
   followers: ClaimedTask[];
-  tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
+  tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError; deferred?: Deferral['reason'] } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
 };
 type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind; deferred?: Deferral['reason'] };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
@@ -146,8 +146,17 @@ export class Outcomes {
    * must die, in flight under the chain's token so that its dead letter is
    * written as for any claimed task (in the background: drain() waits).
    */
-  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): void {
+  async chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
+    // dispatch control as for any task: a throttled follower, or one of an open breaker, goes back keeping its attempt
+    let deferral = this.opts.defer?.(failed, err) ?? null;
     const { error, decision } = this.judge(failed, err);
+    if (!deferral && decision.action === 'dead' && BREAKER_DEATHS.has(decision.reason)) deferral = (await this.opts.confirmDeath?.(failed)) ?? null;
+    if (deferral) {
+      if (attempt) settle(attempt, 'retry', deferral.delayMs);
+      this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: deferral.delayMs, error, deferred: deferral.reason } });
+      this.kick(head.shard);
+      return;
+    }
     if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     if (decision.action === 'retry') {
       this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
@@ -317,7 +326,10 @@ export class Outcomes {
       const tail = a.tail;
       if (!tail) return;
       const applied = r.outcome === 'ok' && r.acked === a.followers.length && r.tailApplied;
-      if (tail.kind === 'retry' && applied) this.events.emit('retried', { task: tail.task, delayMs: tail.delayMs, error: tail.error });
+      if (tail.kind === 'retry' && applied) {
+        if (tail.deferred) this.events.emit('deferred', { task: tail.task, reason: tail.deferred, delayMs: tail.delayMs });
+        else this.events.emit('retried', { task: tail.task, delayMs: tail.delayMs, error: tail.error });
+      }
       if (tail.kind === 'handover') tail.onTail(applied);
     });
   }
@@ -349,7 +361,7 @@ export function lease(t: ClaimedTask): Lease {
 function ackItem(a: AckQueued): AckItem & { shard: number } {
   const item: AckItem & { shard: number } = lease(a.task);
   if (a.followers.length > 0) item.followers = a.followers.map((f) => f.id);
-  if (a.tail) item.tail = a.tail.kind === 'retry' ? { kind: 'retry', id: a.tail.task.id, delayMs: a.tail.delayMs, error: a.tail.error } : { kind: 'handover', id: a.tail.task.id };
+  if (a.tail) item.tail = a.tail.kind === 'retry' ? { kind: 'retry', id: a.tail.task.id, delayMs: a.tail.delayMs, error: a.tail.error, keepAttempt: a.tail.deferred !== undefined } : { kind: 'handover', id: a.tail.task.id };
   return item;
 }
 
