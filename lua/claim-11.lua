@@ -33,6 +33,8 @@
   ARGV[6]     m, the number of limited scopes; absent: a plain claim, made
               without a grant of this round (see below)
   ARGV[7..]   m pairs: scope, tasks of it this call may take
+  then        a cursor: the held scope the caller's last claim of this
+              shard looked at last ('' or absent: from the start)
 
   Only a claim carrying a grant (ARGV[6] given, even 0) touches the held
   set: it takes held tasks of scopes with tokens, and of scopes the grant
@@ -58,7 +60,12 @@
     used     per limited scope given, in the order given, how many of its
              tasks were claimed (the caller gives the rest back)
     held     how many tasks the held set of the shard holds now
-    scopes   the scopes that held tasks when the call began (at most 16)
+    scopes   the scopes that held tasks when the call began: every limited
+             scope given that holds some, and the others this call looked
+             at in turn (at most 16)
+    cursor   the last held scope looked at in turn: the next claim's cursor
+    more     1 when held scopes were left out of this turn (the next claim
+             goes on from cursor), else 0
 ]]
 --@include now-ms
 --@include task
@@ -89,7 +96,8 @@ for i = 1, limits do
 end
 if limits > 0 then k = 0 end
 
-local out = { now, -1, reaped, {}, '', {}, 0, {} }
+local cursor = ARGV[7 + limits * 2] or ''
+local out = { now, -1, reaped, {}, '', {}, 0, {}, cursor, 0 }
 local heads = {}
 local claimed, examined = 0, 0
 
@@ -159,26 +167,46 @@ local function place(ids, scores, raws, fromHeld)
 end
 
 -- Held tasks first (they have waited longest): of every scope that has
--- tokens or no longer has a limit, up to what it may take. At most
--- HELD_SCOPES scopes are looked at per call.
+-- tokens, read directly (bounded by the number of allowances), then of
+-- scopes no longer limited, up to what the call may take. Those are found
+-- in turn from the caller's cursor, at most HELD_SCOPES per call, so every
+-- held scope is reached however many scopes without tokens sort before it.
 local HELD_SCOPES = 16
+local function takeHeld(scope, max)
+  local members = heldOf(keys, scope, max)
+  if #members == 0 then return end
+  redis.call('ZREM', keys.held, unpack(members))
+  local ids, scores = {}, {}
+  for j, member in ipairs(members) do
+    local _, dueAt, id = heldParts(member)
+    ids[j], scores[j] = id, dueAt
+  end
+  place(ids, scores, redis.call('HMGET', keys.tasks, unpack(ids)), true)
+end
 if granted and not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
-  out[8] = heldScopes(keys, HELD_SCOPES)
-  for _, scope in ipairs(out[8]) do
-    if claimed >= n then break end
+  for _, scope in ipairs(scopeOrder) do
     local a = allow[scope]
-    if a == nil or a > 0 then
-      local members = heldOf(keys, scope, math.min(a or n, n - claimed))
-      if #members > 0 then
-        redis.call('ZREM', keys.held, unpack(members))
-        local ids, scores = {}, {}
-        for j, member in ipairs(members) do
-          local _, dueAt, id = heldParts(member)
-          ids[j], scores[j] = id, dueAt
-        end
-        place(ids, scores, redis.call('HMGET', keys.tasks, unpack(ids)), true)
+    if a > 0 and claimed < n then takeHeld(scope, math.min(a, n - claimed)) end
+    -- a limited scope that still holds tasks here: the worker wakes when it has tokens
+    if holdsAny(keys, scope) then out[8][#out[8] + 1] = scope end
+  end
+  local scopes, more = heldScopesFrom(keys, cursor, HELD_SCOPES)
+  out[10] = more and 1 or 0
+  for _, scope in ipairs(scopes) do
+    if claimed >= n then
+      out[10] = 1
+      break
+    end
+    if allow[scope] == nil then
+      out[8][#out[8] + 1] = scope
+      takeHeld(scope, n - claimed)
+      -- a scope with more than the call could take is looked at again first
+      if claimed >= n then
+        out[10] = 1
+        break
       end
     end
+    out[9] = scope
   end
 end
 

@@ -25,14 +25,31 @@ local function heldOf(keys, scope, limit)
   return redis.call('ZRANGEBYLEX', keys.held, '[' .. scope .. HELD_SEP, '(' .. scope .. '\1', 'LIMIT', 0, limit)
 end
 
--- The scopes that hold tasks in this shard, at most limit of them, in order.
-local function heldScopes(keys, limit)
-  local scopes = {}
-  local first = redis.call('ZRANGE', keys.held, 0, 0)[1]
-  while first and #scopes < limit do
-    local scope = heldParts(first)
-    scopes[#scopes + 1] = scope
-    first = redis.call('ZRANGEBYLEX', keys.held, '(' .. scope .. '\1', '+', 'LIMIT', 0, 1)[1]
+-- The scopes that hold tasks in this shard, at most limit of them, in
+-- order from the first after cursor ('' : from the start), wrapping around
+-- at the end, each once; and whether some were left out (limit reached
+-- before the scan came back to where it began). A caller that passes the
+-- last scope it looked at as the next cursor reaches every held scope in
+-- turn, however many there are, at a bounded cost per call.
+local function heldScopesFrom(keys, cursor, limit)
+  local scopes, seen = {}, {}
+  local function after(scope)
+    return redis.call('ZRANGEBYLEX', keys.held, '(' .. scope .. '\1', '+', 'LIMIT', 0, 1)[1]
   end
-  return scopes
+  local member = cursor ~= '' and after(cursor) or nil
+  if not member then member = redis.call('ZRANGE', keys.held, 0, 0)[1] end
+  while member do
+    local scope = heldParts(member)
+    if seen[scope] then return scopes, false end
+    if #scopes >= limit then return scopes, true end
+    seen[scope] = true
+    scopes[#scopes + 1] = scope
+    member = after(scope) or redis.call('ZRANGE', keys.held, 0, 0)[1]
+  end
+  return scopes, false
+end
+
+-- Whether the shard holds any task under scope.
+local function holdsAny(keys, scope)
+  return #heldOf(keys, scope, 1) > 0
 end

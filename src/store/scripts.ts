@@ -87,8 +87,12 @@ export interface ClaimReply {
   used: Map<string, number>;
   /** Tasks in the shard's held set after the claim (a dispatch limit holds them back). */
   held: number;
-  /** The scopes whose tasks the shard held when the claim began (at most 16). */
+  /** Scopes whose tasks the shard held when the claim began: the limited ones given that hold some, and up to 16 others looked at in turn. */
   heldScopes: string[];
+  /** The last held scope looked at in turn: pass it to the shard's next claim, so every held scope is reached. */
+  heldCursor: string;
+  /** Held scopes were left out of this turn (the next claim goes on from heldCursor). */
+  heldMore: boolean;
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
@@ -310,16 +314,17 @@ export class ShardScripts {
    * followers along (at most `chainBudget` in all), returned as its
    * `followers`, under the head's token.
    */
-  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
+  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>, heldCursor = ''): Promise<ClaimReply> {
     const args: Arg[] = [...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget];
     const scopes = allowances ? [...allowances.keys()] : [];
     // allowances given (even none): a claim under a grant of this round, which may release held tasks
     if (allowances) {
       args.push(scopes.length);
       for (const [scope, a] of allowances) args.push(scope, a);
+      args.push(heldCursor);
     }
     const reply = await this.redis.zrClaimBuffer(...args);
-    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[]];
+    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes, cursor, more] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[], Buffer, number];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -330,6 +335,8 @@ export class ShardScripts {
       used: new Map(scopes.map((s, i) => [s, used[i] ?? 0])),
       held,
       heldScopes: heldScopes.map(String),
+      heldCursor: String(cursor),
+      heldMore: more === 1,
     };
     // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
     // right after it, an I4 value length, the value (lua/claim-11.lua)

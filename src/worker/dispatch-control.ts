@@ -19,6 +19,9 @@ import type { TaskStore } from '../store/store.js';
 import type { ClaimedTask } from '../store/task.js';
 import { redactCommand } from '../util/redis-errors.js';
 
+/** How soon a claim goes on with held scopes a claim left out of its turn. */
+const HELD_TURN_MS = 250;
+
 /** Dead-letter reasons that end a run of retriable failures: they count as failures for the breaker. */
 const FAILED_DEATHS = new Set(['attempts-exhausted', 'time-budget-exhausted']);
 
@@ -43,6 +46,8 @@ export class DispatchControl {
    * every limit is gone.
    */
   private heldSeen = false;
+  /** Per shard, where the last claim left off among its held scopes (claim-11.lua takes them in turn). */
+  private readonly cursors = new Map<number, string>();
   private readonly breaker: BreakerArgs;
   private readonly onSucceeded = ({ task }: { task: ClaimedTask }) => this.count(task, 'ok');
   private readonly onRetried = ({ task }: { task: ClaimedTask }) => this.count(task, 'fail');
@@ -179,7 +184,7 @@ export class DispatchControl {
     // a claim under this grant (even with nothing limited): it releases the held tasks of scopes the grant does not limit
     let reply: ClaimReply;
     try {
-      reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances);
+      reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances, this.cursors.get(shard) ?? '');
     } catch (e) {
       for (const [s, n] of g.grants) this.refund(s, n);
       throw e;
@@ -190,6 +195,7 @@ export class DispatchControl {
     if (all !== undefined) this.refund('all', all - reply.tasks.length - reply.unreadable.length);
     for (const [s, n] of allowances) this.refund(s, n - (reply.used.get(s) ?? 0));
     this.heldSeen = reply.held > 0;
+    this.cursors.set(shard, reply.heldCursor);
     // an open breaker's token is its probe: the task of that scope claimed with it is the one whose outcome may close it
     for (const [s, n] of allowances) {
       if (n <= 0 || g.states.get(s) !== 'open' || !(reply.used.get(s) ?? 0)) continue;
@@ -206,6 +212,8 @@ export class DispatchControl {
         const t = g.nexts.has(s) ? g.nexts.get(s)! : g.now;
         if (t !== null) at = Math.min(at, Math.max(t, g.now));
       }
+      // more held scopes than one claim looks at: the next claim goes on with the others soon
+      if (reply.heldMore) at = Math.min(at, g.now + HELD_TURN_MS);
       reply.next = Number.isFinite(at) ? at : reply.next;
     }
     return reply;
@@ -300,5 +308,5 @@ function probeKey(t: ClaimedTask): string {
 
 /** A claim that did not go to Redis: nothing claimed, look again at next. */
 function idle(now: number, next: number): ClaimReply {
-  return { now, next, reaped: 0, tasks: [], unreadable: [], corruptMeta: [], used: new Map(), held: 0, heldScopes: [] };
+  return { now, next, reaped: 0, tasks: [], unreadable: [], corruptMeta: [], used: new Map(), held: 0, heldScopes: [], heldCursor: '', heldMore: false };
 }

@@ -91,6 +91,30 @@ describe('claim with allowances: the held set', () => {
     expect(all.tasks.map((t) => [t.id, t.attempt])).toEqual([['orders/0/1', 1]]);
   });
 
+  it('every held scope is reached: a scope with tokens directly, a scope no longer limited in turn, however many scopes without tokens sort before it', async () => {
+    const classes = Array.from({ length: 17 }, (_, i) => `E${String(i).padStart(2, '0')}`);
+    await store.schedule([...classes.map((c, i) => taskOf(i, 'a', c)), taskOf(100, 'zz', 'Q'), taskOf(101, 'zz', 'Q')]);
+    const allow = new Map<string, number>(classes.map((c) => [`error:${c}`, 0]));
+    allow.set('topic:zz', 0);
+    expect((await store.claim(0, 30, 10_000, 0, 100, allow)).held).toBe(19);
+    // topic:zz has a token now; the 17 classes sort before it (error:* < topic:*) and have none
+    allow.set('topic:zz', 1);
+    const c2 = await store.claim(0, 10, 10_000, 0, 100, allow);
+    expect(c2.tasks.map((t) => t.id)).toEqual(['orders/0/100']);
+    expect(c2.heldScopes).toContain('topic:zz');
+    // topic:zz's limit is cleared: its held task is found in turn, within two claims
+    allow.delete('topic:zz');
+    let cursor = c2.heldCursor;
+    const got: string[] = [];
+    for (let i = 0; i < 2 && got.length === 0; i++) {
+      const c = await store.claim(0, 10, 10_000, 0, 100, allow, cursor);
+      got.push(...c.tasks.map((t) => t.id));
+      cursor = c.heldCursor;
+    }
+    expect(got).toEqual(['orders/0/101']);
+    expect((await store.claim(0, 10, 10_000, 0, 100, allow, cursor)).held).toBe(17);
+  });
+
   it('retry with keepAttempt puts a task back without counting the attempt', async () => {
     await store.schedule([taskOf(1, 'a', 'E')]);
     const [t] = (await store.claim(0, 10, 10_000)).tasks;
