@@ -120,13 +120,20 @@ end
 
 -- Claims, holds or pauses tasks just taken out of the due or held set; one
 -- Redis call per kind of write for the batch (redis.call has a fixed cost).
+-- Each task is placed once per call, whatever members of the held set name
+-- it (a stale member and a current one): a task is never claimed twice.
+local placedIds = {}
 local function place(ids, scores, raws, fromHeld)
   local token = redis.call('INCRBY', keys.seq, #ids) - #ids
   local taskArgs, leaseArgs, pausedArgs, deadArgs, heldArgs = {}, {}, {}, {}, {}
   for j, id in ipairs(ids) do
     local raw = raws[j]
     local verdict
-    if not taskReadable(raw) then
+    local again = placedIds[id]
+    placedIds[id] = true
+    if again then
+      -- met twice in this call: placed already
+    elseif not taskReadable(raw) then
       -- a stale held member (task gone or moved on) is only dropped
       if raw or not fromHeld then
         table.insert(out[4], id)
@@ -144,7 +151,7 @@ local function place(ids, scores, raws, fromHeld)
         pausedArgs[#pausedArgs + 1] = id
       elseif verdict then
         taskArgs[#taskArgs + 1] = id
-        taskArgs[#taskArgs + 1] = withState(raw, 'h')
+        taskArgs[#taskArgs + 1] = heldValue(raw, tonumber(scores[j]))
         heldArgs[#heldArgs + 1] = 0
         heldArgs[#heldArgs + 1] = heldMember(verdict, tonumber(scores[j]), id)
       else

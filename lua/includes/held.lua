@@ -4,9 +4,13 @@
 -- and a claim with tokens for a scope takes that scope's oldest ones
 -- directly. Every member has score 0 and reads
 -- '<scope>\0<due time, 13 digits>\0<task id>', so one scope's tasks are one
--- lexicographic range, in due order. The task's state is 'h'. A member whose
--- task is gone or no longer 'h' (skip, retry-now) is stale: it is dropped
--- when a claim meets it.
+-- lexicographic range, in due order. The task's state is 'h', and while it
+-- is held its token field (no lease is out: state 'h' fences nothing) keeps
+-- the due time of its member, so a script that takes it out of held (skip,
+-- doom, retry-now) finds its member from the task alone and removes it
+-- (leaveHeld). A member whose task is gone or no longer 'h' (left by an
+-- older zretry) is stale: it is dropped when a claim meets it, and a claim
+-- takes each task once whatever members name it.
 local HELD_SEP = '\0'
 
 local function heldMember(scope, dueAt, id)
@@ -52,4 +56,21 @@ end
 -- Whether the shard holds any task under scope.
 local function holdsAny(keys, scope)
   return #heldOf(keys, scope, 1) > 0
+end
+
+-- The value of a task that becomes held with its member's due time.
+local function heldValue(raw, dueAt)
+  return 'h' .. struct.pack('>I6', dueAt) .. string.sub(raw, 8)
+end
+
+-- Removes the held member of a task in state 'h' (raw its value): the
+-- member is under its topic or its error class, at the due time its token
+-- field keeps. Needs includes/pauses.lua (taskScopes).
+local function leaveHeld(keys, id, raw)
+  if not raw or string.sub(raw, 1, 1) ~= 'h' or not taskReadable(raw) then return end
+  local dueAt = struct.unpack('>I6', raw, 2)
+  local topic, class = taskScopes(raw)
+  local members = { heldMember('topic:' .. topic, dueAt, id) }
+  if class ~= '' then members[2] = heldMember('error:' .. class, dueAt, id) end
+  redis.call('ZREM', keys.held, unpack(members))
 end
