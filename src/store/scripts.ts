@@ -75,6 +75,8 @@ export interface CorruptClaim {
 export interface ClaimReply {
   /** Redis's time at the claim (ms). */
   now: number;
+  /** now is the worker's own estimate (dispatch control answered without asking Redis): not a clock reading to learn from. */
+  estimated?: boolean;
   /** When the shard next needs attention (next due time or lease deadline), or null if idle. */
   next: number | null;
   reaped: number;

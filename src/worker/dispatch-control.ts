@@ -36,7 +36,11 @@ export class DispatchControl {
   private throttles = new Map<string, number>();
   /** Every scope under control, as of the last answer of the control slot. */
   private states = new Map<string, ScopeMode>();
-  /** Redis time before which the namespace-wide limit has no tokens (no need to ask). */
+  /**
+   * Until when (performance.now(), a monotonic clock) the namespace-wide
+   * limit has no tokens, so there is no need to ask: measured from the
+   * grant's answer, never from the local wall clock, which may step.
+   */
   private allUntil = 0;
   private timer: NodeJS.Timeout | null = null;
   private failing = false;
@@ -161,7 +165,9 @@ export class DispatchControl {
    */
   async claim(shard: number, want: number, leaseMs: number, chain: number, redisNow: number): Promise<ClaimReply> {
     if (!this.active) return this.plainClaim(shard, want, leaseMs, chain);
-    if (this.states.has('all') && redisNow < this.allUntil) return idle(redisNow, this.allUntil);
+    const wait = this.allUntil - performance.now();
+    // the worker's estimate of Redis's now, handed back as it came: not a time Redis said (estimated: the worker keeps its clock offset)
+    if (this.states.has('all') && wait > 0) return { ...idle(redisNow, redisNow + Math.ceil(wait)), estimated: true };
     let g: GrantReply;
     try {
       g = await this.exchange(want);
@@ -178,8 +184,9 @@ export class DispatchControl {
         this.refund(s, n);
         this.pending.set(s, (this.pending.get(s) ?? 0) - n);
       }
-      this.allUntil = g.nextAll ?? g.now + this.cfg.syncMs;
-      return idle(g.now, this.allUntil);
+      const next = g.nextAll ?? g.now + this.cfg.syncMs;
+      this.allUntil = performance.now() + (next - g.now);
+      return idle(g.now, next);
     }
     // a claim under this grant (even with nothing limited): it releases the held tasks of scopes the grant does not limit
     let reply: ClaimReply;
