@@ -86,7 +86,8 @@ describe('claim with allowances: the held set', () => {
     await store.schedule([taskOf(1, 'a', 'E'), taskOf(2, 'a', 'E')]);
     await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 0]]));
     expect(await store.operate(['orders/0/2'], 'skip')).toEqual(['deleted']);
-    expect(await store.operate(['orders/0/1'], 'requeue')).toEqual(['paused']);
+    // retry-now makes a held task due now; the claim below holds it again (its class has no token)
+    expect(await store.operate(['orders/0/1'], 'requeue')).toEqual(['due-now']);
     const c = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 5], ['error:E', 0]]));
     expect(c.tasks).toEqual([]);
     expect((await store.shard(0).list('held', 0, 10)).tasks.map((t) => t.id)).toEqual(['orders/0/1']);
@@ -143,6 +144,20 @@ describe('claim with allowances: the held set', () => {
     const c = await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:a', 5]]));
     expect(c.tasks.map((t) => t.id)).toEqual([a.id]);
     expect(c.held).toBe(0);
+  });
+
+  it('doom and retry-now reach held tasks: a doomed held task is claimed for its dead letter even under a forced-open breaker', async () => {
+    await store.schedule([taskOf(1, 'a', 'Down'), taskOf(2, 'a', 'Down')]);
+    const forced = new Map([['error:Down', 0]]);
+    expect((await store.claim(0, 10, 10_000, 0, 100, forced)).held).toBe(2);
+    expect(await store.operate(['orders/0/1'], 'doom')).toEqual(['doomed']);
+    const c = await store.claim(0, 10, 10_000, 0, 100, forced);
+    expect(c.tasks.map((t) => [t.id, t.doomed])).toEqual([['orders/0/1', 'killed-by-operator']]);
+    expect(c.held).toBe(1);
+    // retry-now: due at once, and held again by the next claim while the breaker has no token
+    expect(await store.operate(['orders/0/2'], 'requeue')).toEqual(['due-now']);
+    expect((await store.stats()).total).toMatchObject({ held: 0, dueNow: 1 });
+    expect((await store.claim(0, 10, 10_000, 0, 100, forced)).held).toBe(1);
   });
 
   it('retry with keepAttempt puts a task back without counting the attempt', async () => {
