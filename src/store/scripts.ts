@@ -682,8 +682,12 @@ export class ControlScripts {
     private readonly keys: string[],
   ) {}
 
-  /** worker: who asks, how long its running counts hold, and how many tasks of each scope it runs now (concurrency limits). */
-  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number> } = NO_WORKER): Promise<GrantReply> {
+  /**
+   * worker: who asks, how long its running counts hold, how many tasks of
+   * each scope it runs now (concurrency limits), and the report's number
+   * (seq: a report sent again with the number it had is not applied twice).
+   */
+  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number>; seq?: number } = NO_WORKER): Promise<GrantReply> {
     const b = breaker;
     const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
     args.push(report.outcomes.size);
@@ -692,7 +696,7 @@ export class ControlScripts {
     for (const [scope, n] of report.refunds) args.push(scope, n);
     args.push(report.throttles.size);
     for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
-    args.push(worker.id, Math.round(worker.leaseMs), worker.running.size);
+    args.push(worker.id, Math.round(worker.leaseMs), worker.seq ?? 0, worker.running.size);
     for (const [scope, n] of worker.running) args.push(scope, n);
     const [now, grants, nextAll, nextAny, states, transitions, nextsFlat] = await this.redis.zrGrant(...args);
     const nexts = new Map<string, number | null>();

@@ -71,6 +71,10 @@ export class DispatchControl {
    */
   private readonly pending = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The number of this worker's last report (grant-4.lua applies each number once). */
+  private reportSeq = 0;
+  /** A report whose call failed: sent again as it was, with its number, before anything newer (it may have been applied). */
+  private unsent: { seq: number; report: ControlReport } | null = null;
 
   constructor(
     private readonly store: TaskStore,
@@ -103,7 +107,8 @@ export class DispatchControl {
     this.events.off('retried', this.onRetried);
     this.events.off('dead', this.onDead);
     this.events.off('deferred', this.onDeferred);
-    if (this.outcomes.size + this.refunds.size + this.throttles.size > 0) await this.sync();
+    // a report sent again goes alone: what came after it takes one more call
+    for (let i = 0; i < 2 && (this.unsent || this.outcomes.size + this.refunds.size + this.throttles.size > 0); i++) await this.sync();
   }
 
   /** Whether anything is under control (limits, breakers, throttles): then claims ask for tokens and take no chains. */
@@ -193,7 +198,8 @@ export class DispatchControl {
     try {
       reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances, this.cursors.get(shard) ?? '');
     } catch (e) {
-      for (const [s, n] of g.grants) this.refund(s, n);
+      // not refunded: the claim may have run and only its answer been lost (its tokens used); tokens given
+      // up cost a little rate, tokens refunded twice would dispatch past the limit
       throw e;
     } finally {
       // the tasks claimed start before anything else can ask (the worker's loop takes the answer first)
@@ -276,26 +282,29 @@ export class DispatchControl {
 
   /** Sends the report (kept for the next call if this one fails), asks for want tokens, and takes in the answer. */
   private async exchangeNow(want: number): Promise<GrantReply> {
-    const report: ControlReport = { outcomes: this.outcomes, refunds: this.refunds, throttles: this.throttles };
-    this.outcomes = new Map();
-    this.refunds = new Map();
-    this.throttles = new Map();
+    const pending = this.unsent ?? { report: { outcomes: this.outcomes, refunds: this.refunds, throttles: this.throttles }, seq: 0 };
+    const report: ControlReport = pending.report;
+    let seq = pending.seq;
+    if (!this.unsent) {
+      this.outcomes = new Map();
+      this.refunds = new Map();
+      this.throttles = new Map();
+      if (report.outcomes.size + report.refunds.size + report.throttles.size > 0) seq = ++this.reportSeq;
+    }
     let g: GrantReply;
     try {
       // counts a worker reported hold for a few reports: a worker that stops is forgotten after that
       const running = new Map(this.active ? this.running() : []);
       for (const [s, n] of this.pending) if (n > 0) running.set(s, (running.get(s) ?? 0) + n);
-      const worker = { id: this.id, leaseMs: Math.max(2_000, 4 * this.cfg.syncMs), running };
+      const worker = { id: this.id, leaseMs: Math.max(2_000, 4 * this.cfg.syncMs), running, seq };
       g = await this.store.control.grant(want, this.breaker, report, worker);
     } catch (e) {
-      for (const [s, o] of report.outcomes) {
-        const mine = this.outcomes.get(s) ?? { ok: 0, fail: 0, probeOk: 0 };
-        this.outcomes.set(s, { ok: mine.ok + o.ok, fail: mine.fail + o.fail, probeOk: mine.probeOk + (o.probeOk ?? 0) });
-      }
-      for (const [s, n] of report.refunds) this.refund(s, n);
-      for (const [s, ms] of report.throttles) this.throttles.set(s, Math.max(this.throttles.get(s) ?? 0, ms));
+      // the script may have run and only its answer been lost: the same report goes again with the same number,
+      // which the control slot applies at most once (merged into a newer one it would count twice)
+      if (seq > 0) this.unsent = { seq, report };
       throw e;
     }
+    this.unsent = null;
     // the places granted count as this worker's until its claim answers (claim() takes them off)
     for (const [s, n] of g.grants) if (s !== 'all' && n > 0) this.pending.set(s, (this.pending.get(s) ?? 0) + n);
     this.states = g.states;

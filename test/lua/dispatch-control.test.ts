@@ -221,6 +221,27 @@ describe('grant: the breaker', () => {
   });
 });
 
+describe('grant: a report is applied once', () => {
+  it('a report sent again with its number (its answer was lost) is not counted twice; a newer number is', async () => {
+    const w = { id: 'w1', leaseMs: 2_000, running: new Map<string, number>() };
+    const fails = report({ outcomes: new Map([['error:Down', { ok: 0, fail: 2 }]]) });
+    await store.control.grant(0, BREAKER, fails, { ...w, seq: 1 });
+    // the same call again (a client resending it after a reconnect): 4 failures would open the breaker
+    const again = await store.control.grant(0, BREAKER, fails, { ...w, seq: 1 });
+    expect(again.states.has('error:Down')).toBe(false);
+    // refunds too: a bucket of 3, all taken, 2 given back once
+    await store.control.setLimit('topic:a', 1, 3);
+    expect((await store.control.grant(3, BREAKER, none(), w)).grants.get('topic:a')).toBe(3);
+    const refund = report({ refunds: new Map([['topic:a', 2]]) });
+    await store.control.grant(0, BREAKER, refund, { ...w, seq: 2 });
+    await store.control.grant(0, BREAKER, refund, { ...w, seq: 2 });
+    expect((await store.control.grant(5, BREAKER, none(), w)).grants.get('topic:a')).toBe(2);
+    // the next report is applied
+    const opened = await store.control.grant(0, BREAKER, fails, { ...w, seq: 3 });
+    expect(opened.states.get('error:Down')).toBe('open');
+  });
+});
+
 describe('grant: concurrency per topic', () => {
   it('workers share what is free; a grant counts at once; a worker that stops reporting is forgotten after its lease', async () => {
     await store.control.setLimit('topic:t', null, null, 3);
