@@ -50,6 +50,8 @@ export class DispatchControl {
    * every limit is gone.
    */
   private heldSeen = false;
+  /** An exchange under way for deaths to confirm (confirmDeath). */
+  private refreshing: Promise<GrantReply> | null = null;
   /** Per shard, where the last claim left off among its held scopes (claim-11.lua takes them in turn). */
   private readonly cursors = new Map<number, string>();
   private readonly breaker: BreakerArgs;
@@ -156,7 +158,9 @@ export class DispatchControl {
    */
   async confirmDeath(task: ClaimedTask): Promise<Deferral | null> {
     try {
-      await this.exchange(0);
+      // deaths at the same time share one exchange
+      this.refreshing ??= this.exchange(0).finally(() => (this.refreshing = null));
+      await this.refreshing;
     } catch {
       return { reason: 'breaker-unknown', delayMs: Math.max(1_000, 2 * this.cfg.syncMs) };
     }
