@@ -17,9 +17,11 @@
     token     the fencing token of the claim
     f         the number of followers that succeeded, then their ids in
               chain order
-    tail      '' none, 'r' or 'h': what becomes of the follower that failed
-              right after them; with 'r' or 'h' its id follows, and with
-              'r' its delay (ms) and its error (opaque JSON)
+    tail      '' none, 'r', 'k' or 'h': what becomes of the follower that
+              failed right after them; with 'r', 'k' or 'h' its id follows,
+              and with 'r' or 'k' its delay (ms) and its error (opaque
+              JSON); 'k' is 'r' keeping its attempt (the follower was
+              throttled, or its breaker is open: dispatch control)
 
   Returns three numbers per item:
     code      1 acked, -1 gone, -2 lease lost (stale token: another claim
@@ -54,7 +56,7 @@ for i = 1, n do
   at = at + f
   it.tail = ARGV[at]
   at = at + 1
-  if it.tail == 'r' then
+  if it.tail == 'r' or it.tail == 'k' then
     it.tailId, it.delay, it.err = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
     at = at + 3
   elseif it.tail == 'h' then
@@ -135,8 +137,8 @@ for _, c in ipairs(chains) do
   if t then
     redis.call('ZREM', keys.waiting, waitingMember(agg, t[10], it.tailId))
     redis.call('HSET', keys.aggs, agg, it.tailId)
-    if it.tail == 'r' then
-      t[1] = t[1] + 1
+    if it.tail == 'r' or it.tail == 'k' then
+      if it.tail == 'r' then t[1] = t[1] + 1 end
       t[3] = 'd'
       if t[5] == 0 then t[5] = now end
       t[6] = it.err

@@ -30,8 +30,19 @@
   ARGV[3]     reap limit, the most expired leases to return per call
   ARGV[4]     k, the most followers one head takes along (0: no chains)
   ARGV[5]     the most followers in all in this call (bounds its work)
-  ARGV[6]     m, the number of limited scopes (0 or absent: none)
+  ARGV[6]     m, the number of limited scopes; absent: a plain claim, made
+              without a grant of this round (see below)
   ARGV[7..]   m pairs: scope, tasks of it this call may take
+  then        a cursor: the held scope the caller's last claim of this
+              shard looked at last ('' or absent: from the start)
+
+  Only a claim carrying a grant (ARGV[6] given, even 0) touches the held
+  set: it takes held tasks of scopes with tokens, and of scopes the grant
+  does not list as limited (their limit is gone). A plain claim leaves held
+  tasks where they are (fail closed: a worker that has not heard from the
+  control slot, or not yet of a new breaker, must not release what an open
+  breaker holds); it still reports how many are held, so that the worker
+  turns to claiming under control.
 
   Returns { now, next, reaped, corrupt, claimed, used, held, scopes } where
     now      Redis's time (ms)
@@ -49,7 +60,12 @@
     used     per limited scope given, in the order given, how many of its
              tasks were claimed (the caller gives the rest back)
     held     how many tasks the held set of the shard holds now
-    scopes   the scopes that held tasks when the call began (at most 16)
+    scopes   the scopes that held tasks when the call began: every limited
+             scope given that holds some, and the others this call looked
+             at in turn (at most 16)
+    cursor   the last held scope looked at in turn: the next claim's cursor
+    more     1 when held scopes were left out of this turn (the next claim
+             goes on from cursor), else 0
 ]]
 --@include now-ms
 --@include task
@@ -69,6 +85,7 @@ local k = tonumber(ARGV[4] or 0)
 local budget = tonumber(ARGV[5] or 0)
 if pauses and pauses.any then k = 0 end
 
+local granted = ARGV[6] ~= nil and ARGV[6] ~= ''
 local limits = tonumber(ARGV[6] or 0)
 local allow, scopeOrder, used = {}, {}, {}
 for i = 1, limits do
@@ -79,7 +96,8 @@ for i = 1, limits do
 end
 if limits > 0 then k = 0 end
 
-local out = { now, -1, reaped, {}, '', {}, 0, {} }
+local cursor = ARGV[7 + limits * 2] or ''
+local out = { now, -1, reaped, {}, '', {}, 0, {}, cursor, 0 }
 local heads = {}
 local claimed, examined = 0, 0
 
@@ -102,13 +120,20 @@ end
 
 -- Claims, holds or pauses tasks just taken out of the due or held set; one
 -- Redis call per kind of write for the batch (redis.call has a fixed cost).
+-- Each task is placed once per call, whatever members of the held set name
+-- it (a stale member and a current one): a task is never claimed twice.
+local placedIds = {}
 local function place(ids, scores, raws, fromHeld)
   local token = redis.call('INCRBY', keys.seq, #ids) - #ids
   local taskArgs, leaseArgs, pausedArgs, deadArgs, heldArgs = {}, {}, {}, {}, {}
   for j, id in ipairs(ids) do
     local raw = raws[j]
     local verdict
-    if not taskReadable(raw) then
+    local again = placedIds[id]
+    placedIds[id] = true
+    if again then
+      -- met twice in this call: placed already
+    elseif not taskReadable(raw) then
       -- a stale held member (task gone or moved on) is only dropped
       if raw or not fromHeld then
         table.insert(out[4], id)
@@ -126,7 +151,7 @@ local function place(ids, scores, raws, fromHeld)
         pausedArgs[#pausedArgs + 1] = id
       elseif verdict then
         taskArgs[#taskArgs + 1] = id
-        taskArgs[#taskArgs + 1] = withState(raw, 'h')
+        taskArgs[#taskArgs + 1] = heldValue(raw, tonumber(scores[j]))
         heldArgs[#heldArgs + 1] = 0
         heldArgs[#heldArgs + 1] = heldMember(verdict, tonumber(scores[j]), id)
       else
@@ -149,26 +174,46 @@ local function place(ids, scores, raws, fromHeld)
 end
 
 -- Held tasks first (they have waited longest): of every scope that has
--- tokens or no longer has a limit, up to what it may take. At most
--- HELD_SCOPES scopes are looked at per call.
+-- tokens, read directly (bounded by the number of allowances), then of
+-- scopes no longer limited, up to what the call may take. Those are found
+-- in turn from the caller's cursor, at most HELD_SCOPES per call, so every
+-- held scope is reached however many scopes without tokens sort before it.
 local HELD_SCOPES = 16
-if not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
-  out[8] = heldScopes(keys, HELD_SCOPES)
-  for _, scope in ipairs(out[8]) do
-    if claimed >= n then break end
+local function takeHeld(scope, max)
+  local members = heldOf(keys, scope, max)
+  if #members == 0 then return end
+  redis.call('ZREM', keys.held, unpack(members))
+  local ids, scores = {}, {}
+  for j, member in ipairs(members) do
+    local _, dueAt, id = heldParts(member)
+    ids[j], scores[j] = id, dueAt
+  end
+  place(ids, scores, redis.call('HMGET', keys.tasks, unpack(ids)), true)
+end
+if granted and not (pauses and pauses.all) and redis.call('EXISTS', keys.held) == 1 then
+  for _, scope in ipairs(scopeOrder) do
     local a = allow[scope]
-    if a == nil or a > 0 then
-      local members = heldOf(keys, scope, math.min(a or n, n - claimed))
-      if #members > 0 then
-        redis.call('ZREM', keys.held, unpack(members))
-        local ids, scores = {}, {}
-        for j, member in ipairs(members) do
-          local _, dueAt, id = heldParts(member)
-          ids[j], scores[j] = id, dueAt
-        end
-        place(ids, scores, redis.call('HMGET', keys.tasks, unpack(ids)), true)
+    if a > 0 and claimed < n then takeHeld(scope, math.min(a, n - claimed)) end
+    -- a limited scope that still holds tasks here: the worker wakes when it has tokens
+    if holdsAny(keys, scope) then out[8][#out[8] + 1] = scope end
+  end
+  local scopes, more = heldScopesFrom(keys, cursor, HELD_SCOPES)
+  out[10] = more and 1 or 0
+  for _, scope in ipairs(scopes) do
+    if claimed >= n then
+      out[10] = 1
+      break
+    end
+    if allow[scope] == nil then
+      out[8][#out[8] + 1] = scope
+      takeHeld(scope, n - claimed)
+      -- a scope with more than the call could take is looked at again first
+      if claimed >= n then
+        out[10] = 1
+        break
       end
     end
+    out[9] = scope
   end
 end
 

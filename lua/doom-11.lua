@@ -1,6 +1,6 @@
 --[[
   Operator: sends tasks to the dead-letter topic. Each is marked doomed; a
-  due head is made due now, so a worker writes its dead letter (without
+  due head (or one a dispatch limit holds) is made due now, so a worker writes its dead letter (without
   running the handler) and kills it, and the follower policy applies. A
   waiting task is written when it reaches the head of its queue.
 
@@ -16,6 +16,8 @@
 --@include wake
 --@include shard-keys
 --@include operator-refusal
+--@include pauses
+--@include held
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -31,6 +33,12 @@ for i = 1, n do
     code = -5
   else
     m[8] = 'killed-by-operator'
+    if m[3] == 'h' then
+      -- held back by a dispatch limit (an open breaker, forced or not): a
+      -- doomed task needs no token, so it leaves the held set and is due now
+      leaveHeld(keys, id, m.raw)
+      m[3] = 'd'
+    end
     if m[3] == 'd' then
       addDue(keys.due, keys.channel, id, now)
     end

@@ -22,12 +22,18 @@
   ARGV[1]     want: tokens asked of each limited scope (0: none)
   ARGV[2]     breaker settings: '<on 0|1> <failure rate 0..1> <min attempts>
               <windowMs> <probeMs> <rampStart> <rampDoublingMs> <rampEnd>'
-  ARGV[3]     r, then r triples: scope, outcomes that succeeded, that failed
+  ARGV[3]     r, then r quadruples: scope, outcomes that succeeded, that
+              failed, probes that succeeded (of those that succeeded: tasks
+              the worker claimed with the scope's probe token)
   then        u, then u pairs: scope, tokens granted before and not used
   then        h, then h pairs: scope, milliseconds a handler asked to wait
   then        the worker's id, how long its running counts hold (ms: it
-              reports again before that, or it is taken for gone), c, then
-              c pairs: scope, tasks of it the worker is running now
+              reports again before that, or it is taken for gone), the
+              report's sequence number (0: none; a worker numbers its
+              reports 1, 2, ... and sends a report whose answer it did not
+              get again with the same number: a number it sent before is
+              not applied twice), c, then c pairs: scope, tasks of it the
+              worker is running now
 
   Returns { now, grants, nextAll, nextAny, states, transitions, nexts } where
     grants       flat scope, tokens pairs, every limited scope (want > 0)
@@ -67,11 +73,35 @@ local function entry(scope)
   return st
 end
 
+-- where each part of the arguments begins
+local uAt = 3 + 1 + 4 * tonumber(ARGV[3])
+local hAt = uAt + 1 + 2 * tonumber(ARGV[uAt])
+local wAt = hAt + 1 + 2 * tonumber(ARGV[hAt])
+local workerId, countLease, reportSeq = ARGV[wAt], tonumber(ARGV[wAt + 1]), tonumber(ARGV[wAt + 2])
+
+-- A report is applied once: the last number applied per worker is kept
+-- (window field 'reports', JSON id -> { seq, until }; a worker not heard of
+-- for an hour is forgotten). A repeat (the worker did not get the answer,
+-- or its client sent the call again after a reconnect) is only a grant.
+local fresh = true
+if reportSeq > 0 then
+  local ok, seen = pcall(cjson.decode, redis.call('HGET', keys.window, 'reports') or '{}')
+  if not ok or type(seen) ~= 'table' then seen = {} end
+  local mine = seen[workerId]
+  if mine and mine[1] >= reportSeq then fresh = false end
+  local kept = {}
+  for id, e in pairs(seen) do
+    if e[2] >= now then kept[id] = e end
+  end
+  if fresh then kept[workerId] = { reportSeq, now + 3600000 } end
+  redis.call('HSET', keys.window, 'reports', cjson.encode(kept))
+end
+
 -- outcomes: the breaker's window, and its transitions
 local at = 3
-for _ = 1, tonumber(ARGV[at]) do
-  local scope, ok, fail = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  at = at + 3
+for _ = 1, fresh and tonumber(ARGV[at]) or 0 do
+  local scope, ok, fail, probeOk = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  at = at + 4
   local w = redis.call('HGET', keys.window, scope)
   local start, wok, wfail = 0, 0, 0
   if w then
@@ -82,8 +112,10 @@ for _ = 1, tonumber(ARGV[at]) do
   wok, wfail = wok + ok, wfail + fail
   local st = active[scope]
   if st and st.b == 'open' then
-    -- a success (a probe, or a task that was under way) says the dependency is back
-    if ok > 0 and force[scope] ~= 'open' then
+    -- only a probe's success says the dependency is back: other successes
+    -- while open (tasks that were under way when it opened, under a partial
+    -- outage up to 1 - failureRate of them) do not close it
+    if probeOk > 0 and force[scope] ~= 'open' then
       st = entry(scope)
       transition(keys, transitions, now, scope, 'closed', { probes = st.n, openMs = now - (st.o or now), by = 'probe' })
       st.b, st.r, st.o, st.p, st.n = 'ramp', now, nil, nil, nil
@@ -99,8 +131,8 @@ for _ = 1, tonumber(ARGV[at]) do
 end
 
 -- tokens given back; a probe given back may go to the next claim at once
-at = at + 1
-for _ = 1, tonumber(ARGV[at]) do
+at = uAt
+for _ = 1, fresh and tonumber(ARGV[at]) or 0 do
   local scope, n = ARGV[at + 1], tonumber(ARGV[at + 2])
   at = at + 2
   local st = active[scope]
@@ -111,8 +143,8 @@ for _ = 1, tonumber(ARGV[at]) do
 end
 
 -- throttles: no dispatch of the scope until then, and a ramp after
-at = at + 1
-for _ = 1, tonumber(ARGV[at]) do
+at = hAt
+for _ = 1, fresh and tonumber(ARGV[at]) or 0 do
   local scope, ms = ARGV[at + 1], tonumber(ARGV[at + 2])
   at = at + 2
   local st = active[scope]
@@ -124,10 +156,8 @@ for _ = 1, tonumber(ARGV[at]) do
 end
 
 -- the worker's running counts
-at = at + 1
-local workerId, countLease = ARGV[at], tonumber(ARGV[at + 1])
 local running = {}
-at = at + 2
+at = wAt + 3
 for _ = 1, tonumber(ARGV[at]) do
   running[ARGV[at + 1]] = tonumber(ARGV[at + 2])
   at = at + 2

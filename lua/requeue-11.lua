@@ -17,7 +17,8 @@
 
   Returns one code per id: 1 due now, 2 replayed behind its aggregate's
   head, -1 gone, -3 waiting behind its head (it runs after the head),
-  -4 in flight (a worker holds it now), -6 held back by a pause or a dispatch limit, -7 its
+  -4 in flight (a worker holds it now), -6 held back by a pause (a task a dispatch limit holds is made due
+  now: the next claim holds it again if its limit still has no token), -7 its
   value cannot be read.
 ]]
 --@include now-ms
@@ -27,6 +28,8 @@
 --@include shard-keys
 --@include promote-next
 --@include operator-refusal
+--@include pauses
+--@include held
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -41,8 +44,15 @@ for i = 1, n do
     -- refused
   elseif m[3] == 'w' then
     code = -3
-  elseif m[3] == 'p' or m[3] == 'h' then
+  elseif m[3] == 'p' then
     code = -6
+  elseif m[3] == 'h' then
+    -- held by a dispatch limit: due now; the next claim holds it again if its limit still has no token
+    leaveHeld(keys, id, m.raw)
+    m[3] = 'd'
+    setTask(keys, id, m)
+    addDue(keys.due, keys.channel, id, now)
+    code = 1
   elseif m[3] == 'd' then
     addDue(keys.due, keys.channel, id, now)
     code = 1

@@ -18,6 +18,8 @@
 --@include promote-next
 --@include leave-head
 --@include operator-refusal
+--@include pauses
+--@include held
 
 local keys = shardKeys(ARGV[1])
 local n = tonumber(ARGV[2])
@@ -29,6 +31,7 @@ for i = 1, n do
   -- an unreadable task is deleted as it is: its aggregate, if it headed one, is freed by unhold
   local code = (refused == -7 and 1) or refused or 1
   if code == 1 then
+    if m and m[3] == 'h' then leaveHeld(keys, id, m.raw) end
     if m and m[3] ~= 'x' then leaveAggregate(keys, id, m, now, false, false) end
     redis.call('ZREM', keys.inflight, id)
     redis.call('ZREM', keys.due, id)

@@ -28,7 +28,7 @@ export interface ZRetryEvents {
   /** An outcome was refused because another claim owns the task now. */
   'lease-lost': [{ id: string; shard: number; op: string }];
   /** A failed task went back without counting an attempt: its handler was throttled, or a breaker of its scopes is open. */
-  deferred: [{ task: ClaimedTask; reason: 'throttled' | 'breaker-open'; delayMs: number }];
+  deferred: [{ task: ClaimedTask; reason: 'throttled' | 'breaker-open' | 'breaker-unknown'; delayMs: number }];
   /** A dispatch scope changed state (a breaker opened, probed, closed; a throttle; a ramp ended; an operator's limit). */
   'dispatch-transition': [ControlTransition];
   /** A Redis call failed; the work is kept and tried again. */

@@ -75,6 +75,8 @@ export interface CorruptClaim {
 export interface ClaimReply {
   /** Redis's time at the claim (ms). */
   now: number;
+  /** now is the worker's own estimate (dispatch control answered without asking Redis): not a clock reading to learn from. */
+  estimated?: boolean;
   /** When the shard next needs attention (next due time or lease deadline), or null if idle. */
   next: number | null;
   reaped: number;
@@ -87,8 +89,12 @@ export interface ClaimReply {
   used: Map<string, number>;
   /** Tasks in the shard's held set after the claim (a dispatch limit holds them back). */
   held: number;
-  /** The scopes whose tasks the shard held when the claim began (at most 16). */
+  /** Scopes whose tasks the shard held when the claim began: the limited ones given that hold some, and up to 16 others looked at in turn. */
   heldScopes: string[];
+  /** The last held scope looked at in turn: pass it to the shard's next claim, so every held scope is reached. */
+  heldCursor: string;
+  /** Held scopes were left out of this turn (the next claim goes on from heldCursor). */
+  heldMore: boolean;
 }
 
 const SCHEDULE_CODES: Record<number, ScheduleOutcome> = { 1: 'scheduled', 2: 'queued', 0: 'duplicate' };
@@ -310,15 +316,17 @@ export class ShardScripts {
    * followers along (at most `chainBudget` in all), returned as its
    * `followers`, under the head's token.
    */
-  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
+  async claim(n: number, leaseMs: number, reapLimit: number, chain = 0, chainBudget = 0, allowances?: ReadonlyMap<string, number>, heldCursor = ''): Promise<ClaimReply> {
     const args: Arg[] = [...this.keys, n, Math.round(leaseMs), reapLimit, chain, chainBudget];
     const scopes = allowances ? [...allowances.keys()] : [];
-    if (allowances && scopes.length > 0) {
+    // allowances given (even none): a claim under a grant of this round, which may release held tasks
+    if (allowances) {
       args.push(scopes.length);
       for (const [scope, a] of allowances) args.push(scope, a);
+      args.push(heldCursor);
     }
     const reply = await this.redis.zrClaimBuffer(...args);
-    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[]];
+    const [now, next, reaped, corruptMeta, claimed, used, held, heldScopes, cursor, more] = reply as [number, number, number, Buffer[], Buffer, number[], number, Buffer[], Buffer, number];
     const out: ClaimReply = {
       now,
       next: next < 0 ? null : next,
@@ -329,6 +337,8 @@ export class ShardScripts {
       used: new Map(scopes.map((s, i) => [s, used[i] ?? 0])),
       held,
       heldScopes: heldScopes.map(String),
+      heldCursor: String(cursor),
+      heldMore: more === 1,
     };
     // claimed: per task an I2 id length, the id, an I6 due time, an I2 count of the followers
     // right after it, an I4 value length, the value (lua/claim-11.lua)
@@ -399,7 +409,7 @@ export class ShardScripts {
       if (it.followers) args.push(...it.followers);
       const tail = it.tail;
       if (!tail) args.push('');
-      else if (tail.kind === 'retry') args.push('r', tail.id, Math.max(0, Math.round(tail.delayMs)), encodeError(tail.error));
+      else if (tail.kind === 'retry') args.push(tail.keepAttempt ? 'k' : 'r', tail.id, Math.max(0, Math.round(tail.delayMs)), encodeError(tail.error));
       else args.push('h', tail.id);
     }
     const flat = await this.redis.zrAck(...args);
@@ -579,7 +589,8 @@ export interface AckItem {
   /** Followers that succeeded, in chain order. */
   followers?: readonly string[];
   /** The follower that failed right after them: due again after delayMs, or handed over (in flight under this token). */
-  tail?: { kind: 'retry'; id: string; delayMs: number; error: TaskError } | { kind: 'handover'; id: string };
+  /** keepAttempt: the follower's failure does not count (throttled, or its breaker is open). */
+  tail?: { kind: 'retry'; id: string; delayMs: number; error: TaskError; keepAttempt?: boolean } | { kind: 'handover'; id: string };
 }
 
 /** What became of one ack item. */
@@ -610,8 +621,8 @@ export interface BreakerArgs {
 
 /** What one worker tells the control slot at a grant. */
 export interface ControlReport {
-  /** Per scope: dispatched tasks that succeeded and that failed. */
-  outcomes: ReadonlyMap<string, { ok: number; fail: number }>;
+  /** Per scope: dispatched tasks that succeeded and that failed; probeOk: of the successes, probes (only a probe's success closes an open breaker). */
+  outcomes: ReadonlyMap<string, { ok: number; fail: number; probeOk?: number }>;
   /** Per scope: tokens granted before and not used. */
   refunds: ReadonlyMap<string, number>;
   /** Per scope: the longest wait a throttled handler asked for (ms). */
@@ -671,17 +682,21 @@ export class ControlScripts {
     private readonly keys: string[],
   ) {}
 
-  /** worker: who asks, how long its running counts hold, and how many tasks of each scope it runs now (concurrency limits). */
-  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number> } = NO_WORKER): Promise<GrantReply> {
+  /**
+   * worker: who asks, how long its running counts hold, how many tasks of
+   * each scope it runs now (concurrency limits), and the report's number
+   * (seq: a report sent again with the number it had is not applied twice).
+   */
+  async grant(want: number, breaker: BreakerArgs, report: ControlReport, worker: { id: string; leaseMs: number; running: ReadonlyMap<string, number>; seq?: number } = NO_WORKER): Promise<GrantReply> {
     const b = breaker;
     const args: Arg[] = [...this.keys, want, `${b.enabled ? 1 : 0} ${b.failureRate} ${b.minAttempts} ${b.windowMs} ${b.probeIntervalMs} ${b.rampStartRate} ${b.rampDoublingMs} ${b.rampEndRate}`];
     args.push(report.outcomes.size);
-    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail);
+    for (const [scope, o] of report.outcomes) args.push(scope, o.ok, o.fail, o.probeOk ?? 0);
     args.push(report.refunds.size);
     for (const [scope, n] of report.refunds) args.push(scope, n);
     args.push(report.throttles.size);
     for (const [scope, ms] of report.throttles) args.push(scope, Math.max(0, Math.round(ms)));
-    args.push(worker.id, Math.round(worker.leaseMs), worker.running.size);
+    args.push(worker.id, Math.round(worker.leaseMs), worker.seq ?? 0, worker.running.size);
     for (const [scope, n] of worker.running) args.push(scope, n);
     const [now, grants, nextAll, nextAny, states, transitions, nextsFlat] = await this.redis.zrGrant(...args);
     const nexts = new Map<string, number | null>();

@@ -124,9 +124,9 @@ export class TaskStore {
    * aggregate takes up to chain of its waiting followers along (at most
    * maxBatch tasks in all per call).
    */
-  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch, allowances?: ReadonlyMap<string, number>): Promise<ClaimReply> {
+  claim(shard: number, n: number, leaseMs: number, chain = 0, reapLimit = this.options.maxBatch, allowances?: ReadonlyMap<string, number>, heldCursor = ''): Promise<ClaimReply> {
     const heads = Math.min(n, this.options.maxBatch);
-    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0, allowances);
+    return this.shard(shard).claim(heads, leaseMs, reapLimit, chain, chain > 0 ? Math.max(0, this.options.maxBatch - heads) : 0, allowances, heldCursor);
   }
 
   /** Acks claimed tasks whose handler succeeded. */

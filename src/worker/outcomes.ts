@@ -41,7 +41,16 @@ export interface OutcomeOptions {
   maxStackChars: number;
   /** Whether a failure goes back without counting an attempt (dispatch control: a throttle, an open breaker); null: judge it. */
   defer?: (task: ClaimedTask, err: unknown) => Deferral | null;
+  /**
+   * Asked before a task dies of its attempts or time budget: whether it
+   * goes back instead, keeping its attempt (its breaker is open as of now,
+   * or nobody can tell); null: it dies.
+   */
+  confirmDeath?: (task: ClaimedTask) => Promise<Deferral | null>;
 }
+
+/** Deaths a breaker open now turns into a deferral: a run of retriable failures, not a verdict on the record. */
+const BREAKER_DEATHS = new Set<string>(['attempts-exhausted', 'time-budget-exhausted']);
 
 /**
  * A success to ack: a task, or a chain's head with its followers that
@@ -52,7 +61,7 @@ type AckQueued = {
   task: ClaimedTask;
   durationMs: number;
   followers: ClaimedTask[];
-  tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
+  tail?: { task: ClaimedTask; kind: 'retry'; delayMs: number; error: TaskError; deferred?: Deferral['reason'] } | { task: ClaimedTask; kind: 'handover'; onTail: (applied: boolean) => void };
 };
 type RetryItem = { task: ClaimedTask; delayMs: number; error: TaskError; doom?: DeadKind; deferred?: Deferral['reason'] };
 type KillItem = { task: ClaimedTask; reason: DeadReason };
@@ -112,12 +121,21 @@ export class Outcomes {
       this.kick(task.shard);
       return;
     }
-    const { error, decision } = this.judge(task, err, attempt);
+    const { error, decision } = this.judge(task, err);
     if (decision.action === 'retry') {
+      if (attempt) settle(attempt, 'retry', decision.delayMs);
       this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
       this.kick(task.shard);
       return;
     }
+    const late = BREAKER_DEATHS.has(decision.reason) ? await this.opts.confirmDeath?.(task) : null;
+    if (late) {
+      if (attempt) settle(attempt, 'retry', late.delayMs);
+      this.queue(task.shard).retries.push({ task, delayMs: late.delayMs, error, deferred: late.reason });
+      this.kick(task.shard);
+      return;
+    }
+    if (attempt) settle(attempt, 'dead');
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
   }
 
@@ -128,8 +146,18 @@ export class Outcomes {
    * must die, in flight under the chain's token so that its dead letter is
    * written as for any claimed task (in the background: drain() waits).
    */
-  chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): void {
-    const { error, decision } = this.judge(failed, err, attempt);
+  async chainFailed(head: ClaimedTask, durationMs: number, ok: ClaimedTask[], failed: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
+    // dispatch control as for any task: a throttled follower, or one of an open breaker, goes back keeping its attempt
+    let deferral = this.opts.defer?.(failed, err) ?? null;
+    const { error, decision } = this.judge(failed, err);
+    if (!deferral && decision.action === 'dead' && BREAKER_DEATHS.has(decision.reason)) deferral = (await this.opts.confirmDeath?.(failed)) ?? null;
+    if (deferral) {
+      if (attempt) settle(attempt, 'retry', deferral.delayMs);
+      this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: deferral.delayMs, error, deferred: deferral.reason } });
+      this.kick(head.shard);
+      return;
+    }
+    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     if (decision.action === 'retry') {
       this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'retry', delayMs: decision.delayMs, error } });
     } else {
@@ -146,8 +174,8 @@ export class Outcomes {
     this.kick(head.shard);
   }
 
-  /** The decision after a failed attempt of task (which ends the attempt's span, if traced). */
-  private judge(task: ClaimedTask, err: unknown, attempt?: Failure) {
+  /** The decision after a failed attempt of task (the caller ends the attempt's span, if traced, with it). */
+  private judge(task: ClaimedTask, err: unknown) {
     const error = describeError(err, this.opts.maxStackChars);
     const now = this.redisNow();
     const decision = decide(this.opts.policy, {
@@ -158,7 +186,6 @@ export class Outcomes {
       error: err,
       classification: classify(err, this.opts.classifier),
     });
-    if (attempt) settle(attempt, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
     return { error, decision };
   }
 
@@ -299,7 +326,10 @@ export class Outcomes {
       const tail = a.tail;
       if (!tail) return;
       const applied = r.outcome === 'ok' && r.acked === a.followers.length && r.tailApplied;
-      if (tail.kind === 'retry' && applied) this.events.emit('retried', { task: tail.task, delayMs: tail.delayMs, error: tail.error });
+      if (tail.kind === 'retry' && applied) {
+        if (tail.deferred) this.events.emit('deferred', { task: tail.task, reason: tail.deferred, delayMs: tail.delayMs });
+        else this.events.emit('retried', { task: tail.task, delayMs: tail.delayMs, error: tail.error });
+      }
       if (tail.kind === 'handover') tail.onTail(applied);
     });
   }
@@ -331,7 +361,7 @@ export function lease(t: ClaimedTask): Lease {
 function ackItem(a: AckQueued): AckItem & { shard: number } {
   const item: AckItem & { shard: number } = lease(a.task);
   if (a.followers.length > 0) item.followers = a.followers.map((f) => f.id);
-  if (a.tail) item.tail = a.tail.kind === 'retry' ? { kind: 'retry', id: a.tail.task.id, delayMs: a.tail.delayMs, error: a.tail.error } : { kind: 'handover', id: a.tail.task.id };
+  if (a.tail) item.tail = a.tail.kind === 'retry' ? { kind: 'retry', id: a.tail.task.id, delayMs: a.tail.delayMs, error: a.tail.error, keepAttempt: a.tail.deferred !== undefined } : { kind: 'handover', id: a.tail.task.id };
   return item;
 }
 

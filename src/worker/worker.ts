@@ -143,7 +143,7 @@ export class Worker {
   private readonly answers: ClaimResult[] = [];
   private readonly lazyRunner: LazyTaskRunner | null;
   private extendTimer: NodeJS.Timeout | null = null;
-  /** Redis time minus local time, from the last claim reply. */
+  /** Redis time minus the local monotonic clock (performance.now(), which a wall-clock step does not move), from the last claim reply. */
   private clockOffset = 0;
   private shardCursor = 0;
   /** Limits, breakers and throttles; null without opts.dispatch. */
@@ -154,8 +154,8 @@ export class Worker {
     this.log = opts.logger.child({ component: 'worker', namespace: opts.store.options.namespace });
     this.control = opts.dispatch ? new DispatchControl(opts.store, opts.dispatch, this.events, this.log.child({ component: 'dispatch-control' }), () => this.runningByTopic()) : null;
     const control = this.control;
-    const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e) } : opts.outcomes;
-    this.outcomes = new Outcomes(opts.store, outcomes, this.events, this.log, () => Date.now() + this.clockOffset);
+    const outcomes = control && !opts.outcomes.defer ? { ...opts.outcomes, defer: (t: ClaimedTask, e: unknown) => control.defer(t, e), confirmDeath: (t: ClaimedTask) => control.confirmDeath(t) } : opts.outcomes;
+    this.outcomes = new Outcomes(opts.store, outcomes, this.events, this.log, () => performance.now() + this.clockOffset);
     const sub = opts.subscriber ?? subscriberFor(opts.store.redis);
     logRedisErrors(opts.store.redis, this.log, 'store');
     logRedisErrors(sub, this.log, 'wake-subscriber');
@@ -310,12 +310,12 @@ export class Worker {
           const f = failing.get(shard);
           if (failing.size === 0) this.log.warn({ shard, err: describeError(r.error, 500) }, 'claim failed (Redis unavailable?); that shard pauses and is tried again, the others go on');
           const backoff = f ? Math.min(f.backoff * 2, 5000) : 100;
-          failing.set(shard, { until: Date.now() + backoff, backoff });
+          failing.set(shard, { until: performance.now() + backoff, backoff });
           continue;
         }
         if (failing.delete(shard) && failing.size === 0) this.log.info({ shard }, 'Redis answers again on every shard; claiming resumed');
         const { reply } = r;
-        this.clockOffset = reply.now - Date.now();
+        if (!reply.estimated) this.clockOffset = reply.now - performance.now();
         if (reply.tasks.length > 0) {
           this.events.emit('claimed', { shard, count: reply.tasks.length, latenessMs: reply.tasks.map((t) => reply.now - t.dueAt) });
         }
@@ -340,7 +340,7 @@ export class Worker {
         if (inFlight > 0 || slow.size > 0) await new Promise<void>((res) => (this.loopWake = res));
         continue;
       }
-      const now = Date.now();
+      const now = performance.now();
       const shard = nextShard(now);
       const busy = this.running.size + reserved;
       const free = concurrency - busy;
@@ -379,7 +379,7 @@ export class Worker {
         // poll again only the shards that need it: nudged, or due by their last claim's answer; all of them
         // when the safety-net sleep ran out (a nudge may have been missed). With many shards, an idle wake-up
         // then costs one claim, not one per shard.
-        const awake = Date.now() + this.clockOffset;
+        const awake = performance.now() + this.clockOffset;
         const nudged = this.waker.takeNudged();
         wakeAt = Infinity;
         for (const s of [...dry]) {

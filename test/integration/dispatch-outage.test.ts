@@ -65,6 +65,9 @@ it('a 10 s outage of one dependency: its breaker opens, nothing dies, the rest f
   });
   z.events.on('dispatch-transition', (t) => void transitions.push(t));
   z.events.on('dead', () => void dead++);
+  // attempts counted for the payment class, when: none may be counted while its breaker is open
+  const paymentRetries: number[] = [];
+  z.events.on('retried', ({ error }) => void (error?.class === 'PaymentDown' && paymentRetries.push(Date.now())));
   const dlt = await collect(`${topic}.dlt`);
   cleanups.push(async () => {
     await dlt.stop();
@@ -113,10 +116,19 @@ it('a 10 s outage of one dependency: its breaker opens, nothing dies, the rest f
   expect(dlt.messages).toEqual([]);
   // the other class kept flowing during the outage
   expect(lastOther).toBeLessThan(outageEnds);
-  // attempts made were kept, and none was burned while the breaker was open
-  expect(Math.max(...payments.map((s) => s.attempt))).toBeLessThanOrEqual(4);
-  // the backlog came back on the ramp, not at once: at most 10/s doubling (plus a bucket of 2) in the first second
-  expect(perSecond[0] ?? 0).toBeLessThanOrEqual(25);
+  // no attempt was counted while the breaker was open: a failure then (a probe, or a task under way) went back
+  // keeping its attempt; the grace covers the writes of failures judged before it opened
+  const whileOpen = paymentRetries.filter((t) => t > opened!.at + 500 && t < closed!.at);
+  expect(whileOpen).toEqual([]);
+  // the backlog came back on the ramp, not at once: by the end of second k after the close, at most what a rate of
+  // 10/s doubling every second allows (10/ln 2 (2^(k+1) - 1) tokens, plus the ramp's bucket of a tenth of the
+  // rate), with 20 % to spare; an upper bound only, so a slow machine passes too
+  let cumulative = 0;
+  perSecond.forEach((n, k) => {
+    cumulative += n ?? 0;
+    const T = k + 1;
+    expect(cumulative).toBeLessThanOrEqual(Math.ceil(1.2 * ((10 / Math.LN2) * (2 ** T - 1) + 2 ** T) + 3));
+  });
   expect(closed!.at).toBeGreaterThanOrEqual(outageEnds - 50);
   expect((await z.store.stats()).total).toMatchObject({ dead: 0, held: 0 });
 }, 90_000);

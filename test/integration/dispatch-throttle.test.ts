@@ -69,3 +69,42 @@ it('a 429 with Retry-After stops its topic for that long, then ramps, and counts
   expect(afterWait.length).toBeLessThanOrEqual(6);
   expect([...done.values()].every((a) => a === 2)).toBe(true);
 }, 60_000);
+
+it('a chain follower that is throttled throttles its topic and keeps its attempt; the prefix before it is acked', async () => {
+  const redis = newRedis();
+  const namespace = uniqueNamespace('throttle-chain');
+  const store = new TaskStore(redis, { namespace, shards: 1, maxBatch: 100 });
+  cleanups.push(async () => {
+    await dropNamespace(redis, namespace);
+    await redis.quit();
+  });
+  const topic = `api-${namespace}`;
+  // one aggregate: a head and two followers, claimed as one chain
+  await store.schedule(Array.from({ length: 3 }, (_, i) => ({ id: `${topic}/0/${i}`, aggregateId: 'same', delayMs: 0, attempt: 1, error: { class: 'Timeout', message: 'first try' }, record: { ...record(i), topic } })));
+  const seen: string[] = [];
+  const dead: string[] = [];
+  let throttledOnce = false;
+  const w = await createWorker({
+    handler: (_r, ctx) => {
+      seen.push(`${ctx.taskId!.split('/')[2]}@${ctx.attempt}`);
+      if (ctx.taskId === `${topic}/0/1` && !throttledOnce) {
+        throttledOnce = true;
+        throw ThrottledError.fromRetryAfter('1');
+      }
+    },
+    redis: newRedis(),
+    logger: silentLogger(),
+    deadLetter: async (t, reason) => void dead.push(`${t.id}:${reason.kind}`),
+    config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 200 }, dispatch: { syncMs: 200 } },
+  });
+  cleanups.push(async () => {
+    await w.close();
+    await w.store.redis.quit();
+  });
+  await waitFor(() => seen.length >= 4, 10_000, 'the chain to finish');
+  const view = await store.control.view();
+  // the follower ran twice with the same attempt number, and its topic was throttled
+  expect(seen).toEqual(['0@2', '1@2', '1@2', '2@2']);
+  expect(view.log.filter((t) => t.to === 'throttled' && t.scope === `topic:${topic}`)).toHaveLength(1);
+  expect(dead).toEqual([]);
+}, 30_000);
