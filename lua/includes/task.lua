@@ -5,7 +5,9 @@
 --                claimed with its head in a chain (claim-11.lua): in flight
 --                under the head's lease while token equals the head's
 --                token and the head is in flight (chain.lua), else waiting
---   token    I6  fencing token, changes at every claim
+--   token    I6  fencing token, changes at every claim; while the state is
+--                'h' (held by a dispatch limit, no lease out) the due time of
+--                its held member instead (includes/held.lua)
 --   taken    I4  republish mode: the delivery attempt a consumer admitted since
 --                the last claim (0: none yet)
 --   attempt  I4  handler attempts made so far (0: parked, never tried)
