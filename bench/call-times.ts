@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TaskStore } from '../src/store/store.js';
-import { dropNamespace } from './lib.js';
+import { dropNamespace, scriptStats } from './lib.js';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const N = 20_000;
@@ -29,14 +29,7 @@ const task = (i: number, chained: boolean) => {
 
 /** Script time since the last call, per call and per task. */
 async function scripts(tasks: number): Promise<string> {
-  const text = await redis.info('commandstats');
-  let calls = 0;
-  let usec = 0;
-  for (const m of text.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/g)) {
-    calls += Number(m[1]);
-    usec += Number(m[2]);
-  }
-  await redis.config('RESETSTAT');
+  const { calls, usec } = await scriptStats(redis, true);
   return `${(usec / calls / 1000).toFixed(2)} ms/call (${(usec / tasks).toFixed(1)} µs/task)`;
 }
 

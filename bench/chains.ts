@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { TaskStore } from '../src/store/store.js';
 import type { NewTask } from '../src/store/task.js';
-import { benchRedis, drainWithWorker, dropNamespace } from './lib.js';
+import { benchRedis, drainWithWorker, dropNamespace, scriptStats } from './lib.js';
 
 const N = Number(process.env.BENCH_TASKS ?? 50_000);
 const CHAIN = Number(process.env.BENCH_CHAIN ?? 10);
@@ -45,8 +45,7 @@ function task(i: number, chained: boolean): NewTask {
 }
 
 async function scriptUsec(): Promise<number> {
-  const text = await redis.info('commandstats');
-  return [...text.matchAll(/cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  return (await scriptStats(redis)).usec;
 }
 
 async function drain(chained: boolean): Promise<{ perSec: number; redisUsPerTask: number }> {

@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BreakerArgs } from '../src/store/scripts.js';
 import { TaskStore } from '../src/store/store.js';
-import { dropNamespace } from './lib.js';
+import { dropNamespace, scriptStats } from './lib.js';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6390');
 const N = 20_000;
@@ -36,14 +36,7 @@ const task = (i: number, topic: string) => ({
 
 /** Redis time per script call since the last reset. */
 async function perCall(): Promise<{ us: number; calls: number }> {
-  const text = await redis.info('commandstats');
-  let calls = 0;
-  let usec = 0;
-  for (const m of text.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/g)) {
-    calls += Number(m[1]);
-    usec += Number(m[2]);
-  }
-  await redis.config('RESETSTAT');
+  const { calls, usec } = await scriptStats(redis, true);
   return { us: usec / calls, calls };
 }
 

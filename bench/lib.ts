@@ -23,6 +23,22 @@ export function benchTask(i: number, payload: Buffer, agg: string | null = null)
   };
 }
 
+/**
+ * Redis time in Lua scripts (EVAL and EVALSHA in INFO commandstats: calls
+ * and usec) since the last CONFIG RESETSTAT; reset starts a new count.
+ */
+export async function scriptStats(redis: Redis, reset = false): Promise<{ calls: number; usec: number }> {
+  const text = await redis.info('commandstats');
+  let calls = 0;
+  let usec = 0;
+  for (const m of text.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/g)) {
+    calls += Number(m[1]);
+    usec += Number(m[2]);
+  }
+  if (reset) await redis.config('RESETSTAT');
+  return { calls, usec };
+}
+
 /** Deletes every key of a namespace. */
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
   const keys = await redis.keys(`{${namespace}:*`);
