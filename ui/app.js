@@ -212,34 +212,22 @@
       card.querySelector('.value').textContent = k === 'oldestDueAgeMs' ? (s.total.dueNow === 0 ? '–' : duration(v)) : fmtInt(v);
       card.classList.toggle('nonzero', v > 0);
     }
-    const d = s.dispatch ?? { now: Date.now(), limits: [], forced: [], active: [], log: [] };
-    const stopped = d.active.filter((a) => a.state.b === 'open' || a.state.b === 'throttle').map((a) => `${a.scope} ${breakerState(a.state, d.now)}`);
+    const rows = s.control ?? [];
+    const stopped = rows.filter((r) => r.stopped).map((r) => `${r.scope} ${r.breaker}`);
     const banner = $('banner');
     const notes = [s.pauses.length ? `Dispatch paused: ${s.pauses.join(', ')}` : '', stopped.length ? `Stopped by dispatch control: ${stopped.join(', ')}` : ''].filter(Boolean);
     banner.hidden = notes.length === 0;
     banner.textContent = notes.join(' · ');
     const row = (name, x, total) => ({ total, cells: [name, fmtInt(x.dueNow), fmtInt(x.dueLater), fmtInt(x.inflight), fmtInt(x.queued), fmtInt(x.blockedAggregates), fmtInt(x.paused), fmtInt(x.held), fmtInt(x.dead)] });
     statsTable($('shard-table'), ['shard', 'due', 'later', 'in flight', 'queued', 'blocked', 'paused', 'held', 'dead'], [...s.shards.map((x, i) => row(String(i), x)), row('total', s.total, true)]);
-    showDispatch(d);
-  }
-
-  /** A scope's breaker as words, as zretry limit list says it. */
-  function breakerState(st, now) {
-    if (st.b === 'open') return `open ${duration(now - Number(st.o ?? now))} (${Number(st.n ?? 0)} probes)`;
-    if (st.b === 'ramp') return 'ramping';
-    if (st.b === 'throttle') return `throttled ${duration(Math.max(0, Number(st.u ?? now) - now))} more`;
-    return 'closed';
+    showDispatch(rows, s.dispatch?.log ?? []);
   }
 
   /** Limits, breakers and forced states per scope, and the last transitions; hidden while nothing is under control. */
-  function showDispatch(d) {
-    const forced = new Map(d.forced.map((f) => [f.scope, f.state]));
-    const limit = new Map(d.limits.map((l) => [l.scope, [l.rate === null ? '' : `${l.rate}/s burst ${l.burst}`, l.concurrency === null ? '' : `${l.concurrency} at once`].filter(Boolean).join(', ')]));
-    const mode = new Map(d.active.map((a) => [a.scope, breakerState(a.state, d.now)]));
-    const scopes = [...new Set([...limit.keys(), ...forced.keys(), ...d.active.map((a) => a.scope)])].sort();
-    $('dispatch-box').hidden = scopes.length === 0 && d.log.length === 0;
-    statsTable($('dispatch-table'), ['scope', 'limit', 'breaker', 'forced'], scopes.map((sc) => ({ cells: [sc, limit.get(sc) ?? '-', sc === 'all' ? '-' : (mode.get(sc) ?? 'closed'), forced.get(sc) ?? '-'] })));
-    $('dispatch-log').textContent = d.log.length ? `Last: ${d.log.slice(0, 3).map((t) => `${new Date(t.at).toLocaleTimeString()} ${t.scope} ${t.to}${t.by ? ` by ${t.by}` : ''}`).join(' · ')}` : '';
+  function showDispatch(rows, log) {
+    $('dispatch-box').hidden = rows.length === 0 && log.length === 0;
+    statsTable($('dispatch-table'), ['scope', 'limit', 'breaker', 'forced'], rows.map((r) => ({ cells: [r.scope, r.limit, r.breaker, r.forced] })));
+    $('dispatch-log').textContent = log.length ? `Last: ${log.slice(0, 3).map((t) => `${new Date(t.at).toLocaleTimeString()} ${t.scope} ${t.to}${t.by ? ` by ${t.by}` : ''}`).join(' · ')}` : '';
   }
 
   function showBreakdown(b) {

@@ -1,4 +1,5 @@
 /** `zretry stats`: queue sizes per shard and in total. */
+import { controlRows } from '../ops/limits.js';
 import { statsSnapshot } from '../ops/stats.js';
 import type { TaskStore } from '../store/store.js';
 import type { ShardStats } from '../store/task.js';
@@ -22,13 +23,8 @@ export async function statsReport(store: TaskStore, json: boolean): Promise<stri
 /** Limits, breakers and the last transitions as text; '' when nothing was ever under control. */
 export function controlReport(v: ControlView, lastTransitions: number): string {
   const lines: string[] = [];
-  const forced = new Map(v.forced.map((f) => [f.scope, f.state]));
-  const limit = new Map(v.limits.map((l) => [l.scope, [l.rate === null ? '' : `${l.rate}/s burst ${l.burst}`, l.concurrency === null ? '' : `${l.concurrency} at once`].filter(Boolean).join(', ')]));
-  const scopes = [...new Set([...limit.keys(), ...forced.keys(), ...v.active.map((a) => a.scope)])].sort();
-  if (scopes.length > 0) {
-    const mode = new Map(v.active.map((a) => [a.scope, breakerState(a.state, v.now)]));
-    lines.push(table(['scope', 'limit', 'breaker', 'forced'], scopes.map((s) => [s, limit.get(s) ?? '-', s === 'all' ? '-' : (mode.get(s) ?? 'closed'), forced.get(s) ?? '-'])));
-  }
+  const rows = controlRows(v);
+  if (rows.length > 0) lines.push(table(['scope', 'limit', 'breaker', 'forced'], rows.map((r) => [r.scope, r.limit, r.breaker, r.forced])));
   if (v.log.length > 0 && lastTransitions > 0) {
     lines.push('last transitions:');
     for (const t of v.log.slice(0, lastTransitions)) {
@@ -37,12 +33,4 @@ export function controlReport(v: ControlView, lastTransitions: number): string {
     }
   }
   return lines.join('\n');
-}
-
-/** A scope's breaker as a word, with how long it has been open. */
-function breakerState(st: Record<string, unknown>, now: number): string {
-  if (st.b === 'open') return `open ${duration(now - Number(st.o ?? now))} (${Number(st.n ?? 0)} probes)`;
-  if (st.b === 'ramp') return 'ramping';
-  if (st.b === 'throttle') return `throttled ${duration(Math.max(0, Number(st.u ?? now) - now))} more`;
-  return 'closed';
 }

@@ -8,6 +8,7 @@ import { OperatorInputError } from '../errors.js';
 import { checkLimit, scopeName, type LimitInput, type ScopeTarget } from '../policy/dispatch.js';
 import type { ControlView } from '../store/scripts.js';
 import type { TaskStore } from '../store/store.js';
+import { duration } from '../util/duration.js';
 
 /** A limit's scope; a topic must be one zretry knows unless newTopic says it is expected. */
 async function scopeOf(store: TaskStore, target: ScopeTarget, verb: string, newTopic: boolean): Promise<string> {
@@ -62,4 +63,43 @@ export async function forceBreaker(
 /** Limits, forced breakers, scopes under control now and the last transitions. */
 export async function dispatchControl(store: TaskStore): Promise<ControlView> {
   return store.control.view();
+}
+
+/** One scope under dispatch control as an operator reads it: `zretry limit list`, `zretry stats`, the dashboard. */
+export interface ControlRow {
+  scope: string;
+  /** '200/s burst 20', '4 at once', both, or '-'. */
+  limit: string;
+  /** closed, open for how long (probes), ramping, throttled for how long more; '-' for the namespace. */
+  breaker: string;
+  /** open or closed when an operator forced it, else '-'. */
+  forced: string;
+  /** A breaker or a throttle stops its dispatch now. */
+  stopped: boolean;
+}
+
+/** The scopes of a control view with a limit, a forced state or a state now, by name. */
+export function controlRows(v: ControlView): ControlRow[] {
+  const forced = new Map(v.forced.map((f) => [f.scope, f.state]));
+  const limit = new Map(v.limits.map((l) => [l.scope, [l.rate === null ? '' : `${l.rate}/s burst ${l.burst}`, l.concurrency === null ? '' : `${l.concurrency} at once`].filter(Boolean).join(', ')]));
+  const state = new Map(v.active.map((a) => [a.scope, a.state]));
+  const scopes = [...new Set([...limit.keys(), ...forced.keys(), ...state.keys()])].sort();
+  return scopes.map((scope) => {
+    const st = state.get(scope);
+    return {
+      scope,
+      limit: limit.get(scope) ?? '-',
+      breaker: scope === 'all' ? '-' : st ? breakerState(st, v.now) : 'closed',
+      forced: forced.get(scope) ?? '-',
+      stopped: st?.b === 'open' || st?.b === 'throttle',
+    };
+  });
+}
+
+/** A scope's breaker as words, with how long it has been open. */
+function breakerState(st: Record<string, unknown>, now: number): string {
+  if (st.b === 'open') return `open ${duration(now - Number(st.o ?? now))} (${Number(st.n ?? 0)} probes)`;
+  if (st.b === 'ramp') return 'ramping';
+  if (st.b === 'throttle') return `throttled ${duration(Math.max(0, Number(st.u ?? now) - now))} more`;
+  return 'closed';
 }

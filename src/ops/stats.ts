@@ -5,6 +5,7 @@
  * limit (the store keeps no counts per topic).
  */
 import type { ControlView } from '../store/scripts.js';
+import { controlRows, type ControlRow } from './limits.js';
 import type { TaskStore } from '../store/store.js';
 import type { ShardStats, TaskView } from '../store/task.js';
 import { STATES, scan } from './select.js';
@@ -18,11 +19,13 @@ export interface StatsSnapshot {
   pauses: string[];
   /** Rate limits, forced breakers, scopes under control now and the last transitions (docs/dispatch-control.md). */
   dispatch: ControlView;
+  /** The same scopes as an operator reads them (zretry limit list's table). */
+  control: ControlRow[];
 }
 
 export async function statsSnapshot(store: TaskStore): Promise<StatsSnapshot> {
   const [{ shards, total, pauses }, dispatch] = await Promise.all([store.stats(), store.control.view()]);
-  return { namespace: store.options.namespace, shards, total, pauses, dispatch };
+  return { namespace: store.options.namespace, shards, total, pauses, dispatch, control: controlRows(dispatch) };
 }
 
 /** Tasks per state under one topic or error class. */
