@@ -115,26 +115,11 @@ export class Outcomes {
   /** The handler failed with err: retry or die, by policy and classification; attempt: the call's failure, whose span (if traced) ends with the decision. */
   async failed(task: ClaimedTask, err: unknown, attempt?: Failure): Promise<void> {
     const deferral = this.opts.defer?.(task, err);
-    if (deferral) {
-      if (attempt) settle(attempt, 'retry', deferral.delayMs);
-      this.queue(task.shard).retries.push({ task, delayMs: deferral.delayMs, error: describeError(err, this.opts.maxStackChars), deferred: deferral.reason });
-      this.kick(task.shard);
-      return;
-    }
+    if (deferral) return this.retryLater(task, deferral.delayMs, describeError(err, this.opts.maxStackChars), attempt, deferral.reason);
     const { error, decision } = this.judge(task, err);
-    if (decision.action === 'retry') {
-      if (attempt) settle(attempt, 'retry', decision.delayMs);
-      this.queue(task.shard).retries.push({ task, delayMs: decision.delayMs, error });
-      this.kick(task.shard);
-      return;
-    }
+    if (decision.action === 'retry') return this.retryLater(task, decision.delayMs, error, attempt);
     const late = BREAKER_DEATHS.has(decision.reason) ? await this.opts.confirmDeath?.(task) : null;
-    if (late) {
-      if (attempt) settle(attempt, 'retry', late.delayMs);
-      this.queue(task.shard).retries.push({ task, delayMs: late.delayMs, error, deferred: late.reason });
-      this.kick(task.shard);
-      return;
-    }
+    if (late) return this.retryLater(task, late.delayMs, error, attempt, late.reason);
     if (attempt) settle(attempt, 'dead');
     await this.die(task, { kind: decision.reason, detail: decision.detail, error });
   }
@@ -172,6 +157,13 @@ export class Outcomes {
       this.queue(head.shard).acks.push({ task: head, durationMs, followers: ok, tail: { task: failed, kind: 'handover', onTail } });
     }
     this.kick(head.shard);
+  }
+
+  /** Queues task to run again after delayMs (keeping its attempt when deferred), and ends the attempt's span, if traced, with that. */
+  private retryLater(task: ClaimedTask, delayMs: number, error: TaskError, attempt?: Failure, deferred?: Deferral['reason']): void {
+    if (attempt) settle(attempt, 'retry', delayMs);
+    this.queue(task.shard).retries.push(deferred ? { task, delayMs, error, deferred } : { task, delayMs, error });
+    this.kick(task.shard);
   }
 
   /** The decision after a failed attempt of task (the caller ends the attempt's span, if traced, with it). */
