@@ -25,6 +25,9 @@ const HELD_TURN_MS = 250;
 /** Dead-letter reasons that end a run of retriable failures: they count as failures for the breaker. */
 const FAILED_DEATHS = new Set(['attempts-exhausted', 'time-budget-exhausted']);
 
+/** What dispatch control judges a failure by: the record's topic and the task's last error class (taskScopes). */
+type Judged = Pick<ClaimedTask, 'record' | 'lastError'>;
+
 /** Why a failed task goes back without counting an attempt. */
 export type Deferral = { reason: 'throttled' | 'breaker-open' | 'breaker-unknown'; delayMs: number };
 
@@ -128,7 +131,7 @@ export class DispatchControl {
    * handler was throttled (its topic stops for the wait asked, noted for
    * the next report), or a breaker of its scopes is open.
    */
-  defer(task: ClaimedTask, err: unknown): Deferral | null {
+  defer(task: Judged, err: unknown): Deferral | null {
     const wait = throttleOf(err, this.cfg.throttle.defaultRetryAfterMs, this.cfg.throttle.maxRetryAfterMs);
     if (wait !== null) {
       const scope = `topic:${task.record.topic}`;
@@ -140,7 +143,7 @@ export class DispatchControl {
     return this.breakerDeferral(task);
   }
 
-  private breakerDeferral(task: ClaimedTask): Deferral | null {
+  private breakerDeferral(task: Judged): Deferral | null {
     for (const s of taskScopes(task)) {
       const mode = this.states.get(s);
       if (mode === 'open' || mode === 'forced-open') return { reason: 'breaker-open', delayMs: 0 };
@@ -198,13 +201,11 @@ export class DispatchControl {
       return idle(g.now, next);
     }
     // a claim under this grant (even with nothing limited): it releases the held tasks of scopes the grant does not limit
+    // a claim that fails is not refunded: it may have run and only its answer been lost (its tokens used);
+    // tokens given up cost a little rate, tokens refunded twice would dispatch past the limit
     let reply: ClaimReply;
     try {
       reply = await this.store.claim(shard, all ?? want, leaseMs, 0, undefined, allowances, this.cursors.get(shard) ?? '');
-    } catch (e) {
-      // not refunded: the claim may have run and only its answer been lost (its tokens used); tokens given
-      // up cost a little rate, tokens refunded twice would dispatch past the limit
-      throw e;
     } finally {
       // the tasks claimed start before anything else can ask (the worker's loop takes the answer first)
       for (const [s, n] of allowances) this.pending.set(s, (this.pending.get(s) ?? 0) - n);
@@ -328,8 +329,7 @@ export class DispatchControl {
    * breaker's failures wait in Redis, neither counting an attempt.
    */
   deferFresh(record: ClaimedTask['record'], err: unknown): Deferral | null {
-    const judged: Pick<ClaimedTask, 'record' | 'lastError'> = { record, lastError: describeError(err, 0) };
-    return this.defer(judged as ClaimedTask, err);
+    return this.defer({ record, lastError: describeError(err, 0) }, err);
   }
 }
 
