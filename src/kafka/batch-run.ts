@@ -12,7 +12,7 @@ import { storedRecord, type Handler } from '../handler.js';
 import { AttemptContext, callHandler, settle, type Failure } from '../handler-call.js';
 import { decide, type RetryPolicy } from '../policy/backoff.js';
 import { classify, describeError, type ClassifierOptions } from '../policy/classify.js';
-import type { ClaimedTask } from '../store/task.js';
+import type { ClaimedTask, NewTask } from '../store/task.js';
 import type { TaskRecord } from '../store/record-codec.js';
 import { sleep } from '../util/sleep.js';
 import type { DeadLetterSink, Outcomes } from '../worker/outcomes.js';
@@ -184,59 +184,50 @@ class BatchRun {
   }
 
   /**
-   * Attempt `attempt` of fresh record i failed: try again in process while
-   * the blocking phase and maxAttempts allow, else decide by policy and
-   * queue the record to be stored (due after its backoff, or doomed).
+   * Attempt `attempt` of fresh record i failed: a throttle or an open
+   * breaker stores it without counting the attempt; else try again in
+   * process while the blocking phase and maxAttempts allow, else decide by
+   * policy and queue the record to be stored (due after its backoff, or
+   * doomed).
    */
   private failed(i: number, failure: Failure, attempt: number): Promise<void> | undefined {
     const { b, opts } = this;
     const err = failure.error ?? new Error('handler threw a nullish value');
-    const deferral = opts.deferFresh?.(b.taskRecord(i), err) ?? null;
-    if (deferral) return this.deferred(i, failure, attempt, err, deferral.delayMs);
+    const record = b.taskRecord(i);
+    const deferral = opts.deferFresh?.(record, err) ?? null;
+    if (deferral) {
+      // a failure that does not count (throttled, or a breaker is open): stored with the attempts made before it, due after the wait
+      settle(failure, 'retry', deferral.delayMs);
+      return this.store(i, { delayMs: deferral.delayMs, attempt: attempt - 1, error: describeError(err, opts.maxStackChars), record });
+    }
     const classification = classify(err, opts.classifier);
     if (attempt <= opts.blocking.attempts && attempt < opts.policy.maxAttempts && classification.kind === 'retriable') {
       settle(failure, 'retry', opts.blocking.delayMs);
       return sleep(opts.blocking.delayMs).then(() => this.fresh(i, attempt + 1));
     }
-    const agg = b.aggs[i]!;
-    if (agg !== null) this.failedAggs.add(agg);
     const decision = decide(opts.policy, { attempt, firstFailureAt: 0, now: 0, previousDelayMs: null, error: err, classification });
     settle(failure, decision.action === 'retry' ? 'retry' : 'dead', decision.action === 'retry' ? decision.delayMs : undefined);
-    b.toStore.push({
-      index: i,
-      task: {
-        id: b.ids[i]!,
-        aggregateId: agg,
-        delayMs: decision.action === 'retry' ? decision.delayMs : 0,
-        attempt,
-        error: describeError(err, opts.maxStackChars),
-        record: b.taskRecord(i),
-        doom: decision.action === 'dead' ? decision.reason : undefined,
-      },
+    return this.store(i, {
+      delayMs: decision.action === 'retry' ? decision.delayMs : 0,
+      attempt,
+      error: describeError(err, opts.maxStackChars),
+      record,
+      doom: decision.action === 'dead' ? decision.reason : undefined,
     });
-    return undefined;
-  }
-
-  /**
-   * A failure that does not count (throttled, or a breaker is open): record
-   * i is stored with the attempts it had before this one, due after the
-   * wait, and the later records of its aggregate park behind it.
-   */
-  private deferred(i: number, failure: Failure, attempt: number, err: unknown, delayMs: number): undefined {
-    const { b } = this;
-    const agg = b.aggs[i]!;
-    if (agg !== null) this.failedAggs.add(agg);
-    settle(failure, 'retry', delayMs);
-    b.toStore.push({ index: i, task: { id: b.ids[i]!, aggregateId: agg, delayMs, attempt: attempt - 1, error: describeError(err, this.opts.maxStackChars), record: b.taskRecord(i) } });
-    return undefined;
   }
 
   /** Queues record i to be stored behind its aggregate's head (attempt 0: never tried). */
   private park(i: number): void {
+    this.store(i, { delayMs: 0, attempt: 0, error: null, record: this.b.taskRecord(i) });
+  }
+
+  /** Queues record i to be stored (the batch's schedule call); the later records of its aggregate in the batch park behind it. */
+  private store(i: number, task: Omit<NewTask, 'id' | 'aggregateId'>): undefined {
     const { b } = this;
     const agg = b.aggs[i]!;
     if (agg !== null) this.failedAggs.add(agg);
-    b.toStore.push({ index: i, task: { id: b.ids[i]!, aggregateId: agg, delayMs: 0, attempt: 0, error: null, record: b.taskRecord(i) } });
+    b.toStore.push({ index: i, task: { id: b.ids[i]!, aggregateId: agg, ...task } });
+    return undefined;
   }
 
   /** A copy a worker republished: its handler runs under the lease admit gave it; the outcome goes through Outcomes. */
