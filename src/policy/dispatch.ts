@@ -50,16 +50,15 @@ export function checkLimit(input: LimitInput): { rate: number | null; burst: num
 }
 
 function checkRate(given: number | string, givenBurst: number | string | undefined): { rate: number; burst: number } {
-  const input = { rate: given, burst: givenBurst };
-  const rate = asNumber(input.rate);
+  const rate = asNumber(given);
   if (!Number.isFinite(rate) || rate <= 0) {
-    throw new OperatorInputError(`rate must be a number of tasks per second above 0 (got ${JSON.stringify(input.rate)}); to stop dispatch use \`zretry pause\` or \`zretry breaker open\`, to remove the limit \`zretry limit clear\``);
+    throw new OperatorInputError(`rate must be a number of tasks per second above 0 (got ${JSON.stringify(given)}); to stop dispatch use \`zretry pause\` or \`zretry breaker open\`, to remove the limit \`zretry limit clear\``);
   }
   if (rate > 1_000_000) throw new OperatorInputError(`rate must be at most 1000000 tasks per second (got ${rate}); for no limit use \`zretry limit clear\``);
-  if (input.burst === undefined) return { rate, burst: Math.max(1, Math.ceil(rate / 10)) };
-  const burst = asNumber(input.burst);
+  if (givenBurst === undefined) return { rate, burst: Math.max(1, Math.ceil(rate / 10)) };
+  const burst = asNumber(givenBurst);
   if (!Number.isInteger(burst) || burst < 1 || burst > 1_000_000) {
-    throw new OperatorInputError(`burst must be a whole number of tasks from 1 to 1000000 (got ${JSON.stringify(input.burst)}); leave it out for a tenth of a second's worth of the rate`);
+    throw new OperatorInputError(`burst must be a whole number of tasks from 1 to 1000000 (got ${JSON.stringify(givenBurst)}); leave it out for a tenth of a second's worth of the rate`);
   }
   return { rate, burst };
 }
