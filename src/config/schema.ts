@@ -87,7 +87,7 @@ export const workerSchema = withRenamedKeys('worker', z.object({
   chainLength: z.number().int().min(1).max(100).default(10),
   /** How long a claim holds a task before another worker may take it; extended while the handler runs. */
   leaseMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  /** Longest sleep when nothing is due; wake-ups are pushed, this is a safety net. */
+  /** The safety net under pushed wake-ups: no shard goes unclaimed longer than this, however often other shards wake the worker. */
   maxSleepMs: z.number().int().min(10).max(600_000).default(5_000),
   /** How long close() waits for running tasks before giving them back. */
   closeTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),

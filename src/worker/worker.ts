@@ -63,7 +63,7 @@ export interface WorkerOptions {
   chainLength: number;
   /** How long a claim holds a task before another worker may take it. */
   leaseMs: number;
-  /** Longest sleep between claims when nothing is due (a safety net; wake-ups are pushed). */
+  /** The safety net under pushed wake-ups: no shard goes unclaimed longer than this, however often other shards wake the loop. */
   maxSleepMs: number;
   /** How long close() waits for running tasks before releasing them. */
   closeTimeoutMs: number;
@@ -288,6 +288,13 @@ export class Worker {
     let wakeAt = Infinity;
     /** When each dry shard next needs attention (Redis time; null: nothing scheduled), from its last claim. */
     const nextAt = new Map<number, number | null>();
+    /**
+     * When each dry shard went dry (local time): none is left unpolled longer
+     * than maxSleepMs, however often other shards' due times wake the loop
+     * (a shard that looked empty may have been given work whose nudge was
+     * missed).
+     */
+    const dryAt = new Map<number, number>();
     /** The next shard to claim from, in turn, skipping dry and backing-off shards; -1 if none. */
     const nextShard = (now: number): number => {
       for (let k = 0; k < shards; k++) {
@@ -328,10 +335,12 @@ export class Worker {
         if (reply.tasks.length + reply.unreadable.length >= r.want) {
           dry.clear();
           nextAt.clear();
+          dryAt.clear();
           wakeAt = Infinity;
         } else {
           dry.add(shard);
           nextAt.set(shard, reply.next);
+          dryAt.set(shard, performance.now());
           if (reply.next !== null) wakeAt = Math.min(wakeAt, reply.next);
         }
       }
@@ -372,7 +381,11 @@ export class Worker {
       if (shard < 0 && inFlight === 0) {
         // every shard is dry or backing off: sleep until one needs attention (or a nudge)
         const nowRedis = now + this.clockOffset;
-        const safetyAt = nowRedis + maxSleepMs;
+        // the safety net runs from the shard that went dry first, not from this sleep: short sleeps for other
+        // shards' due times must not put it off for ever
+        let oldestDry = now;
+        for (const t of dryAt.values()) oldestDry = Math.min(oldestDry, t);
+        const safetyAt = oldestDry + this.clockOffset + maxSleepMs;
         let until = Math.min(wakeAt, safetyAt);
         for (const f of failing.values()) until = Math.min(until, f.until + this.clockOffset);
         await this.waker.sleep(Math.max(0, until - nowRedis), until);
@@ -387,6 +400,7 @@ export class Worker {
           if (awake >= safetyAt || nudged.has(this.opts.store.channels[s]!) || (next !== null && next <= awake + 1)) {
             dry.delete(s);
             nextAt.delete(s);
+            dryAt.delete(s);
           } else if (next !== null) wakeAt = Math.min(wakeAt, next);
         }
         this.waker.beginRound();

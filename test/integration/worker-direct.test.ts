@@ -16,7 +16,8 @@ import type { DeadLetterSink } from '../../src/worker/outcomes.js';
 import type { ClaimedTask } from '../../src/store/task.js';
 import { TaskStore } from '../../src/store/store.js';
 import type { RedisClient } from '../../src/store/client.js';
-import { newRedis, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
+import { newRedis, redisUrl, silentLogger, uniqueNamespace, waitFor, dropNamespace } from '../helpers/env.js';
+import { workerAclRules } from '../../src/store/acl.js';
 import { failed } from '../lua/fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -283,6 +284,30 @@ describe('direct-mode worker', () => {
     expect(new Set(claims.slice(0, afterFirst))).toEqual(new Set([3]));
     expect(new Set(claims.slice(afterFirst))).toEqual(new Set([11]));
     expect(claims.length).toBeLessThanOrEqual(6);
+  });
+
+  it('with no nudges (its subscription refused), a task on a shard that looked empty runs within maxSleepMs while another shard wakes the worker every 100 ms', async () => {
+    const { redis, namespace, store } = await setup(2);
+    const tasks = Array.from({ length: 400 }, (_, i) => failed(i, `agg-${i}`));
+    const lone = tasks.find((t) => store.shardOf(t.aggregateId, t.id) === 0)!;
+    // the other shard: a task due every 100 ms for 4 s
+    const trickle = tasks.filter((t) => store.shardOf(t.aggregateId, t.id) === 1).slice(0, 40).map((t, i) => ({ ...t, delayMs: 300 + i * 100 }));
+    // the worker's user may run its commands but subscribe to no channel: every nudge is missed, the timer is all it has
+    const user = `w-${namespace}`;
+    await (redis as Redis).call('ACL', 'SETUSER', user, 'reset', 'on', '>pw', ...workerAclRules(namespace).filter((r) => !r.startsWith('&')), 'resetchannels');
+    cleanups.push(async () => void (await (redis as Redis).call('ACL', 'DELUSER', user)));
+    const url = new URL(redisUrl());
+    [url.username, url.password] = [user, 'pw'];
+    const ran: string[] = [];
+    await start(namespace, (r) => void ran.push(r.message.offset), { redis: new Redis(url.toString()), config: { worker: { maxSleepMs: 500 } } }, 2);
+    await store.schedule(trickle);
+    // the trickle is under way, shard 0 was found empty; the lone task comes now, its nudge unheard
+    await waitFor(() => ran.length >= 3, 5_000, 'the trickle to be under way');
+    await store.schedule([lone]);
+    await waitFor(() => ran.length === trickle.length + 1, 15_000, 'every task to run');
+    // it ran within about maxSleepMs, while most of the trickle still waited (a worker whose short sleeps for the
+    // other shard kept putting off its safety-net poll ran it after the whole trickle)
+    expect(ran.indexOf(lone.record.offset)).toBeLessThan(15);
   });
 
   it('close() lets running handlers finish, then gives nothing up; a second close returns the same promise', async () => {
