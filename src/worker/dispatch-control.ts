@@ -185,7 +185,7 @@ export class DispatchControl {
       g = await this.exchange(want);
     } catch (e) {
       // only held tasks made this claim one under control: without a grant, a plain claim (held tasks stay held)
-      if (this.states.size === 0) return this.plainClaim(shard, want, leaseMs, chain);
+      if (this.states.size === 0) return this.plainClaim(shard, want, leaseMs, chain, true);
       throw e;
     }
     const allowances = new Map([...g.grants].filter(([s]) => s !== 'all'));
@@ -237,10 +237,20 @@ export class DispatchControl {
     return reply;
   }
 
-  /** A claim without a grant: it never releases held tasks; when it finds some, claims go under control. */
-  private async plainClaim(shard: number, want: number, leaseMs: number, chain: number): Promise<ClaimReply> {
+  /**
+   * A claim without a grant: it never releases held tasks. When it finds
+   * some, claims go under control, and the shard is due again at once for
+   * a claim with a grant to release them (its answer says nothing is due
+   * there); unless this claim is plain because the control slot did not
+   * answer (unanswered): then the shard waits as usual, or the worker
+   * would claim in a loop while the control slot is away.
+   */
+  private async plainClaim(shard: number, want: number, leaseMs: number, chain: number, unanswered = false): Promise<ClaimReply> {
     const reply = await this.store.claim(shard, want, leaseMs, chain);
-    if (reply.held > 0) this.heldSeen = true;
+    if (reply.held > 0) {
+      this.heldSeen = true;
+      if (!unanswered) reply.next = reply.now;
+    }
     return reply;
   }
 

@@ -125,3 +125,38 @@ it('held tasks whose limit is gone are released by a worker that only sees them 
   await waitFor(() => ran.size === 6, 10_000, 'the held tasks to run');
   expect((await store.stats()).total).toMatchObject({ held: 0 });
 }, 30_000);
+
+it('held tasks found by a plain claim are released at once, while another shard keeps the worker waking for its own due times', async () => {
+  const { namespace, store } = setup('held-busy');
+  const two = new TaskStore(store.redis, { namespace, shards: 2, maxBatch: 100 });
+  const candidates = Array.from({ length: 400 }, (_, i) => ({ id: `pay/0/${i}`, aggregateId: `a${i}`, delayMs: 0, attempt: 1, error: { class: 'PaymentDown', message: 'x' }, record: { ...record(i), topic: 'pay' } }));
+  const held = candidates.filter((t) => two.shardOf(t.aggregateId, t.id) === 0).slice(0, 6);
+  // the other shard: a task due every 100 ms for 4 s, so the worker never sleeps long
+  const trickle = candidates
+    .filter((t) => two.shardOf(t.aggregateId, t.id) === 1)
+    .slice(0, 40)
+    .map((t, i) => ({ ...t, id: `mail/0/${i}`, delayMs: 200 + i * 100, error: { class: 'Flaky', message: 'x' }, record: { ...t.record, topic: 'mail' } }));
+  expect(trickle.every((t) => two.shardOf(t.aggregateId, t.id) === 1)).toBe(true);
+  await two.schedule(held);
+  // held under a limit that is gone since (the control slot limits nothing now)
+  expect((await two.claim(0, 10, 10_000, 0, 100, new Map([['topic:pay', 0]]))).held).toBe(6);
+  const ran: string[] = [];
+  // a safety-net poll only every 5 s: only being told of held tasks releases them before the trickle ends
+  const w = await createWorker({
+    handler: (_r, ctx) => void ran.push(ctx.taskId!),
+    redis: newRedis(),
+    logger: silentLogger(),
+    config: { store: { namespace, shards: 2 }, worker: { maxSleepMs: 5_000 }, dispatch: { syncMs: 200 } },
+  });
+  cleanups.push(async () => {
+    await w.close();
+    await w.store.redis.quit();
+  });
+  await two.schedule(trickle);
+  await waitFor(() => ran.length === held.length + trickle.length, 15_000, 'every task to run');
+  // the last held task ran while most of the trickle still waited (a worker that forgot the shard ran them after it)
+  const lastHeld = Math.max(...held.map((t) => ran.indexOf(t.id)));
+  const trickleBefore = ran.slice(0, lastHeld).filter((id) => id.startsWith('mail/')).length;
+  expect(trickleBefore).toBeLessThan(trickle.length / 2);
+  expect((await two.stats()).total).toMatchObject({ held: 0 });
+}, 30_000);
