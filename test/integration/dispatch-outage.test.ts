@@ -87,7 +87,15 @@ it('a 10 s outage of one dependency: its breaker opens, nothing dies, the rest f
   await p.send({ topic, acks: -1, messages });
   await p.disconnect();
 
-  await waitFor(() => succeeded.size === PAYMENTS + OTHERS, 60_000, 'every record to succeed');
+  await waitFor(() => succeeded.size === PAYMENTS + OTHERS, 60_000, 'every record to succeed').catch(async (e: unknown) => {
+    // what a timeout leaves behind, so a failure in CI says where the records are
+    const missing = messages.map((m) => m.key).filter((k) => !succeeded.has(k));
+    const stats = await z.store.stats().catch((err: unknown) => String(err));
+    console.log(
+      JSON.stringify({ missing: missing.length, sample: missing.slice(0, 10), dead, transitions: transitions.map((t) => ({ ...t, at: t.at - start })), stats }, null, 1),
+    );
+    throw e;
+  });
   const rel = (t: number) => ((t - start) / 1000).toFixed(2);
   const opened = transitions.find((t) => t.scope === 'error:PaymentDown' && t.to === 'opened');
   const closed = transitions.find((t) => t.scope === 'error:PaymentDown' && t.to === 'closed');
