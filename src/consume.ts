@@ -31,6 +31,7 @@ import type { ClaimedTask } from './store/task.js';
 import type { TaskRecord } from './store/record-codec.js';
 import { Outcomes } from './worker/outcomes.js';
 import { processRunner } from './worker/process-runner.js';
+import { DispatchControl } from './worker/dispatch-control.js';
 import { Worker } from './worker/worker.js';
 import { RedisClock } from './util/redis-clock.js';
 import { logRedisErrors } from './util/redis-errors.js';
@@ -92,6 +93,14 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
   const clock = new RedisClock(redis, cfg.store.namespace);
   const closing = new AbortController();
   let worker: Worker | null = null;
+  /**
+   * Without an embedded worker, the consumer's own view of dispatch control
+   * (the breakers and throttles that `zretry worker` processes judge), so a
+   * first try throttled or failing under an open breaker counts no attempt
+   * there either; with one, the worker's.
+   */
+  let ownControl: DispatchControl | null = null;
+  const control = () => worker?.control ?? ownControl;
   let workerRedis: RedisClient | null = null;
   let retrying: RetryingConsumer | null = null;
   let stopWatch = () => {};
@@ -110,7 +119,7 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
       classifier: opts.classifier ?? {},
       deadLetter,
       // republished copies the consumer runs: a throttle or an open breaker sends them back without an attempt, as the worker does
-      defer: (t: ClaimedTask, e: unknown) => worker?.control?.defer(t, e) ?? null,
+      defer: (t: ClaimedTask, e: unknown) => control()?.defer(t, e) ?? null,
     };
     await clock.start();
     const outcomes = new Outcomes(store, outcomeOptions, events, logger.child({ component: 'consumer-outcomes' }), () => clock.now());
@@ -134,6 +143,9 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
             : processRunner(opts.handler, cfg.failure.attemptTimeoutMs, events),
       });
       await worker.start();
+    } else {
+      ownControl = new DispatchControl(store, cfg.dispatch, events, logger.child({ component: 'dispatch-control' }));
+      await ownControl.start();
     }
 
     await consumer.connect();
@@ -152,8 +164,8 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
       redisProbeMs: c.redisProbeMs,
       maxRecordBytes: c.maxRecordBytes,
       maxStackChars: cfg.failure.maxStackChars,
-      // a first try throttled, or failing while its breaker is open, counts no attempt (the embedded worker's dispatch control judges it)
-      deferFresh: (record: TaskRecord, e: unknown) => worker?.control?.deferFresh(record, e) ?? null,
+      // a first try throttled, or failing while its breaker is open, counts no attempt
+      deferFresh: (record: TaskRecord, e: unknown) => control()?.deferFresh(record, e) ?? null,
       republishSecret: c.republishSecret,
       deadLetter,
       leaseMs: cfg.worker.leaseMs,
@@ -176,7 +188,7 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
   } catch (e) {
     stopWatch();
     clock.stop();
-    await Promise.allSettled([worker?.close(), consumer.disconnect(), side?.close()]);
+    await Promise.allSettled([worker?.close(), ownControl?.stop(), consumer.disconnect(), side?.close()]);
     workerRedis?.disconnect();
     if (ownRedis) redis.disconnect();
     throw e;
@@ -199,6 +211,7 @@ export async function consume<K extends Kafka>(opts: ConsumeOptions<K>): Promise
         await consumer.disconnect();
         stopWatch();
         await worker?.close();
+        await ownControl?.stop();
         await workerRedis?.quit().catch(() => workerRedis?.disconnect());
         clock.stop();
         await kafkaSide.close();

@@ -4,10 +4,13 @@
  * down (ThrottledError, a 429's Retry-After) stops its topic and counts no
  * attempt; a first try failing while the breaker of its error class is
  * open waits in Redis without an attempt, and runs once the breaker
- * closes, never reaching the dead-letter topic.
+ * closes, never reaching the dead-letter topic; the same with `worker:
+ * false` and a standalone worker, where the consumer keeps its own view of
+ * dispatch control.
  */
 import { afterEach, expect, it } from 'vitest';
 import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/consume.js';
+import { createWorker } from '../../src/create-worker.js';
 import { ThrottledError } from '../../src/errors.js';
 import { collect, consumerSettings, createTopic, dropNamespace, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, zretryKafka } from '../helpers/env.js';
 
@@ -20,11 +23,19 @@ class PaymentDown extends Error {
   override name = 'PaymentDown';
 }
 
-async function start(handler: ConsumeOptions['handler']): Promise<{ z: ZRetryConsumer; topic: string }> {
+/** consume() on a fresh topic and namespace; standalone: with `worker: false`, its tasks run by a worker of their own (as `zretry worker`). */
+async function start(handler: ConsumeOptions['handler'], standalone = false): Promise<{ z: ZRetryConsumer; topic: string; workerDead: string[] }> {
   const topic = uniqueTopic('first');
   await createTopic([topic, `${topic}.dlt`], 1);
   const namespace = uniqueNamespace();
   const redis = newRedis();
+  const config = {
+    store: { namespace, shards: 2 },
+    worker: { maxSleepMs: 300 },
+    consumer: { fromBeginning: true },
+    failure: { policy: { backoff: { type: 'fixed' as const, delayMs: 50 }, maxAttempts: 2 } },
+    dispatch: { syncMs: 200 },
+  };
   const z = await consume({
     kafka: zretryKafka('first'),
     groupId: `g-${namespace}`,
@@ -32,13 +43,8 @@ async function start(handler: ConsumeOptions['handler']): Promise<{ z: ZRetryCon
     redis,
     logger: silentLogger(),
     handler,
-    config: {
-      store: { namespace, shards: 2 },
-      worker: { maxSleepMs: 300 },
-      consumer: { fromBeginning: true },
-      failure: { policy: { backoff: { type: 'fixed', delayMs: 50 }, maxAttempts: 2 } },
-      dispatch: { syncMs: 200 },
-    },
+    config,
+    worker: !standalone,
     consumerConfig: consumerSettings({ maxWaitTimeInMs: 50 }),
   });
   cleanups.push(async () => {
@@ -46,7 +52,15 @@ async function start(handler: ConsumeOptions['handler']): Promise<{ z: ZRetryCon
     await dropNamespace(redis, namespace).catch(() => undefined);
     redis.disconnect();
   });
-  return { z, topic };
+  const workerDead: string[] = [];
+  if (standalone) {
+    const w = await createWorker({ handler, redis: newRedis(), logger: silentLogger(), deadLetter: async (t) => void workerDead.push(t.id), config });
+    cleanups.push(async () => {
+      await w.close();
+      await w.store.redis.quit();
+    });
+  }
+  return { z, topic, workerDead };
 }
 
 async function produce(topic: string, keys: string[]): Promise<void> {
@@ -74,13 +88,16 @@ it('a first try throttled with Retry-After: no attempt counted, its topic thrott
   expect(log.some((t) => t.scope === `topic:${topic}` && t.to === 'throttled')).toBe(true);
 }, 60_000);
 
-it('a first try failing while the breaker of its error class is open waits without an attempt, and runs when it closes; nothing dies', async () => {
+it.each([
+  ['its embedded worker', false],
+  ['`worker: false`, its retries run by a standalone worker', true],
+])('a first try failing while the breaker of its error class is open waits without an attempt, and runs when it closes; nothing dies (consume() with %s)', async (_, standalone) => {
   let down = true;
   const seen: Array<{ key: string; attempt: number }> = [];
-  const { z, topic } = await start((r, ctx) => {
+  const { z, topic, workerDead } = await start((r, ctx) => {
     seen.push({ key: r.message.key!.toString(), attempt: ctx.attempt });
     if (down) throw new PaymentDown('payment service down');
-  });
+  }, standalone);
   const dlt = await collect(`${topic}.dlt`);
   cleanups.push(dlt.stop);
   await z.store.control.force('error:PaymentDown', 'open', 60_000);
@@ -97,4 +114,5 @@ it('a first try failing while the breaker of its error class is open waits witho
   expect(seen.slice(3).map((s) => s.attempt)).toEqual([1, 1, 1]);
   expect((await z.store.stats()).total.dead).toBe(0);
   expect(dlt.messages).toEqual([]);
+  expect(workerDead).toEqual([]);
 }, 60_000);
