@@ -24,10 +24,10 @@ class PaymentDown extends Error {
 
 const BREAKER = { enabled: true, failureRate: 0.8, minAttempts: 50, windowMs: 30_000, probeIntervalMs: 5_000, rampStartRate: 5, rampDoublingMs: 2_000, rampEndRate: 1_000 };
 
-function setup(prefix: string): { redis: RedisClient; namespace: string; store: TaskStore; tasks: (n: number, attempt: number) => NewTask[] } {
+function setup(prefix: string, shards = 1): { redis: RedisClient; namespace: string; store: TaskStore; tasks: (n: number, attempt: number) => NewTask[] } {
   const redis = newRedis();
   const namespace = uniqueNamespace(prefix);
-  const store = new TaskStore(redis, { namespace, shards: 1, maxBatch: 100 });
+  const store = new TaskStore(redis, { namespace, shards, maxBatch: 100 });
   cleanups.push(async () => {
     await dropNamespace(redis, namespace);
     await redis.quit();
@@ -35,6 +35,20 @@ function setup(prefix: string): { redis: RedisClient; namespace: string; store: 
   const tasks = (n: number, attempt: number): NewTask[] =>
     Array.from({ length: n }, (_, i) => ({ id: `pay/0/${i}`, aggregateId: `a${i}`, delayMs: 0, attempt, error: { class: 'PaymentDown', message: 'x' }, record: { ...record(i), topic: 'pay' } }));
   return { redis, namespace, store, tasks };
+}
+
+/** A worker of namespace that records the ids it runs (dispatch control reporting every 200 ms), closed after the test. */
+async function recordingWorker(namespace: string, shards: number, maxSleepMs: number, ran: { push(id: string): unknown }): Promise<void> {
+  const w = await createWorker({
+    handler: (_r, ctx) => void ran.push(ctx.taskId!),
+    redis: newRedis(),
+    logger: silentLogger(),
+    config: { store: { namespace, shards }, worker: { maxSleepMs }, dispatch: { syncMs: 200 } },
+  });
+  cleanups.push(async () => {
+    await w.close();
+    await w.store.redis.quit();
+  });
 }
 
 it('a worker that cannot reach the control slot leaves held tasks held (no grant, no release)', async () => {
@@ -112,23 +126,13 @@ it('held tasks whose limit is gone are released by a worker that only sees them 
   // held under a limit that is gone since (the control slot limits nothing now)
   expect((await store.claim(0, 10, 10_000, 0, 100, new Map([['topic:pay', 0]]))).held).toBe(6);
   const ran = new Set<string>();
-  const w = await createWorker({
-    handler: (_r, ctx) => void ran.add(ctx.taskId!),
-    redis: newRedis(),
-    logger: silentLogger(),
-    config: { store: { namespace, shards: 1 }, worker: { maxSleepMs: 200 }, dispatch: { syncMs: 200 } },
-  });
-  cleanups.push(async () => {
-    await w.close();
-    await w.store.redis.quit();
-  });
+  await recordingWorker(namespace, 1, 200, { push: (id: string) => ran.add(id) });
   await waitFor(() => ran.size === 6, 10_000, 'the held tasks to run');
   expect((await store.stats()).total).toMatchObject({ held: 0 });
 }, 30_000);
 
 it('held tasks found by a plain claim are released at once, while another shard keeps the worker waking for its own due times', async () => {
-  const { namespace, store } = setup('held-busy');
-  const two = new TaskStore(store.redis, { namespace, shards: 2, maxBatch: 100 });
+  const { namespace, store: two } = setup('held-busy', 2);
   const candidates = Array.from({ length: 400 }, (_, i) => ({ id: `pay/0/${i}`, aggregateId: `a${i}`, delayMs: 0, attempt: 1, error: { class: 'PaymentDown', message: 'x' }, record: { ...record(i), topic: 'pay' } }));
   const held = candidates.filter((t) => two.shardOf(t.aggregateId, t.id) === 0).slice(0, 6);
   // the other shard: a task due every 100 ms for 4 s, so the worker never sleeps long
@@ -142,16 +146,7 @@ it('held tasks found by a plain claim are released at once, while another shard 
   expect((await two.claim(0, 10, 10_000, 0, 100, new Map([['topic:pay', 0]]))).held).toBe(6);
   const ran: string[] = [];
   // a safety-net poll only every 5 s: only being told of held tasks releases them before the trickle ends
-  const w = await createWorker({
-    handler: (_r, ctx) => void ran.push(ctx.taskId!),
-    redis: newRedis(),
-    logger: silentLogger(),
-    config: { store: { namespace, shards: 2 }, worker: { maxSleepMs: 5_000 }, dispatch: { syncMs: 200 } },
-  });
-  cleanups.push(async () => {
-    await w.close();
-    await w.store.redis.quit();
-  });
+  await recordingWorker(namespace, 2, 5_000, ran);
   await two.schedule(trickle);
   await waitFor(() => ran.length === held.length + trickle.length, 15_000, 'every task to run');
   // the last held task ran while most of the trickle still waited (a worker that forgot the shard ran them after it)
