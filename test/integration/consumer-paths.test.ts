@@ -9,7 +9,9 @@ import { Redis } from 'ioredis';
 import type { RedisClient } from '../../src/store/client.js';
 import { consume, type ConsumeOptions, type ZRetryConsumer } from '../../src/consume.js';
 import type { RetryContext } from '../../src/handler.js';
-import { collect, consumerSettings, createTopic, kafka, newRedis, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace, zretryKafka } from '../helpers/env.js';
+import type { Consumer as KafkaJsConsumer } from 'kafkajs';
+import { clientUnderTest, collect, consumerSettings, createTopic, kafka, newRedis, redisUrl, silentLogger, uniqueNamespace, uniqueTopic, waitFor, dropNamespace, zretryKafka } from '../helpers/env.js';
+import { workerAclRules } from '../../src/store/acl.js';
 import { ownRedis } from '../helpers/redis-process.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -159,3 +161,71 @@ it('a hung handler: each attempt that runs past attemptTimeoutMs fails with Hand
   expect(seen[1]!.ctx.lastError).toMatchObject({ class: 'HandlerTimeoutError', message: expect.stringContaining('did not finish within 300 ms') });
   expect(Date.now() - started).toBeGreaterThanOrEqual(600);
 }, 60_000);
+
+// kafkajs only: the test watches the group's assignments through kafkajs's GROUP_JOIN on the client's own consumer
+it.skipIf(clientUnderTest !== 'kafkajs')('a partition paused during an outage that moves to another member and comes back is not re-read from where it paused: the old probe does not seek (suspected in issue 13)', async () => {
+  const topic = uniqueTopic('moved');
+  await createTopic(topic, 2);
+  const namespace = uniqueNamespace();
+  const groupId = `g-${namespace}`;
+  const admin = newRedis() as Redis;
+  // member A reaches Redis as a user of its own, so the test can take Redis away from A alone
+  const user = `a-${namespace}`;
+  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', '>pw', ...workerAclRules(namespace));
+  cleanups.push(async () => {
+    await admin.call('ACL', 'DELUSER', user);
+    await dropNamespace(admin, namespace);
+    admin.disconnect();
+  });
+  const url = new URL(redisUrl());
+  [url.username, url.password] = [user, 'pw'];
+  const handled: Array<{ by: 'A' | 'B'; partition: number; value: string }> = [];
+  const member = async (by: 'A' | 'B', redis: Redis) => {
+    const z = await consume({
+      kafka: zretryKafka(`moved-${by}`),
+      groupId,
+      topics: [topic],
+      redis,
+      logger: silentLogger(),
+      handler: (r) => void handled.push({ by, partition: r.partition, value: r.message.value!.toString() }),
+      config: { store: { namespace, shards: 1, commandTimeoutMs: 1_000 }, worker: { maxSleepMs: 500 }, consumer: { fromBeginning: true, redisProbeMs: 100 } },
+      consumerConfig: consumerSettings({ maxWaitTimeInMs: 50 }),
+    });
+    // the partitions of each join from now on (the first may come before this listens)
+    const joins: number[][] = [];
+    const c = z.consumer as unknown as KafkaJsConsumer;
+    c.on(c.events.GROUP_JOIN, (e) => void joins.push([...(e.payload.memberAssignment[topic] ?? [])].sort()));
+    cleanups.push(async () => {
+      await z.close();
+      redis.disconnect();
+    });
+    return { z, joins };
+  };
+  const send = (batch: string) => produce(topic, [0, 1].flatMap((partition) => Array.from({ length: 10 }, (_, i) => ({ key: `k${partition}-${i}`, value: `${batch}/${partition}/${i}`, partition }))));
+  const a = await member('A', new Redis(url.toString(), { maxRetriesPerRequest: 1, commandTimeout: 1_000 }));
+  await send('one');
+  await waitFor(() => handled.length === 20, 30_000, 'A to handle the first batch, on both partitions');
+
+  // Redis goes away for A: its next batch cannot be admitted, so both partitions pause where that batch starts
+  let paused = 0;
+  a.z.events.on('store-error', (e) => void (e.op === 'consume' && paused++));
+  await admin.call('ACL', 'SETUSER', user, 'off');
+  await admin.call('CLIENT', 'KILL', 'USER', user);
+  await send('two');
+  await waitFor(() => paused >= 2, 20_000, 'both of A\'s partitions to pause');
+  // B joins, takes one partition, handles its second batch and commits it; then B leaves and A takes it back
+  const b = await member('B', newRedis() as Redis);
+  const byB = (p: number) => handled.filter((h) => h.by === 'B' && h.value.startsWith(`two/${p}/`)).length;
+  await waitFor(() => byB(0) === 10 || byB(1) === 10, 30_000, 'B to take a partition and handle its second batch');
+  const moved = byB(0) === 10 ? 0 : 1;
+  const joinsBefore = a.joins.length;
+  await b.z.close();
+  await waitFor(() => a.joins.length > joinsBefore && a.joins.at(-1)!.length === 2, 30_000, 'A to take both partitions back');
+  // Redis comes back for A: its probes resume both partitions
+  await admin.call('ACL', 'SETUSER', user, 'on');
+  const stayed = 1 - moved;
+  await waitFor(() => handled.filter((h) => h.by === 'A' && h.value.startsWith(`two/${stayed}/`)).length === 10, 30_000, 'A to handle the partition it kept');
+  await new Promise((r) => setTimeout(r, 1_500));
+  // what B handled and committed on the moved partition, A did not run again (a probe seeking to where A had paused would)
+  expect(handled.filter((h) => h.by === 'A' && h.value.startsWith(`two/${moved}/`)).map((h) => h.value)).toEqual([]);
+}, 120_000);
