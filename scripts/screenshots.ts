@@ -1,7 +1,8 @@
 /**
  * The dashboard screenshots in docs/: a consumer with its worker on the real
  * Redis and Kafka (scripts/services up), a handler that fails some records,
- * 40 seconds of traffic, then the overview and a task's page in chromium.
+ * a rate limit on its timeouts' retries, 40 seconds of traffic, then the
+ * overview and a task's page in chromium.
  *
  *   bash scripts/services up && set -a && . .services/env && set +a && npx tsx scripts/screenshots.ts
  */
@@ -48,6 +49,8 @@ const z = await consume({
     }
   },
 });
+// a rate limit on the payment timeouts' retries, so the overview shows tasks held back and the dispatch table
+await z.store.control.setLimit('error:TimeoutError', 10, 10);
 const http = adminSchema.parse({ port: 0, token: TOKEN });
 const admin = await serveAdmin(http, z.store, pino({ level: 'silent' }), z.events);
 
