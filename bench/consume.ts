@@ -19,13 +19,16 @@
  *
  * Env: BENCH_RECORDS (100000), BENCH_ROUNDS (3), BENCH_WORKLOADS (abcd),
  * BENCH_MODES (process,republish), BENCH_TIMEOUT_S (180 per run),
- * BENCH_REDIS_URL (another server), KAFKA_BROKERS (.services/env).
+ * BENCH_REDIS_URL (another server), KAFKA_BROKERS (.services/env),
+ * BENCH_FSYNC_WINDOW_MS (store.fsyncWindowMs: 'auto' by default, 0 to
+ * commit at once), BENCH_OUT (bench/results/consume: the .json and .md).
  * BENCH_ONLY=zretry skips plain kafkajs; BENCH_PROFILE=<dir> writes a CPU
  * profile of each consume() run (only that run: not the producing, not the
  * baseline) to <dir>/<workload>-<mode>-<round>.cpuprofile.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import kafkajs, { type Consumer } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -40,6 +43,8 @@ const WORKLOADS = [...(process.env.BENCH_WORKLOADS ?? 'abcd')] as Workload[];
 const MODES = (process.env.BENCH_MODES ?? 'process,republish').split(',') as Mode[];
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const ONLY = process.env.BENCH_ONLY;
+const FSYNC_WINDOW = process.env.BENCH_FSYNC_WINDOW_MS === undefined || process.env.BENCH_FSYNC_WINDOW_MS === 'auto' ? undefined : Number(process.env.BENCH_FSYNC_WINDOW_MS);
+const OUT = process.env.BENCH_OUT ?? 'bench/results/consume';
 const PARTITIONS = 4;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const log = (m: string) => process.stderr.write(`consume-bench: ${m}\n`);
@@ -207,7 +212,7 @@ async function zretryRun(topic: string, w: Workload, mode: Mode): Promise<Run> {
     logger: silent,
     handler,
     config: {
-      store: { namespace },
+      store: { namespace, ...(FSYNC_WINDOW === undefined ? {} : { fsyncWindowMs: FSYNC_WINDOW }) },
       ...(spec.policy ? { failure: { policy: spec.policy } } : {}),
       consumer: { dispatch: mode, fromBeginning: true, ...(mode === 'republish' ? { retryTopicSuffix: `.retry-${namespace}` } : {}) },
     },
@@ -289,6 +294,6 @@ const json = results.map((r) => {
 const header = `${N} records, ${PARTITIONS} partitions, 100-byte values, ${ROUNDS} rounds; medians (min–max); ${new Date().toISOString()}`;
 console.log(header);
 console.log(lines.join('\n'));
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/consume.json', JSON.stringify({ records: N, partitions: PARTITIONS, rounds: ROUNDS, at: new Date().toISOString(), results: json }, null, 2) + '\n');
-writeFileSync('bench/results/consume.md', `${header}\n\n${lines.join('\n')}\n`);
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(`${OUT}.json`, JSON.stringify({ records: N, partitions: PARTITIONS, rounds: ROUNDS, fsyncWindowMs: FSYNC_WINDOW ?? 'auto', at: new Date().toISOString(), results: json }, null, 2) + '\n');
+writeFileSync(`${OUT}.md`, `${header}\n\n${lines.join('\n')}\n`);
