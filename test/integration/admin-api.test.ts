@@ -173,6 +173,33 @@ describe('actions are the CLI’s', () => {
     expect((await store.stats()).total).toMatchObject({ dueNow: 2, dueLater: 1 });
   });
 
+  it("dead replay and unhold: a dead task comes back due with fresh attempts, a held aggregate's queue flows again", async () => {
+    // a namespace of its own: one aggregate whose head died and was kept, one whose head died under the 'hold' policy
+    const other = new TaskStore(redis, { namespace: uniqueNamespace('api-ops'), shards: 1, maxBatch: 100 });
+    const url = await serve({ store: other });
+    try {
+      await other.schedule([failed(10, 'erin'), failed(20, 'dave'), failed(21, 'dave')]);
+      const claimed = (await other.claim(0, 10, 10_000, 0)).tasks;
+      const erin = claimed.find((t) => t.aggregateId === 'erin')!;
+      const dave = claimed.find((t) => t.aggregateId === 'dave')!;
+      const dead = { class: 'Fatal', message: 'dead' };
+      await other.kill([{ id: erin.id, shard: 0, token: erin.token, error: dead }], 'release', true);
+      await other.kill([{ id: dave.id, shard: 0, token: dave.token, error: dead }], 'hold', false);
+      expect((await other.stats()).total).toMatchObject({ dead: 1, dueNow: 0, queued: 1 });
+
+      const replayed = await post(url, '/api/actions/replay', { ids: [erin.id] });
+      expect(replayed).toMatchObject({ status: 200, body: { action: 'dead replay', counts: { 'due-now': 1 } } });
+      const held = await post(url, '/api/actions/unhold', { aggregates: ['dave', 'nobody'] });
+      expect(held).toMatchObject({ status: 200, body: { results: [{ aggregate: 'dave', outcome: 'released' }, { aggregate: 'nobody' }] } });
+      // both are due now: the replayed task with its attempts afresh, and the task that waited behind the held head
+      const again = (await other.claim(0, 10, 10_000, 0)).tasks;
+      expect(again.map((t) => [t.id, t.attempt]).sort()).toEqual([[erin.id, 0], [failed(21, 'dave').id, 1]].sort());
+      expect((await other.stats()).total).toMatchObject({ dead: 0, queued: 0 });
+    } finally {
+      await dropNamespace(redis, other.options.namespace);
+    }
+  });
+
   it('payloads only when the server allows them and the request asks', async () => {
     const id = failed(1, 'alice').id;
     const url = await serve();
