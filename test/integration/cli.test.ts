@@ -1,5 +1,5 @@
 /** The zretry command against a real queue: output a person reads, and errors naming the field. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,4 +272,37 @@ it('a namespace nothing has started on, holding nothing, is warned about', async
   expect(r.code).toBe(0);
   expect(r.stderr).toContain('zretry: warning: namespace "no-such-namespace-xyz" is unknown at redis://127.0.0.1:');
   expect(r.stderr).toContain('check --namespace (ZRETRY_NAMESPACE)');
+});
+
+it('zretry dashboard refuses to start without a token; with one it serves the page and the API on loopback, the token required, until SIGTERM', async () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(testingCluster() ? { ZRETRY_REDIS_CLUSTER: '1' } : {}) };
+  delete env.ZRETRY_HTTP_TOKEN;
+  const none = await zretry(['dashboard', '--redis', redisUrl(), '--namespace', namespace]);
+  expect(none.code).toBe(2);
+  expect(none.stderr).toContain('zretry dashboard needs a token: set ZRETRY_HTTP_TOKEN');
+
+  const token = 'dashboard-token-4321';
+  const p = spawn('node', ['bin/zretry.js', 'dashboard', '--redis', redisUrl(), '--namespace', namespace], { env: { ...env, ZRETRY_HTTP_TOKEN: token, ZRETRY_HTTP_PORT: '0' } });
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => void (stderr += d.toString()));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!/dashboard on (\S+)\//.test(stderr) && Date.now() < deadline && p.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    const url = /dashboard on (\S+)\//.exec(stderr)?.[1];
+    expect(url, `no address in: ${stderr}`).toBeDefined();
+    // loopback unless told otherwise
+    expect(new URL(url!).hostname).toBe('127.0.0.1');
+    expect((await fetch(`${url}/api/stats`)).status).toBe(401);
+    const stats = await fetch(`${url}/api/stats`, { headers: { authorization: `Bearer ${token}` } });
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toMatchObject({ namespace, total: { dueLater: expect.any(Number) } });
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>zretry');
+    expect(stderr).not.toContain(token);
+  } finally {
+    p.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
 });
