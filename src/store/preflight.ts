@@ -97,7 +97,7 @@ async function checkNode(redis: Redis, at: string, opts: PreflightOptions, maste
     const connected = Number(/connected_slaves:(\d+)/.exec(await info(redis, 'replication'))?.[1] ?? 0);
     if (connected < opts.waitReplicas) {
       throw new RedisSetupError(
-        `store.waitReplicas is ${opts.waitReplicas} but the master${where || ''} has ${connected} connected replica${connected === 1 ? '' : 's'}: ` +
+        `store.waitReplicas is ${opts.waitReplicas} but ${at || 'the master'} has ${connected} connected replica${connected === 1 ? '' : 's'}: ` +
           'every schedule would wait in vain. Add replicas, or lower store.waitReplicas (ZRETRY_WAIT_REPLICAS).',
       );
     }
