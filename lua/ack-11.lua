@@ -102,8 +102,9 @@ if #done > 0 then
 end
 
 -- A follower is still the chain's while it carries the chain's token in
--- state 'c'; nothing can come before it in its queue (new tasks join the
--- end), so the followers are the queue's first tasks, in order.
+-- state 'c'. New tasks join the end of a queue, so the followers are its
+-- first tasks, in order, unless an operator replayed an older dead task of
+-- the aggregate meanwhile (the tail below then waits behind it).
 local function chainMember(raw, token)
   local m = raw and decodeTask(raw)
   if m and m[3] == 'c' and m[2] == token then return m end
@@ -134,8 +135,21 @@ for _, c in ipairs(chains) do
   end
   out[c.out + 1] = acked
   local t = not broken and it.tailId and chainMember(redis.call('HGET', keys.tasks, it.tailId), it.token)
-  if t then
-    redis.call('ZREM', keys.waiting, waitingMember(agg, t[10], it.tailId))
+  local member = t and waitingMember(agg, t[10], it.tailId)
+  if t and it.tail ~= 'h' and firstWaiting(keys.waiting, agg) ~= member then
+    -- an operator's dead replay put an older task of the aggregate in front of
+    -- the followers (a replayed task goes back to the place it kept): the
+    -- failed follower waits behind it, its attempt counted, and the oldest
+    -- becomes the head, due now; the follower is due when its turn comes
+    if it.tail == 'r' then t[1] = t[1] + 1 end
+    t[3] = 'w'
+    if t[5] == 0 then t[5] = now end
+    t[6] = it.err
+    setTask(keys, it.tailId, t)
+    promoteNext(keys, agg, now, false)
+    out[c.out + 2] = 1
+  elseif t then
+    redis.call('ZREM', keys.waiting, member)
     redis.call('HSET', keys.aggs, agg, it.tailId)
     if it.tail == 'r' or it.tail == 'k' then
       if it.tail == 'r' then t[1] = t[1] + 1 end

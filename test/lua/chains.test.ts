@@ -166,4 +166,21 @@ describe('operators and chains', () => {
     const again = (await store.claim(0, 10, 10_000, 2)).tasks[0]!;
     expect([again.id, ...ids(again.followers)]).toEqual(['orders/0/1', 'orders/0/2']);
   });
+
+  it('an older task replayed while a chain runs comes before the follower that failed: the follower waits behind it (found by the property test)', async () => {
+    // A1 dies (kept); A2 becomes the head and is claimed with A3 behind it
+    await queue(2);
+    const a1 = (await store.claim(0, 10, 10_000, 0)).tasks[0]!;
+    expect(await store.kill([{ ...lease(a1), error: { class: 'E', message: 'dead' } }], 'release', true)).toEqual(['ok']);
+    const head = (await store.claim(0, 10, 10_000, 2)).tasks[0]!;
+    expect([head.id, ...ids(head.followers)]).toEqual(['orders/0/2', 'orders/0/3']);
+    // the operator replays A1 while the chain runs; then A2 succeeds and A3 fails
+    expect(await store.operate([a1.id], 'requeue')).toEqual(['replayed-queued']);
+    const [r] = await store.ackChains([{ ...lease(head), followers: [], tail: { kind: 'retry', id: 'orders/0/3', delayMs: 0, error: { class: 'E', message: 'A3 failed' } } }]);
+    expect(r).toMatchObject({ outcome: 'ok', tailApplied: true });
+    // A1 is older than A3: it runs first, and A3 (its attempt counted) after it
+    const next = (await store.claim(0, 10, 10_000, 2)).tasks;
+    expect(next.map((t) => [t.id, ...ids(t.followers)])).toEqual([['orders/0/1', 'orders/0/3']]);
+    expect(next[0]!.followers![0]).toMatchObject({ attempt: 1, lastError: { message: 'A3 failed' } });
+  });
 });
