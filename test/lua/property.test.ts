@@ -27,7 +27,7 @@
  * Half the runs have no pauses and no limits, so heads take their queues
  * along as chains; every operator path and every chain path (a follower
  * failing either way, a worker dying or a lease running out mid-chain) must
- * have been taken (FC_RUNS=300: 25 to 43 times each).
+ * have been taken (FC_RUNS=300: 20 to 43 times each).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
