@@ -135,33 +135,34 @@ for _, c in ipairs(chains) do
   end
   out[c.out + 1] = acked
   local t = not broken and it.tailId and chainMember(redis.call('HGET', keys.tasks, it.tailId), it.token)
-  local member = t and waitingMember(agg, t[10], it.tailId)
-  if t and it.tail ~= 'h' and firstWaiting(keys.waiting, agg) ~= member then
-    -- an operator's dead replay put an older task of the aggregate in front of
-    -- the followers (a replayed task goes back to the place it kept): the
-    -- failed follower waits behind it, its attempt counted, and the oldest
-    -- becomes the head, due now; the follower is due when its turn comes
-    if it.tail == 'r' then t[1] = t[1] + 1 end
-    t[3] = 'w'
-    if t[5] == 0 then t[5] = now end
-    t[6] = it.err
-    setTask(keys, it.tailId, t)
-    promoteNext(keys, agg, now, false)
-    out[c.out + 2] = 1
-  elseif t then
-    redis.call('ZREM', keys.waiting, member)
-    redis.call('HSET', keys.aggs, agg, it.tailId)
+  if t then
+    local member = waitingMember(agg, t[10], it.tailId)
     if it.tail == 'r' or it.tail == 'k' then
       if it.tail == 'r' then t[1] = t[1] + 1 end
-      t[3] = 'd'
       if t[5] == 0 then t[5] = now end
       t[6] = it.err
+    end
+    if it.tail ~= 'h' and firstWaiting(keys.waiting, agg) ~= member then
+      -- an operator's dead replay put an older task of the aggregate in front
+      -- of the followers (a replayed task goes back to the place it kept):
+      -- the failed follower waits behind it, its attempt counted, and the
+      -- oldest becomes the head, due now; the follower is due when its turn
+      -- comes
+      t[3] = 'w'
       setTask(keys, it.tailId, t)
-      addDue(keys.due, keys.channel, it.tailId, now + it.delay)
+      promoteNext(keys, agg, now, false)
     else
-      t[3] = 'f'
-      setTask(keys, it.tailId, t)
-      redis.call('ZADD', keys.inflight, now + lease, it.tailId)
+      redis.call('ZREM', keys.waiting, member)
+      redis.call('HSET', keys.aggs, agg, it.tailId)
+      if it.tail == 'h' then
+        t[3] = 'f'
+        setTask(keys, it.tailId, t)
+        redis.call('ZADD', keys.inflight, now + lease, it.tailId)
+      else
+        t[3] = 'd'
+        setTask(keys, it.tailId, t)
+        addDue(keys.due, keys.channel, it.tailId, now + it.delay)
+      end
     end
     out[c.out + 2] = 1
   elseif agg ~= '' and redis.call('HGET', keys.aggs, agg) == it.id then

@@ -282,19 +282,17 @@ export class Worker {
     let inFlight = 0;
     /** Slots promised to the claims in flight. */
     let reserved = 0;
-    /** Shards that had less due than asked for since the last full claim or sleep. */
-    const dry = new Set<number>();
+    /**
+     * Shards that had less due than asked for since the last full claim or
+     * sleep: when each next needs attention (Redis time; null: nothing
+     * scheduled), from its last claim, and when it went dry (local time):
+     * none is left unpolled longer than maxSleepMs, however often other
+     * shards' due times wake the loop (a shard that looked empty may have
+     * been given work whose nudge was missed).
+     */
+    const dry = new Map<number, { next: number | null; since: number }>();
     /** Earliest Redis time a dry shard needs attention. */
     let wakeAt = Infinity;
-    /** When each dry shard next needs attention (Redis time; null: nothing scheduled), from its last claim. */
-    const nextAt = new Map<number, number | null>();
-    /**
-     * When each dry shard went dry (local time): none is left unpolled longer
-     * than maxSleepMs, however often other shards' due times wake the loop
-     * (a shard that looked empty may have been given work whose nudge was
-     * missed).
-     */
-    const dryAt = new Map<number, number>();
     /** The next shard to claim from, in turn, skipping dry and backing-off shards; -1 if none. */
     const nextShard = (now: number): number => {
       for (let k = 0; k < shards; k++) {
@@ -334,13 +332,9 @@ export class Worker {
         if (reply.corruptMeta.length > 0) this.log.error({ shard, ids: reply.corruptMeta }, 'tasks with unreadable metadata were moved to the dead set; an aggregate they headed stays held: `zretry list --state waiting` shows it, `zretry unhold <aggregate>` frees it');
         if (reply.tasks.length + reply.unreadable.length >= r.want) {
           dry.clear();
-          nextAt.clear();
-          dryAt.clear();
           wakeAt = Infinity;
         } else {
-          dry.add(shard);
-          nextAt.set(shard, reply.next);
-          dryAt.set(shard, performance.now());
+          dry.set(shard, { next: reply.next, since: performance.now() });
           if (reply.next !== null) wakeAt = Math.min(wakeAt, reply.next);
         }
       }
@@ -384,7 +378,7 @@ export class Worker {
         // the safety net runs from the shard that went dry first, not from this sleep: short sleeps for other
         // shards' due times must not put it off for ever
         let oldestDry = now;
-        for (const t of dryAt.values()) oldestDry = Math.min(oldestDry, t);
+        for (const d of dry.values()) oldestDry = Math.min(oldestDry, d.since);
         const safetyAt = oldestDry + this.clockOffset + maxSleepMs;
         let until = Math.min(wakeAt, safetyAt);
         for (const f of failing.values()) until = Math.min(until, f.until + this.clockOffset);
@@ -395,12 +389,9 @@ export class Worker {
         const awake = performance.now() + this.clockOffset;
         const nudged = this.waker.takeNudged();
         wakeAt = Infinity;
-        for (const s of [...dry]) {
-          const next = nextAt.get(s) ?? null;
+        for (const [s, { next }] of [...dry]) {
           if (awake >= safetyAt || nudged.has(this.opts.store.channels[s]!) || (next !== null && next <= awake + 1)) {
             dry.delete(s);
-            nextAt.delete(s);
-            dryAt.delete(s);
           } else if (next !== null) wakeAt = Math.min(wakeAt, next);
         }
         this.waker.beginRound();
